@@ -1,0 +1,47 @@
+// What ckpt-tool does, reusable by every tool: describe a tensor store, convert between formats with
+// dtype casts and sharding, and compare two stores tensor by tensor.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paramkit/io/tensor_store.h"
+
+namespace paramkit {
+
+// {"source","format","files":[...],"tensor_count","total_bytes","parameters","metadata":{...},
+//  "provenance":{...}|null,"tensors":[{"name","dtype","shape","bytes"}...]}
+nlohmann::json describe_store(const TensorReader& reader);
+std::string format_description(const nlohmann::json& description);
+
+struct ConvertOptions {
+  std::optional<DType> dtype;  // cast floating tensors
+  WriteOptions write;
+  std::optional<StoreFormat> format;  // default: from the output path
+};
+
+// Streams every tensor from `in` to `out` (memory: the largest tensor). Input metadata is kept, the
+// input's provenance moves to "source_provenance" and the current run's becomes "provenance".
+// Between Hugging Face folders the non-weight files (config.json, tokenizer files...) are copied too.
+nlohmann::json convert_store(const std::filesystem::path& in, const std::filesystem::path& out, const ConvertOptions& options);
+
+struct TensorDiff {
+  std::string name;
+  std::string status;  // "ok", "differs", "only_a", "only_b", "shape", "dtype"
+  double max_abs = 0, max_rel = 0;
+  uint64_t mismatched = 0;  // elements beyond tolerance
+};
+
+struct DiffReport {
+  std::vector<TensorDiff> tensors;
+  bool equal = true;
+  nlohmann::json to_json() const;
+};
+
+// Element-wise |a-b| <= atol + rtol*|b| (NaN equals NaN). Different dtypes compare by value when
+// compare_dtypes is false.
+DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes = true);
+
+}  // namespace paramkit

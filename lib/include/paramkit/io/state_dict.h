@@ -1,0 +1,43 @@
+// LibTorch bridge: tensors to/from the stores of io/tensor_store.h, and state dicts of any
+// torch::nn::Module by register_module names, with every mismatch named.
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paramkit/io/tensor_store.h"
+
+namespace paramkit {
+
+// DType <-> torch scalar type (F8 and unsigned 16/32/64 have no LibTorch 1.13 type: UsageError).
+c10::ScalarType to_torch_dtype(DType t);
+DType from_torch_dtype(c10::ScalarType t);
+
+// Reads one tensor (CPU, contiguous). convert_to: e.g. F32 for BF16/F16/F8 weights.
+torch::Tensor read_tensor(const TensorReader& reader, const std::string& name,
+                          std::optional<DType> convert_to = std::nullopt);
+
+// Named tensors of a module: parameters then buffers, by register_module paths.
+std::vector<std::pair<std::string, torch::Tensor>> named_state(const torch::nn::Module& module);
+
+struct SaveOptions {
+  std::optional<DType> dtype;  // cast floating tensors
+  WriteOptions write;
+};
+
+// Writes named tensors in the format the path implies (see format_for_path).
+void save_tensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
+                  const Metadata& metadata, const SaveOptions& options = {});
+void save_state_dict(const torch::nn::Module& module, const std::filesystem::path& path, const Metadata& metadata,
+                     const SaveOptions& options = {});
+
+// Loads by name into the module's parameters and buffers. strict: every module tensor present and no
+// extra tensor in the file; shapes always must match. The InputError lists every problem.
+void load_state_dict(torch::nn::Module& module, const TensorReader& reader, bool strict = true,
+                     const std::string& prefix = "");
+void load_state_dict(torch::nn::Module& module, const std::filesystem::path& path, bool strict = true);
+
+}  // namespace paramkit

@@ -1,0 +1,73 @@
+// One interface over every tensor container paramkit reads and writes: a single .safetensors file,
+// a Hugging Face folder (single file or shards with model.safetensors.index.json), and HDF5 (.h5).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "paramkit/io/safetensors.h"
+
+namespace paramkit {
+
+enum class StoreFormat { safetensors, sharded, hdf5 };
+
+class TensorReader {
+ public:
+  virtual ~TensorReader() = default;
+  virtual const std::string& source() const = 0;
+  virtual StoreFormat format() const = 0;
+  virtual const std::vector<TensorInfo>& tensors() const = 0;  // sorted by name
+  virtual const Metadata& metadata() const = 0;
+  virtual void read(const TensorInfo& t, void* dst) const = 0;  // t.nbytes() bytes, t.dtype
+  // The files behind this reader (shards), for reporting.
+  virtual std::vector<std::filesystem::path> files() const = 0;
+
+  bool contains(const std::string& name) const;
+  const TensorInfo& info(const std::string& name) const;
+  void read_as(const TensorInfo& t, DType to, void* dst) const;
+};
+
+// Opens by what the path is: a folder (HF layout), *.h5/*.hdf5, otherwise safetensors.
+std::unique_ptr<TensorReader> open_tensors(const std::filesystem::path& path);
+
+// Output: records describe tensors; fill(record, dst) produces each one's bytes when it is written,
+// so memory stays bounded by the largest tensor.
+struct TensorRecord {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t nbytes() const { return shape_numel(shape) * dtype_size(dtype); }
+};
+using FillFn = std::function<void(const TensorRecord&, void* dst)>;
+
+struct WriteOptions {
+  uint64_t shard_size = 0;   // sharded: max bytes of tensor data per shard (0: 5 GB, HF's default)
+  int compression = 0;       // hdf5: gzip level 0-9
+};
+
+// Format from the path: folder-like (no extension or trailing '/') -> sharded, .h5/.hdf5 -> hdf5,
+// otherwise safetensors.
+StoreFormat format_for_path(const std::filesystem::path& path);
+void write_tensors(const std::filesystem::path& path, StoreFormat format, std::vector<TensorRecord> records,
+                   const FillFn& fill, const Metadata& metadata, const WriteOptions& options = {});
+
+// HF sharded folder helpers.
+void write_sharded(const std::filesystem::path& dir, std::vector<TensorRecord> records, const FillFn& fill,
+                   const Metadata& metadata, uint64_t shard_size);
+std::unique_ptr<TensorReader> open_hf_folder(const std::filesystem::path& dir);
+
+// HDF5 store (one group per module path component, one dataset per tensor, metadata as JSON attributes).
+bool have_hdf5();
+std::unique_ptr<TensorReader> open_h5(const std::filesystem::path& path);
+void write_h5(const std::filesystem::path& path, std::vector<TensorRecord> records, const FillFn& fill,
+              const Metadata& metadata, int compression);
+
+}  // namespace paramkit
+
+namespace paramkit {
+// "5GB", "500MB", "2GiB", "1048576": decimal (KB/MB/GB) or binary (KiB/MiB/GiB) units. UsageError otherwise.
+uint64_t parse_size(const std::string& text, const std::string& flag);
+}  // namespace paramkit

@@ -1,0 +1,72 @@
+// Models the tools need first: MLP, LeNet-5 and a ResNet-20-style CNN (He et al. 2016, CIFAR variant).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace paramkit::nn {
+
+struct MlpOptions {
+  int64_t in = 784;
+  std::vector<int64_t> hidden = {256, 256};
+  int64_t out = 10;
+  std::string activation = "relu";  // relu, tanh, gelu
+};
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const MlpOptions& o);
+  torch::Tensor forward(torch::Tensor x);  // flattens all but the batch dimension
+  const MlpOptions& options() const { return options_; }
+
+ private:
+  MlpOptions options_;
+  torch::nn::ModuleList layers_;
+};
+TORCH_MODULE(Mlp);
+
+// LeNet-5 for 1x28x28 (padded to 32x32 as in LeCun et al. 1998) or 3x32x32 inputs.
+class LeNet5Impl : public torch::nn::Module {
+ public:
+  LeNet5Impl(int64_t in_channels = 1, int64_t classes = 10);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Conv2d c1{nullptr}, c3{nullptr};
+  torch::nn::Linear f5{nullptr}, f6{nullptr}, out{nullptr};
+};
+TORCH_MODULE(LeNet5);
+
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+// ResNet-20: 3 stages of 3 basic blocks, widths w, 2w, 4w (w = 16), global pooling, linear head.
+class ResNet20Impl : public torch::nn::Module {
+ public:
+  ResNet20Impl(int64_t in_channels = 3, int64_t classes = 10, int64_t width = 16, int64_t blocks_per_stage = 3);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Conv2d stem{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  torch::nn::Sequential stages{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(ResNet20);
+
+// A model by name for the tools' --model flag: mlp, lenet5, resnet20. in_shape: [C, H, W] or [D].
+std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
+                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward);
+
+}  // namespace paramkit::nn

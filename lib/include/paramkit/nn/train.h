@@ -1,0 +1,52 @@
+// Training helpers: evaluation of loss and accuracy, and a resumable classification training loop
+// that checkpoints atomically every N steps.
+#pragma once
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "paramkit/data/dataset.h"
+#include "paramkit/nn/optim.h"
+
+namespace paramkit::nn {
+
+using Forward = std::function<torch::Tensor(torch::Tensor)>;
+
+struct EvalResult {
+  double loss = 0;      // mean cross-entropy
+  double accuracy = 0;  // fraction correct
+  int64_t count = 0;
+};
+
+EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Dataset& data, int64_t batch_size = 1000,
+                    c10::Device device = c10::kCPU);
+
+struct TrainOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 64;
+  int64_t max_steps = 0;  // 0: epochs * batches per epoch
+  int64_t checkpoint_every = 0;
+  std::filesystem::path checkpoint;  // empty: no checkpoints
+  bool resume = false;
+  int64_t log_every = 100;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  void register_flags(CLI::App& app);
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double last_loss = 0;
+  bool resumed = false;
+  int64_t resumed_from_step = 0;
+};
+
+// Trains `model` with cross-entropy on `data`, seeded by `seed`. With a checkpoint path it saves every
+// checkpoint_every steps and at the end; resume continues from it when it exists. Stops at a safe
+// point on SIGINT/SIGTERM after saving (throws Interrupted).
+TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
+                             const TrainOptions& options, uint64_t seed, c10::Device device = c10::kCPU,
+                             const std::function<void(int64_t step, double loss)>& on_step = {});
+
+}  // namespace paramkit::nn

@@ -1,0 +1,120 @@
+// MLP, LeNet-5, ResNet-20.
+#include "paramkit/nn/models.h"
+
+#include "paramkit/core/error.h"
+
+namespace paramkit::nn {
+
+MlpImpl::MlpImpl(const MlpOptions& o) : options_(o) {
+  if (o.activation != "relu" && o.activation != "tanh" && o.activation != "gelu")
+    throw UsageError("MLP activation must be relu, tanh or gelu, got '" + o.activation + "'");
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  int64_t prev = o.in;
+  for (int64_t h : o.hidden) {
+    layers_->push_back(torch::nn::Linear(prev, h));
+    prev = h;
+  }
+  layers_->push_back(torch::nn::Linear(prev, o.out));
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  x = x.flatten(1);
+  const size_t n = layers_->size();
+  for (size_t i = 0; i < n; ++i) {
+    x = layers_[i]->as<torch::nn::Linear>()->forward(x);
+    if (i + 1 < n) {
+      if (options_.activation == "relu") x = torch::relu(x);
+      else if (options_.activation == "tanh") x = torch::tanh(x);
+      else x = torch::gelu(x);
+    }
+  }
+  return x;
+}
+
+LeNet5Impl::LeNet5Impl(int64_t in_channels, int64_t classes) {
+  c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, 6, 5)));
+  c3 = register_module("c3", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 16, 5)));
+  f5 = register_module("f5", torch::nn::Linear(16 * 5 * 5, 120));
+  f6 = register_module("f6", torch::nn::Linear(120, 84));
+  out = register_module("out", torch::nn::Linear(84, classes));
+}
+
+torch::Tensor LeNet5Impl::forward(torch::Tensor x) {
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  if (x.size(-1) == 28) x = torch::constant_pad_nd(x, {2, 2, 2, 2});
+  x = torch::max_pool2d(torch::relu(c1(x)), 2);
+  x = torch::max_pool2d(torch::relu(c3(x)), 2);
+  x = torch::relu(f5(x.flatten(1)));
+  x = torch::relu(f6(x));
+  return out(x);
+}
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+  bn1 = register_module("bn1", torch::nn::BatchNorm2d(out));
+  conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).stride(1).padding(1).bias(false)));
+  bn2 = register_module("bn2", torch::nn::BatchNorm2d(out));
+  shortcut = register_module("shortcut", torch::nn::Sequential());
+  if (stride != 1 || in != out) {
+    shortcut->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+    shortcut->push_back(torch::nn::BatchNorm2d(out));
+  }
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  torch::Tensor h = torch::relu(bn1(conv1(x)));
+  h = bn2(conv2(h));
+  torch::Tensor s = shortcut->size() ? shortcut->forward(x) : x;
+  return torch::relu(h + s);
+}
+
+ResNet20Impl::ResNet20Impl(int64_t in_channels, int64_t classes, int64_t width, int64_t blocks_per_stage) {
+  stem = register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, width, 3).padding(1).bias(false)));
+  bn = register_module("bn", torch::nn::BatchNorm2d(width));
+  stages = register_module("stages", torch::nn::Sequential());
+  int64_t in = width;
+  for (int s = 0; s < 3; ++s) {
+    int64_t out = width << s;
+    for (int64_t b = 0; b < blocks_per_stage; ++b) {
+      stages->push_back(BasicBlock(in, out, (s > 0 && b == 0) ? 2 : 1));
+      in = out;
+    }
+  }
+  head = register_module("head", torch::nn::Linear(in, classes));
+}
+
+torch::Tensor ResNet20Impl::forward(torch::Tensor x) {
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  x = torch::relu(bn(stem(x)));
+  x = stages->forward(x);
+  x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+  return head(x);
+}
+
+std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
+                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward) {
+  int64_t flat = 1;
+  for (int64_t d : in_shape) flat *= d;
+  int64_t channels = in_shape.size() == 3 ? in_shape[0] : 1;
+  if (name == "mlp") {
+    MlpOptions o;
+    o.in = flat;
+    o.out = classes;
+    auto m = Mlp(o);
+    forward = [m](torch::Tensor x) mutable { return m->forward(x); };
+    return m.ptr();
+  }
+  if (name == "lenet5") {
+    auto m = LeNet5(channels, classes);
+    forward = [m](torch::Tensor x) mutable { return m->forward(x); };
+    return m.ptr();
+  }
+  if (name == "resnet20") {
+    auto m = ResNet20(channels, classes);
+    forward = [m](torch::Tensor x) mutable { return m->forward(x); };
+    return m.ptr();
+  }
+  throw UsageError("--model must be mlp, lenet5 or resnet20, got '" + name + "'");
+}
+
+}  // namespace paramkit::nn

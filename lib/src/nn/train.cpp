@@ -1,0 +1,111 @@
+// Evaluation and the resumable training loop.
+#include "paramkit/nn/train.h"
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/progress.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/io/checkpoint.h"
+
+namespace paramkit::nn {
+
+EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Dataset& data, int64_t batch_size,
+                    c10::Device device) {
+  torch::NoGradGuard no_grad;
+  bool was_training = model.is_training();
+  model.eval();
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t s = 0; s < data.size(); s += batch_size) {
+    int64_t e = std::min(data.size(), s + batch_size);
+    torch::Tensor x = data.x.slice(0, s, e).to(device);
+    torch::Tensor y = data.y.slice(0, s, e).to(device);
+    torch::Tensor logits = forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  r.count = data.size();
+  if (r.count > 0) {
+    r.loss = loss_sum / static_cast<double>(r.count);
+    r.accuracy = static_cast<double>(correct) / static_cast<double>(r.count);
+  }
+  model.train(was_training);
+  return r;
+}
+
+void TrainOptions::register_flags(CLI::App& app) {
+  app.add_option("--epochs", epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-steps", max_steps, "Stop after this many steps (0: all epochs)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--checkpoint", checkpoint, "Checkpoint file (safetensors), written atomically");
+  app.add_option("--checkpoint-every", checkpoint_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_flag("--resume", resume, "Continue from --checkpoint when it exists");
+  app.add_option("--log-every", log_every, "Log the loss every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  optimizer.register_flags(app);
+  schedule.register_flags(app);
+}
+
+TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
+                             const TrainOptions& o, uint64_t seed, c10::Device device,
+                             const std::function<void(int64_t, double)>& on_step) {
+  if (o.resume && o.checkpoint.empty()) throw UsageError("--resume needs --checkpoint");
+  model.to(device);
+  model.train();
+  auto optimizer = make_optimizer(o.optimizer, model.parameters());
+  BatchIterator batches(data.size(), o.batch_size, /*shuffle=*/true, seed);
+  const int64_t per_epoch = batches.batches_per_epoch();
+  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
+  TrainResult result;
+  TrainPosition pos;
+  if (o.resume && std::filesystem::exists(o.checkpoint)) {
+    CheckpointState st = load_checkpoint(o.checkpoint, model, *optimizer, nullptr);
+    pos = st.position;
+    result.resumed = true;
+    result.resumed_from_step = pos.step;
+    result.last_loss = st.extra.value("last_loss", 0.0);
+    log::info("resumed from {} at step {}", o.checkpoint.string(), pos.step);
+  }
+  auto save = [&] {
+    if (o.checkpoint.empty()) return;
+    CheckpointState st;
+    st.position = pos;
+    st.extra = {{"last_loss", result.last_loss}};
+    save_checkpoint(o.checkpoint, model, *optimizer, nullptr, st);
+  };
+  Progress progress("train", total);
+  while (pos.step < total) {
+    if (stop_requested()) {
+      save();
+      throw Interrupted();
+    }
+    auto rows = batches.batch(pos.epoch, pos.batch);
+    torch::Tensor idx = torch::tensor(rows, torch::kInt64);
+    torch::Tensor x = data.x.index_select(0, idx).to(device);
+    torch::Tensor y = data.y.index_select(0, idx).to(device);
+    set_lr(*optimizer, lr_at(o.schedule, o.optimizer.lr, pos.step, total));
+    optimizer->zero_grad();
+    torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
+    loss.backward();
+    optimizer->step();
+    result.last_loss = loss.item<double>();
+    ++pos.step;
+    if (++pos.batch == per_epoch) {
+      pos.batch = 0;
+      ++pos.epoch;
+    }
+    if (on_step) on_step(pos.step, result.last_loss);
+    if (o.log_every > 0 && pos.step % o.log_every == 0) log::info("step {}/{} loss {:.6f}", pos.step, total, result.last_loss);
+    if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save();
+    test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
+    progress.update(pos.step);
+  }
+  progress.finish();
+  save();
+  result.steps = pos.step;
+  return result;
+}
+
+}  // namespace paramkit::nn
