@@ -35,13 +35,13 @@ void collect(const CLI::App& app, nlohmann::json& out) {
     nlohmann::json v;
     if (opt->count() > 0) {
       const auto& res = opt->results();
-      if (opt->get_type_size() == 0 && res.size() <= 1) v = true;  // flag
+      if (opt->get_items_expected_max() == 0 && res.size() <= 1) v = true;  // flag
       else if (res.size() == 1 && opt->get_expected_max() <= 1) v = typed(res[0]);
       else {
         v = nlohmann::json::array();
         for (const auto& r : res) v.push_back(typed(r));
       }
-    } else if (opt->get_type_size() == 0) {
+    } else if (opt->get_items_expected_max() == 0) {
       v = false;
     } else {
       const std::string d = opt->get_default_str();
@@ -124,6 +124,7 @@ void CommonOptions::register_flags(CLI::App& app) {
 }
 
 Tool::Tool(std::string name, std::string description, std::string example) : name_(std::move(name)), app_(description, name_) {
+  app_.option_defaults()->always_capture_default();
   app_.footer("Example:\n  " + example + "\n\nExit codes: 0 success, 1 runtime failure, 2 bad usage or input.");
   app_.set_version_flag("--version", std::string(version()) + " (" + git_commit() + ")");
   ctx_.common.register_flags(app_);

@@ -105,6 +105,8 @@ void load_state_dict(torch::nn::Module& module, const TensorReader& reader, bool
       if (t.name.compare(0, prefix.size(), prefix) == 0 && !std::binary_search(wanted.begin(), wanted.end(), t.name))
         unexpected.push_back(t.name);
   }
+  std::sort(missing.begin(), missing.end());
+  std::sort(mismatched.begin(), mismatched.end());
   if (!missing.empty() || !mismatched.empty() || (strict && !unexpected.empty())) {
     auto join = [](const std::vector<std::string>& v) {
       std::string s;

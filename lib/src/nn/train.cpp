@@ -40,6 +40,7 @@ void TrainOptions::register_flags(CLI::App& app) {
   app.add_option("--epochs", epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch-size", batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-steps", max_steps, "Stop after this many steps (0: all epochs)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--stop-after", stop_after, "Stop this run after N steps with a checkpoint (resume later)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--checkpoint", checkpoint, "Checkpoint file (safetensors), written atomically");
   app.add_option("--checkpoint-every", checkpoint_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_flag("--resume", resume, "Continue from --checkpoint when it exists");
@@ -52,6 +53,7 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
                              const TrainOptions& o, uint64_t seed, c10::Device device,
                              const std::function<void(int64_t, double)>& on_step) {
   if (o.resume && o.checkpoint.empty()) throw UsageError("--resume needs --checkpoint");
+  if (o.stop_after > 0 && o.checkpoint.empty()) throw UsageError("--stop-after needs --checkpoint");
   model.to(device);
   model.train();
   auto optimizer = make_optimizer(o.optimizer, model.parameters());
@@ -76,7 +78,8 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     save_checkpoint(o.checkpoint, model, *optimizer, nullptr, st);
   };
   Progress progress("train", total);
-  while (pos.step < total) {
+  const int64_t stop_at = o.stop_after > 0 ? std::min(total, pos.step + o.stop_after) : total;
+  while (pos.step < stop_at) {
     if (stop_requested()) {
       save();
       throw Interrupted();
@@ -105,6 +108,7 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   progress.finish();
   save();
   result.steps = pos.step;
+  result.finished = pos.step >= total;
   return result;
 }
 

@@ -25,7 +25,8 @@ EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Data
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
-  int64_t max_steps = 0;  // 0: epochs * batches per epoch
+  int64_t max_steps = 0;   // 0: epochs * batches per epoch (the schedule's length)
+  int64_t stop_after = 0;  // stop this run (with a checkpoint) after N more steps, e.g. to fit a time slot
   int64_t checkpoint_every = 0;
   std::filesystem::path checkpoint;  // empty: no checkpoints
   bool resume = false;
@@ -40,6 +41,7 @@ struct TrainResult {
   double last_loss = 0;
   bool resumed = false;
   int64_t resumed_from_step = 0;
+  bool finished = false;  // false when stop_after ended the run early
 };
 
 // Trains `model` with cross-entropy on `data`, seeded by `seed`. With a checkpoint path it saves every

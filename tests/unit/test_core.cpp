@@ -1,0 +1,114 @@
+// Core: JSON checks, atomic files (commit, abandon, stale temp cleanup), RNG reference values,
+// provenance time.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "helpers.h"
+#include "paramkit/core/error.h"
+#include "paramkit/core/provenance.h"
+#include "paramkit/core/rng.h"
+#include "paramkit/io/atomic_file.h"
+#include "paramkit/io/json.h"
+
+using namespace paramkit;
+namespace fs = std::filesystem;
+
+TEST_CASE("JSON: duplicate keys at any depth and invalid UTF-8 are rejected") {
+  CHECK(parse_json(R"({"a":1,"b":{"c":2}})", "x.json")["b"]["c"] == 2);
+  CHECK_THROWS_WITH_AS(parse_json(R"({"a":1,"a":2})", "x.json"), doctest::Contains("x.json: a: duplicate key"), InputError);
+  CHECK_THROWS_WITH_AS(parse_json(R"({"b":{"c":1,"c":2}})", "x.json"), doctest::Contains("duplicate key"), InputError);
+  CHECK(parse_json(R"([{"c":1},{"c":2}])", "x.json").size() == 2);  // same key in sibling objects is fine
+  CHECK_THROWS_AS(parse_json("{\"a\":\"\xc3\x28\"}", "x.json"), InputError);
+  CHECK_THROWS_AS(parse_json("{", "x.json"), InputError);
+  CHECK_THROWS_WITH_AS(json_field(nlohmann::json::object(), "k", "x.json"), doctest::Contains("x.json: k: missing"), InputError);
+}
+
+TEST_CASE("atomic file: commit replaces, abandon keeps the old file, no temp left") {
+  auto dir = paramkit::test::scratch("atomic");
+  write_file_atomic(dir / "f.txt", "one");
+  CHECK(paramkit::test::slurp(dir / "f.txt") == "one");
+  {
+    AtomicFile f(dir / "f.txt");
+    f.write("two-partial");
+    CHECK(fs::exists(f.temp_path()));
+    // destroyed without commit (an error path)
+  }
+  CHECK(paramkit::test::slurp(dir / "f.txt") == "one");
+  {
+    AtomicFile f(dir / "f.txt");
+    f.write("three");
+    f.commit();
+  }
+  CHECK(paramkit::test::slurp(dir / "f.txt") == "three");
+  int entries = 0;
+  for (auto it = fs::directory_iterator(dir); it != fs::directory_iterator(); ++it) ++entries;
+  CHECK(entries == 1);
+  CHECK_THROWS_AS(AtomicFile(dir / "no-such-folder" / "x"), UsageError);
+}
+
+TEST_CASE("atomic file: temp files of dead writers are removed by the next writer") {
+  auto dir = paramkit::test::scratch("atomic-stale");
+  // pid 2^22+1 is above Linux's pid_max default range, so no such process exists.
+  fs::path stale = dir / ".f.txt.tmp-4194305-0";
+  paramkit::test::spit(stale, "half");
+  fs::path other = dir / ".g.txt.tmp-4194305-0";
+  paramkit::test::spit(other, "other target");
+  write_file_atomic(dir / "f.txt", "ok");
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(other));  // belongs to another target
+}
+
+TEST_CASE("output set: manifest written last and checked") {
+  auto dir = paramkit::test::scratch("outset");
+  OutputSet set(dir / "out");
+  write_file_atomic(dir / "out" / "a.bin", "a");
+  set.add("a.bin");
+  set.add("b.bin");
+  CHECK_THROWS_AS(set.commit("manifest.json", "{}"), Error);
+  CHECK_FALSE(fs::exists(dir / "out" / "manifest.json"));
+  write_file_atomic(dir / "out" / "b.bin", "b");
+  set.commit("manifest.json", "{}");
+  CHECK(fs::exists(dir / "out" / "manifest.json"));
+}
+
+TEST_CASE("rng: SplitMix64 reference output, uniform ranges, permutations") {
+  Rng r;
+  r.set_state(0);
+  // The first outputs of SplitMix64 from state 0 (Vigna's reference implementation).
+  CHECK(r.next_u64() == 0xE220A8397B1DCDAFULL);
+  CHECK(r.next_u64() == 0x6E789E6AA1B965F4ULL);
+  Rng a(42), b(42), c(43);
+  CHECK(a.next_u64() == b.next_u64());
+  CHECK(a.next_u64() != c.next_u64());
+  Rng u(1);
+  for (int i = 0; i < 1000; ++i) {
+    double x = u.uniform();
+    CHECK((x >= 0.0 && x < 1.0));
+    CHECK(u.below(7) < 7);
+  }
+  Rng p(5);
+  auto perm = permutation(1000, p);
+  std::set<int64_t> s(perm.begin(), perm.end());
+  CHECK(s.size() == 1000);
+  CHECK(*s.begin() == 0);
+  CHECK(*s.rbegin() == 999);
+  int fixed = 0;
+  for (int64_t i = 0; i < 1000; ++i) fixed += perm[i] == i;
+  CHECK(fixed < 20);  // a shuffle, not the identity (expected ~1 fixed point)
+}
+
+TEST_CASE("provenance time honours SOURCE_DATE_EPOCH") {
+  setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+  CHECK(utc_timestamp() == "2023-11-14T22:13:20Z");
+  unsetenv("SOURCE_DATE_EPOCH");
+  CHECK(utc_timestamp().size() == 20);
+  Provenance p;
+  p.tool = "t";
+  p.seed = 3;
+  p.config = {{"x", 1}};
+  Provenance q = Provenance::from_json(p.to_json());
+  CHECK(q.tool == "t");
+  CHECK(q.seed == 3);
+  CHECK(q.config["x"] == 1);
+}

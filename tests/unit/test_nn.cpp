@@ -1,0 +1,109 @@
+// Models (shapes, known parameter counts), schedules (hand-computed values), evaluation.
+#include <doctest/doctest.h>
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "paramkit/core/error.h"
+#include "paramkit/nn/models.h"
+#include "paramkit/nn/optim.h"
+#include "paramkit/nn/train.h"
+
+using namespace paramkit;
+
+namespace {
+int64_t count(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+}  // namespace
+
+TEST_CASE("model shapes and parameter counts") {
+  nn::LeNet5 lenet(1, 10);
+  CHECK(count(*lenet) == 61706);  // LeCun et al. 1998: 156 + 2416 + 48120 + 10164 + 850
+  CHECK(lenet->forward(torch::zeros({2, 1, 28, 28})).sizes() == torch::IntArrayRef({2, 10}));
+  nn::Mlp mlp(nn::MlpOptions{});
+  CHECK(count(*mlp) == 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
+  CHECK(mlp->forward(torch::zeros({3, 28, 28})).sizes() == torch::IntArrayRef({3, 10}));
+  nn::ResNet20 r(3, 10);
+  // By hand: stem 432 + bn 32; stage 1: 3 x (2 x 2304 + 64) = 14016; stage 2: (4608 + 9216 + 128 + 512 + 64)
+  // + 2 x 18560 = 51648; stage 3: (18432 + 36864 + 256 + 2048 + 128) + 2 x 73984 = 205696; head 650.
+  CHECK(count(*r) == 432 + 32 + 14016 + 51648 + 205696 + 650);
+  CHECK(r->forward(torch::zeros({2, 3, 32, 32})).sizes() == torch::IntArrayRef({2, 10}));
+  std::function<torch::Tensor(torch::Tensor)> fwd;
+  CHECK_THROWS_AS(nn::make_model("vgg", {1, 28, 28}, 10, fwd), UsageError);
+  CHECK_THROWS_AS(nn::Mlp(nn::MlpOptions{784, {8}, 10, "swish"}), UsageError);
+}
+
+TEST_CASE("learning-rate schedules") {
+  nn::ScheduleOptions s;
+  CHECK(nn::lr_at(s, 0.1, 500, 1000) == 0.1);
+  s.kind = "step";
+  s.step_size = 100;
+  s.gamma = 0.5;
+  CHECK(nn::lr_at(s, 0.1, 99, 1000) == doctest::Approx(0.1));
+  CHECK(nn::lr_at(s, 0.1, 250, 1000) == doctest::Approx(0.025));
+  s.kind = "cosine";
+  s.warmup = 10;
+  CHECK(nn::lr_at(s, 0.1, 0, 110) == doctest::Approx(0.01));   // warmup (step+1)/10
+  CHECK(nn::lr_at(s, 0.1, 9, 110) == doctest::Approx(0.1));
+  CHECK(nn::lr_at(s, 0.1, 10, 110) == doctest::Approx(0.1));   // cosine starts at base
+  CHECK(nn::lr_at(s, 0.1, 60, 110) == doctest::Approx(0.05));  // half way: base/2
+  CHECK(nn::lr_at(s, 0.1, 110, 110) == doctest::Approx(0.0));
+  s.min_lr_ratio = 0.1;
+  CHECK(nn::lr_at(s, 0.1, 110, 110) == doctest::Approx(0.01));
+}
+
+TEST_CASE("optimizers are the ones asked for and follow their update rules") {
+  torch::Tensor w = torch::ones({1}, torch::requires_grad());
+  nn::OptimizerOptions o;
+  o.name = "sgd";
+  o.lr = 0.1;
+  o.momentum = 0.0;
+  auto opt = nn::make_optimizer(o, {w});
+  (w * 3).sum().backward();
+  opt->step();
+  CHECK(w.item<double>() == doctest::Approx(1 - 0.1 * 3));
+  // Adam's first step moves each weight by lr (bias-corrected m/sqrt(v) = sign(g)).
+  torch::Tensor v = torch::ones({1}, torch::requires_grad());
+  o.name = "adam";
+  o.lr = 0.01;
+  auto adam = nn::make_optimizer(o, {v});
+  (v * 5).sum().backward();
+  adam->step();
+  CHECK(v.item<double>() == doctest::Approx(1 - 0.01).epsilon(1e-6));
+  o.name = "rmsprop";
+  CHECK_THROWS_AS(nn::make_optimizer(o, {v}), UsageError);
+}
+
+TEST_CASE("evaluate: loss and accuracy of a fixed linear model") {
+  torch::nn::Linear lin(2, 2);
+  {
+    torch::NoGradGuard g;
+    lin->weight.copy_(torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}}));
+    lin->bias.zero_();
+  }
+  Dataset d{torch::tensor({{2.0f, 0.0f}, {0.0f, 2.0f}, {2.0f, 0.0f}}), torch::tensor({0L, 1L, 1L})};
+  auto r = nn::evaluate(*lin, [&](torch::Tensor x) { return lin->forward(x); }, d, 2);
+  CHECK(r.accuracy == doctest::Approx(2.0 / 3.0));
+  double good = std::log(1 + std::exp(-2.0)), bad = std::log(1 + std::exp(2.0));
+  CHECK(r.loss == doctest::Approx((2 * good + bad) / 3));
+}
+
+TEST_CASE("training learns a separable problem") {
+  torch::manual_seed(0);
+  torch::Tensor x = torch::randn({200, 2});
+  torch::Tensor y = (x.select(1, 0) > 0).to(torch::kInt64);
+  Dataset d{x, y};
+  nn::Mlp m(nn::MlpOptions{2, {16}, 2, "relu"});
+  auto fwd = [&](torch::Tensor t) { return m->forward(t); };
+  nn::TrainOptions t;
+  t.epochs = 30;
+  t.batch_size = 20;
+  t.log_every = 0;
+  t.optimizer.lr = 0.01;
+  nn::train_classifier(*m, fwd, d, t, 0);
+  CHECK(nn::evaluate(*m, fwd, d).accuracy > 0.95);
+}
