@@ -124,7 +124,8 @@ void CommonOptions::register_flags(CLI::App& app) {
 }
 
 Tool::Tool(std::string name, std::string description, std::string example) : name_(std::move(name)), app_(description, name_) {
-  app_.option_defaults()->always_capture_default();
+  // Defaults are recorded in provenance; a flag given twice takes the last value (scripts override).
+  app_.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app_.footer("Example:\n  " + example + "\n\nExit codes: 0 success, 1 runtime failure, 2 bad usage or input.");
   app_.set_version_flag("--version", std::string(version()) + " (" + git_commit() + ")");
   ctx_.common.register_flags(app_);

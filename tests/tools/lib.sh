@@ -1,0 +1,36 @@
+# Helpers for tool tests: a clean scratch folder, exit-code and message assertions.
+set -euo pipefail
+: "${BIN:?BIN must name the folder of the built binaries}" "${DATA:?}" "${SCRATCH:?}"
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+cd "$SCRATCH"
+export PATH="$BIN:$PATH"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_rc CODE CMD...: run CMD, stdout to ./out, stderr to ./err, and check its exit code.
+expect_rc() {
+  local want=$1; shift
+  set +e
+  "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+  local rc=$?
+  set -e
+  if [ "$rc" -ne "$want" ]; then
+    echo "--- stdout"; cat "$SCRATCH/out"; echo "--- stderr"; cat "$SCRATCH/err"
+    fail "expected exit $want, got $rc: $*"
+  fi
+}
+
+expect_err() { grep -qF -- "$1" "$SCRATCH/err" || { cat "$SCRATCH/err"; fail "stderr lacks '$1'"; }; }
+expect_out() { grep -qF -- "$1" "$SCRATCH/out" || { cat "$SCRATCH/out"; fail "stdout lacks '$1'"; }; }
+expect_no_file() { [ ! -e "$1" ] || fail "$1 should not exist"; }
+expect_no_temps() { ! ls -a "${1:-.}" | grep -q '\.tmp-' || { ls -la "${1:-.}"; fail "temp files left in ${1:-.}"; }; }
+
+# A small trained model to work on (seeded, so the same every time).
+make_model() {
+  paramkit-smoke -q --train-images "$DATA/mnist-256-images-idx3-ubyte.gz" \
+    --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" --max-steps 2 --threads 1 --out "$1" >/dev/null
+}
+
+# Bytes of a little-endian u64 for crafting safetensors headers.
+le64() { local n=$1 i; for i in 0 1 2 3 4 5 6 7; do printf "\\x$(printf %02x $(( (n >> (8*i)) & 255 )))"; done; }
