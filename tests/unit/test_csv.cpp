@@ -57,6 +57,7 @@ TEST_CASE("errors name the file, line and column") {
   CHECK(error_of("a,\n1,2\n").find("empty column name") != std::string::npos);
   CHECK(error_of("a\n\"open\n").find("unterminated") != std::string::npos);
   CHECK(error_of("a\n\"x\"y\n").find("after a closing quote") != std::string::npos);
+  CHECK(error_of(std::string("\"a\0b\"\n1\n", 8)).find("NUL byte") != std::string::npos);  // found by fuzzing
   Table t = parse_csv("a,b\n1,x\n", "t.csv");
   CHECK_THROWS_WITH_AS(t.col("c"), doctest::Contains("column 'c': not found (columns: a, b)"), InputError);
   CHECK_THROWS_WITH_AS(t.numeric("b"), doctest::Contains("expected numbers, row 1 has 'x'"), InputError);

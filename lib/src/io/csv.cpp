@@ -60,6 +60,7 @@ std::vector<std::vector<std::string>> split_records(std::string_view text, char 
   };
   for (; i < text.size(); ++i) {
     char c = text[i];
+    if (c == '\0') throw InputError(source, "line " + std::to_string(line), "NUL byte (binary file?)");
     if (quoted) {
       if (c == '"') {
         if (i + 1 < text.size() && text[i + 1] == '"') {
@@ -85,8 +86,6 @@ std::vector<std::vector<std::string>> split_records(std::string_view text, char 
       end_row();
       ++line;
       row_line = line;
-    } else if (c == '\0') {
-      throw InputError(source, "line " + std::to_string(line), "NUL byte (binary file?)");
     } else {
       if (was_quoted) throw InputError(source, "line " + std::to_string(line), "text after a closing quote");
       field += c;
@@ -211,7 +210,10 @@ Table read_csv(const std::filesystem::path& path, const CsvOptions& options) {
 
 std::string format_csv(const Table& table) {
   auto quote = [](const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos && s != "NA") return s;
+    // Quote what the parser would otherwise split, unquote-trim or read as missing.
+    bool plain = !s.empty() && s.find_first_of(",\"\n\r") == std::string::npos && s != "NA" && s.front() != ' ' &&
+                 s.front() != '\t' && s.back() != ' ' && s.back() != '\t';
+    if (plain) return s;
     std::string q = "\"";
     for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
     return q + "\"";

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds paramkit (Release), fetches the example data when missing, runs the examples pipeline over
+# every tool that exists and summarises what it produced. Idempotent: a second run redoes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-deps.sh build data
+./scripts/build.sh >/dev/null
+./scripts/fetch-data.sh
+start=$(date +%s)
+make -C examples --no-print-directory BIN="$PWD/build/bin" DATA="$PWD/data/mnist" OUT="$PWD/examples/out"
+out=examples/out
+echo
+echo "demo: finished in $(( $(date +%s) - start )) s; outputs in $out/"
+python_free_field() { grep -o "\"$2\":[^,}]*" "$1" | head -1 | cut -d: -f2; }
+echo "  paramkit-smoke  $out/smoke/model.safetensors  (MLP on MNIST: test accuracy $(python_free_field $out/smoke/results.json test_accuracy), $(python_free_field $out/smoke/results.json steps) steps)"
+echo "                  $out/smoke/eval.json, metrics.json, manifest.json, checkpoint.safetensors"
+echo "  ckpt-tool       $out/ckpt/info.json  ($(python_free_field $out/ckpt/info.json parameters) parameters)"
+echo "                  $out/ckpt/model.h5  (HDF5, gzip), $out/ckpt/hf/  ($(ls $out/ckpt/hf/*.safetensors | wc -l) shards + index)"
+echo "                  $out/ckpt/diff-h5.json  (equal: $(python_free_field $out/ckpt/diff-h5.json equal)), $out/ckpt/diff-bf16.json  (BF16 within 2^-7 relative: $(python_free_field $out/ckpt/diff-bf16.json equal))"
