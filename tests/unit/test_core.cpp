@@ -21,6 +21,7 @@ TEST_CASE("JSON: duplicate keys at any depth and invalid UTF-8 are rejected") {
   CHECK(parse_json(R"([{"c":1},{"c":2}])", "x.json").size() == 2);  // same key in sibling objects is fine
   CHECK_THROWS_AS(parse_json("{\"a\":\"\xc3\x28\"}", "x.json"), InputError);
   CHECK_THROWS_AS(parse_json("{", "x.json"), InputError);
+  CHECK_THROWS_WITH_AS(parse_json(std::string("{}\0garbage", 10), "x.json"), doctest::Contains("NUL byte"), InputError);  // found by fuzzing
   CHECK_THROWS_WITH_AS(json_field(nlohmann::json::object(), "k", "x.json"), doctest::Contains("x.json: k: missing"), InputError);
 }
 

@@ -142,3 +142,25 @@ TEST_CASE("checkpoint: a file that is not a checkpoint is an InputError") {
   CHECK_THROWS_WITH_AS(load_checkpoint(dir / "plain.safetensors", *m, *opt, nullptr),
                        doctest::Contains("not a paramkit training checkpoint"), InputError);
 }
+
+TEST_CASE("zero-copy views of mapped tensors: same values, copy-on-write, keep the file alive") {
+  auto dir = paramkit::test::scratch("view");
+  torch::Tensor w = torch::randn({64, 33});
+  save_tensors(dir / "w.safetensors", {{"w", w}, {"b", torch::arange(5)}}, {});
+  std::string before = paramkit::test::slurp(dir / "w.safetensors");
+  std::shared_ptr<const TensorReader> reader = open_tensors(dir / "w.safetensors");
+  torch::Tensor v = view_tensor(reader, "w");
+  CHECK(v.data_ptr() == static_cast<const void*>(reader->mapped(reader->info("w"))));  // no copy
+  CHECK(torch::equal(v, w));
+  reader.reset();  // the view holds the mapping
+  CHECK(torch::equal(v, w));
+  v.mul_(2);  // private pages: the file is untouched
+  CHECK(torch::equal(v, w * 2));
+  CHECK(paramkit::test::slurp(dir / "w.safetensors") == before);
+#ifdef PARAMKIT_HAVE_HDF5
+  save_tensors(dir / "w.h5", {{"w", w}}, {});
+  std::shared_ptr<const TensorReader> h5 = open_tensors(dir / "w.h5");
+  CHECK(h5->mapped(h5->info("w")) == nullptr);
+  CHECK(torch::equal(view_tensor(h5, "w"), w));  // falls back to a copy
+#endif
+}

@@ -207,16 +207,26 @@ void convert_dtype(const void* src, DType from, void* dst, DType to, size_t n) {
     std::memcpy(dst, src, n * dtype_size(from));
     return;
   }
+  // Fast paths for the common weight casts; memcpy loads/stores because tensor data in a file need not
+  // be aligned (safetensors offsets are relative to an 8-byte header plus any header length).
+  const char* s8 = static_cast<const char*>(src);
+  char* d8 = static_cast<char*>(dst);
   if (from == DType::F32 && to == DType::BF16) {
-    const float* s = static_cast<const float*>(src);
-    uint16_t* d = static_cast<uint16_t*>(dst);
-    for (size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
+    for (size_t i = 0; i < n; ++i) {
+      float f;
+      std::memcpy(&f, s8 + 4 * i, 4);
+      uint16_t h = f32_to_bf16(f);
+      std::memcpy(d8 + 2 * i, &h, 2);
+    }
     return;
   }
   if (from == DType::BF16 && to == DType::F32) {
-    const uint16_t* s = static_cast<const uint16_t*>(src);
-    float* d = static_cast<float*>(dst);
-    for (size_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, s8 + 2 * i, 2);
+      float f = bf16_to_f32(h);
+      std::memcpy(d8 + 4 * i, &f, 4);
+    }
     return;
   }
   for (size_t i = 0; i < n; ++i) put(dst, to, i, get(src, from, i));

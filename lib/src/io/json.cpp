@@ -23,6 +23,10 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
     }
     return true;
   };
+  // nlohmann's parser stops at a NUL byte and would accept whatever follows it.
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos)
+    throw InputError(source, "", "invalid JSON: NUL byte at offset " + std::to_string(nul));
   json j;
   try {
     j = json::parse(text.begin(), text.end(), cb);

@@ -20,7 +20,6 @@
 namespace paramkit {
 namespace {
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference reader's limit
-constexpr size_t kDropChunk = 64ull << 20;     // pages dropped behind a copy, in chunks
 
 uint64_t read_le64(const uint8_t* p) {
   uint64_t v = 0;
@@ -121,7 +120,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : source_(pa
   }
   size_ = static_cast<uint64_t>(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+    // Private, copy-on-write: zero-copy views handed out may be written without touching the file.
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, 0);
+    if (p == MAP_FAILED) p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);  // strict overcommit
     if (p == MAP_FAILED) {
       ::close(fd_);
       throw InputError(source_, "", std::string("cannot map: ") + std::strerror(errno));
@@ -175,22 +176,20 @@ const TensorInfo& SafetensorsFile::info(std::string_view name) const {
 }
 
 void SafetensorsFile::read(const TensorInfo& t, void* dst) const {
-  const uint8_t* src = data(t);
-  uint64_t n = t.nbytes();
-  if (!mapped_) {
-    std::memcpy(dst, src, n);
+  const uint64_t n = t.nbytes();
+  if (fd_ < 0) {
+    std::memcpy(dst, data(t), n);
     return;
   }
-  const uintptr_t page = 4096;
-  const uintptr_t first = reinterpret_cast<uintptr_t>(src) & ~(page - 1);
-  ::madvise(reinterpret_cast<void*>(first), n + (reinterpret_cast<uintptr_t>(src) - first), MADV_SEQUENTIAL);
-  for (uint64_t off = 0; off < n; off += kDropChunk) {
-    uint64_t len = std::min<uint64_t>(kDropChunk, n - off);
-    std::memcpy(static_cast<uint8_t*>(dst) + off, src + off, len);
-    // Drop the fully copied pages of this chunk from our resident set (the page cache keeps them).
-    uintptr_t a = (reinterpret_cast<uintptr_t>(src + off) + page - 1) & ~(page - 1);
-    uintptr_t b = reinterpret_cast<uintptr_t>(src + off + len) & ~(page - 1);
-    if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+  // pread rather than a copy out of the mapping: no page-table work and nothing of the file stays in
+  // this process's resident set, so loading one tensor costs about that tensor's memory.
+  uint64_t off = 8 + header_size_ + t.begin, done = 0;
+  while (done < n) {
+    ssize_t r = ::pread(fd_, static_cast<char*>(dst) + done, std::min<uint64_t>(n - done, 1ull << 30),
+                        static_cast<off_t>(off + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) throw InputError(source_, "tensor '" + t.name + "'", r == 0 ? "file shrank while reading" : std::strerror(errno));
+    done += static_cast<uint64_t>(r);
   }
 }
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <map>
 
+#include <sys/mman.h>
+
 #include "paramkit/core/error.h"
 
 namespace paramkit {
@@ -46,8 +48,34 @@ torch::Tensor read_tensor(const TensorReader& reader, const std::string& name, s
   const TensorInfo& t = reader.info(name);
   DType target = convert_to.value_or(t.dtype);
   torch::Tensor out = torch::empty(t.shape, torch::TensorOptions().dtype(to_torch_dtype(target)));
-  if (out.numel() > 0) reader.read_as(t, target, out.data_ptr());
+  if (out.numel() == 0) return out;
+#ifdef MADV_HUGEPAGE
+  // Large fresh buffers: ask for transparent huge pages, 512x fewer page faults while filling them.
+  const uint64_t bytes = out.nbytes();
+  if (bytes >= (8u << 20)) {
+    const uintptr_t huge = 2u << 20, p = reinterpret_cast<uintptr_t>(out.data_ptr());
+    const uintptr_t a = (p + huge - 1) & ~(huge - 1), b = (p + bytes) & ~(huge - 1);
+    if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
+  }
+#endif
+  reader.read_as(t, target, out.data_ptr());
   return out;
+}
+
+torch::Tensor view_tensor(const std::shared_ptr<const TensorReader>& reader, const std::string& name) {
+  const TensorInfo& t = reader->info(name);
+  const uint8_t* p = reader->mapped(t);
+  const size_t align = dtype_size(t.dtype);
+  bool torch_type = true;
+  try {
+    to_torch_dtype(t.dtype);
+  } catch (const UsageError&) {
+    torch_type = false;
+  }
+  if (!p || !torch_type || t.numel() == 0 || reinterpret_cast<uintptr_t>(p) % align != 0) return read_tensor(*reader, name);
+  auto keep = reader;  // the deleter owns a reference: the mapping outlives the tensor
+  return torch::from_blob(const_cast<uint8_t*>(p), t.shape, [keep](void*) {},
+                          torch::TensorOptions().dtype(to_torch_dtype(t.dtype)));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> named_state(const torch::nn::Module& module) {

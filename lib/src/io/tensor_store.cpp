@@ -35,6 +35,7 @@ class SingleReader : public TensorReader {
   const Metadata& metadata() const override { return file_.metadata(); }
   void read(const TensorInfo& t, void* dst) const override { file_.read(file_.info(t.name), dst); }
   std::vector<fs::path> files() const override { return {file_.source()}; }
+  const uint8_t* mapped(const TensorInfo& t) const override { return file_.data(file_.info(t.name)); }
 
  private:
   SafetensorsFile file_;
@@ -84,6 +85,10 @@ class ShardedReader : public TensorReader {
     auto it = owner_.find(t.name);
     if (it == owner_.end()) throw InputError(source_, "tensor '" + t.name + "'", "not found");
     it->second->read(it->second->info(t.name), dst);
+  }
+  const uint8_t* mapped(const TensorInfo& t) const override {
+    auto it = owner_.find(t.name);
+    return it == owner_.end() ? nullptr : it->second->data(it->second->info(t.name));
   }
   std::vector<fs::path> files() const override {
     std::vector<fs::path> r{dir_ / kIndex};

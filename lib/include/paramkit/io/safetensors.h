@@ -46,10 +46,10 @@ class SafetensorsFile {
   uint64_t header_size() const { return header_size_; }
   uint64_t file_size() const { return size_; }
 
-  // Zero-copy pointer into the mapping (little-endian bytes, possibly unaligned).
+  // Zero-copy pointer into the private (copy-on-write) mapping: little-endian bytes, aligned only as
+  // the file's offsets make them. Pages load on first touch.
   const uint8_t* data(const TensorInfo& t) const { return data_ + t.begin; }
-  // Copies the tensor's bytes to dst (nbytes), dropping the mapped pages behind so that the
-  // process's memory holds the copy and not the file.
+  // Copies the tensor's bytes to dst (nbytes) with pread, so the process holds the copy only.
   void read(const TensorInfo& t, void* dst) const;
   // Copies converting to dtype `to` (numel elements at dst).
   void read_as(const TensorInfo& t, DType to, void* dst) const;

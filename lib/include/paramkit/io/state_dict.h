@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ DType from_torch_dtype(c10::ScalarType t);
 // Reads one tensor (CPU, contiguous). convert_to: e.g. F32 for BF16/F16/F8 weights.
 torch::Tensor read_tensor(const TensorReader& reader, const std::string& name,
                           std::optional<DType> convert_to = std::nullopt);
+
+// Zero-copy view of a memory-mapped tensor (safetensors inputs): no read until pages are touched, and
+// the view keeps the reader (and its mapping) alive. Writes go to private copy-on-write pages, never
+// to the file. Falls back to read_tensor when the store is not mapped or the data is misaligned.
+torch::Tensor view_tensor(const std::shared_ptr<const TensorReader>& reader, const std::string& name);
 
 // Named tensors of a module: parameters then buffers, by register_module paths.
 std::vector<std::pair<std::string, torch::Tensor>> named_state(const torch::nn::Module& module);
