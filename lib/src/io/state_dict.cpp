@@ -8,6 +8,13 @@
 
 #include "paramkit/core/error.h"
 
+#ifdef PARAMKIT_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "paramkit/kernels/decode.h"
+#endif
+
 namespace paramkit {
 
 c10::ScalarType to_torch_dtype(DType t) {
@@ -60,6 +67,24 @@ torch::Tensor read_tensor(const TensorReader& reader, const std::string& name, s
 #endif
   reader.read_as(t, target, out.data_ptr());
   return out;
+}
+
+torch::Tensor read_tensor_to(const TensorReader& reader, const std::string& name, c10::Device device,
+                             std::optional<DType> convert_to) {
+  const TensorInfo& t = reader.info(name);
+#ifdef PARAMKIT_HAVE_CUDA
+  if (device.is_cuda() && convert_to == DType::F32 && kernels::can_decode(t.dtype) && t.numel() > 0) {
+    torch::Tensor raw = torch::empty({static_cast<int64_t>(t.nbytes())}, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true));
+    reader.read(t, raw.data_ptr());
+    torch::Tensor raw_dev = raw.to(device, /*non_blocking=*/true);
+    torch::Tensor out = torch::empty(t.shape, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    c10::cuda::CUDAGuard guard(device);
+    kernels::decode_to_f32(raw_dev.data_ptr(), t.dtype, out.data_ptr<float>(), static_cast<int64_t>(t.numel()),
+                           at::cuda::getCurrentCUDAStream().stream());
+    return out;
+  }
+#endif
+  return read_tensor(reader, name, convert_to).to(device);
 }
 
 torch::Tensor view_tensor(const std::shared_ptr<const TensorReader>& reader, const std::string& name) {

@@ -21,6 +21,11 @@ DType from_torch_dtype(c10::ScalarType t);
 torch::Tensor read_tensor(const TensorReader& reader, const std::string& name,
                           std::optional<DType> convert_to = std::nullopt);
 
+// Reads a tensor onto `device`. With convert_to F32 on a CUDA device, F16/BF16/FP8 weights travel at
+// their stored size and are decoded on the GPU (kernels/decode.cu); otherwise converted on the CPU.
+torch::Tensor read_tensor_to(const TensorReader& reader, const std::string& name, c10::Device device,
+                             std::optional<DType> convert_to = std::nullopt);
+
 // Zero-copy view of a memory-mapped tensor (safetensors inputs): no read until pages are touched, and
 // the view keeps the reader (and its mapping) alive. Writes go to private copy-on-write pages, never
 // to the file. Falls back to read_tensor when the store is not mapped or the data is misaligned.
