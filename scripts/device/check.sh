@@ -12,7 +12,7 @@ t0=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DPARAMKIT_WITH_HDF5=OFF -DPARAMKIT_WITH_CUDA=ON \
   -DZLIB_LIBRARY="$PWD/.deps/usr/lib/x86_64-linux-gnu/libz.a" -DZLIB_INCLUDE_DIR="$PWD/.deps/usr/include" || exit 1
-cmake --build build-gpu -j 16 || exit 1
+cmake --build build-gpu -j 16 -- -k 0; echo "build exit: $?"
 echo "build: $(( $(date +%s) - t0 )) s"
 ( cd build-gpu && ctest -j 8 --output-on-failure ) ; echo "ctest exit: $?"
 ( cd build-gpu && ctest -L gpu --output-on-failure ) ; echo "ctest gpu exit: $?"

@@ -46,7 +46,7 @@ class ShardedReader : public TensorReader {
   explicit ShardedReader(const fs::path& dir) : dir_(dir), source_((dir / kIndex).string()) {
     nlohmann::json idx = read_json(dir / kIndex);
     if (!idx.is_object()) throw InputError(source_, "", "expected a JSON object");
-    const auto& wm = json_field(idx, "weight_map", source_);
+    const nlohmann::json wm = json_field(idx, "weight_map", source_);
     if (!wm.is_object()) throw InputError(source_, "weight_map", "expected an object of tensor -> file");
     if (idx.contains("metadata") && idx["metadata"].is_object())
       for (auto it = idx["metadata"].begin(); it != idx["metadata"].end(); ++it)
