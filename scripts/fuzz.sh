@@ -19,7 +19,7 @@ for t in "${targets[@]}"; do
   bin="$out/bin/fuzz_$t"
   if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" lib/include "tests/fuzz/fuzz_$t.cpp" -newer "$bin" 2>/dev/null | head -1)" ]; then
     echo "fuzz: building $bin" >&2
-    clang++ "${flags[@]}" "tests/fuzz/fuzz_$t.cpp" "${srcs[@]}" -lfmt -lz -o "$bin"
+    clang++ "${flags[@]}" "tests/fuzz/fuzz_$t.cpp" "${srcs[@]}" -DFMT_HEADER_ONLY -lz -o "$bin"
   fi
   work="$out/$t"
   mkdir -p "$work/corpus"
