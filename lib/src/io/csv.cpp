@@ -212,7 +212,7 @@ std::string format_csv(const Table& table) {
   auto quote = [](const std::string& s) {
     // Quote what the parser would otherwise split, unquote-trim or read as missing.
     bool plain = !s.empty() && s.find_first_of(",\"\n\r") == std::string::npos && s != "NA" && s.front() != ' ' &&
-                 s.front() != '\t' && s.back() != ' ' && s.back() != '\t';
+                 s.front() != '\t' && s.back() != ' ' && s.back() != '\t' && s.rfind("\xEF\xBB\xBF", 0) != 0;
     if (plain) return s;
     std::string q = "\"";
     for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
