@@ -162,17 +162,18 @@ void SafetensorsFile::parse() {
   parse_safetensors_header(header, size_ - 8 - n, source_, tensors_, metadata_);
 }
 
-bool SafetensorsFile::contains(std::string_view name) const {
-  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+const TensorInfo* find_tensor(const std::vector<TensorInfo>& sorted, std::string_view name) {
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), name,
                              [](const TensorInfo& t, std::string_view n) { return t.name < n; });
-  return it != tensors_.end() && it->name == name;
+  return it != sorted.end() && it->name == name ? &*it : nullptr;
 }
 
+bool SafetensorsFile::contains(std::string_view name) const { return find_tensor(tensors_, name) != nullptr; }
+
 const TensorInfo& SafetensorsFile::info(std::string_view name) const {
-  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
-                             [](const TensorInfo& t, std::string_view n) { return t.name < n; });
-  if (it == tensors_.end() || it->name != name) throw InputError(source_, "tensor '" + std::string(name) + "'", "not found");
-  return *it;
+  const TensorInfo* t = find_tensor(tensors_, name);
+  if (!t) throw InputError(source_, "tensor '" + std::string(name) + "'", "not found");
+  return *t;
 }
 
 void SafetensorsFile::read(const TensorInfo& t, void* dst) const {
@@ -277,10 +278,9 @@ void SafetensorsWriter::write(const std::string& name, const void* data) {
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     finalize_layout();
-    auto& ts = impl_->tensors;
-    auto it = std::lower_bound(ts.begin(), ts.end(), name, [](const TensorInfo& t, const std::string& n) { return t.name < n; });
-    if (it == ts.end() || it->name != name) throw Error("SafetensorsWriter: '" + name + "' was not declared");
-    idx = static_cast<size_t>(it - ts.begin());
+    const TensorInfo* t = find_tensor(impl_->tensors, name);
+    if (!t) throw Error("SafetensorsWriter: '" + name + "' was not declared");
+    idx = static_cast<size_t>(t - impl_->tensors.data());
     if (impl_->written[idx]) throw Error("SafetensorsWriter: '" + name + "' written twice");
     impl_->written[idx] = 1;
   }

@@ -120,17 +120,12 @@ void write_single(const fs::path& path, const std::vector<TensorRecord>& records
 }
 }  // namespace
 
-bool TensorReader::contains(const std::string& name) const {
-  const auto& ts = tensors();
-  auto it = std::lower_bound(ts.begin(), ts.end(), name, [](const TensorInfo& t, const std::string& n) { return t.name < n; });
-  return it != ts.end() && it->name == name;
-}
+bool TensorReader::contains(const std::string& name) const { return find_tensor(tensors(), name) != nullptr; }
 
 const TensorInfo& TensorReader::info(const std::string& name) const {
-  const auto& ts = tensors();
-  auto it = std::lower_bound(ts.begin(), ts.end(), name, [](const TensorInfo& t, const std::string& n) { return t.name < n; });
-  if (it == ts.end() || it->name != name) throw InputError(source(), "tensor '" + name + "'", "not found");
-  return *it;
+  const TensorInfo* t = find_tensor(tensors(), name);
+  if (!t) throw InputError(source(), "tensor '" + name + "'", "not found");
+  return *t;
 }
 
 void TensorReader::read_as(const TensorInfo& t, DType to, void* dst) const {

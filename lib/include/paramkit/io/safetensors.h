@@ -24,6 +24,9 @@ struct TensorInfo {
 
 using Metadata = std::map<std::string, std::string>;
 
+// The tensor named `name` in a list sorted by name, or nullptr.
+const TensorInfo* find_tensor(const std::vector<TensorInfo>& sorted, std::string_view name);
+
 // Parses and validates a header (the JSON text) against a data section of data_size bytes; `source`
 // names the file in errors. Exposed for fuzzing and tests.
 void parse_safetensors_header(std::string_view header, uint64_t data_size, const std::string& source,
