@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
 
   return tool.run(argc, argv, [&](RunContext& ctx) -> int {
     if (test_images.empty() != test_labels.empty()) throw UsageError("--test-images and --test-labels go together");
+    train.validate();
     c10::Device device = parse_device(ctx.common.device);
     Dataset all = load_idx_dataset(train_images, train_labels);
     if (train_limit > 0 && train_limit < all.size()) {

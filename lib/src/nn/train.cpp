@@ -49,11 +49,16 @@ void TrainOptions::register_flags(CLI::App& app) {
   schedule.register_flags(app);
 }
 
+void TrainOptions::validate() const {
+  if (resume && checkpoint.empty()) throw UsageError("--resume needs --checkpoint");
+  if (stop_after > 0 && checkpoint.empty()) throw UsageError("--stop-after needs --checkpoint");
+  if (checkpoint_every > 0 && checkpoint.empty()) throw UsageError("--checkpoint-every needs --checkpoint");
+}
+
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
                              const std::function<void(int64_t, double)>& on_step) {
-  if (o.resume && o.checkpoint.empty()) throw UsageError("--resume needs --checkpoint");
-  if (o.stop_after > 0 && o.checkpoint.empty()) throw UsageError("--stop-after needs --checkpoint");
+  o.validate();
   model.to(device);
   model.train();
   auto optimizer = make_optimizer(o.optimizer, model.parameters());

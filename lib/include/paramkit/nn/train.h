@@ -34,6 +34,8 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   void register_flags(CLI::App& app);
+  // UsageError for combinations flags alone cannot reject (call before loading data).
+  void validate() const;
 };
 
 struct TrainResult {

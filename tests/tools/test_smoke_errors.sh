@@ -1,0 +1,26 @@
+# paramkit-smoke on bad IDX inputs and bad usage: exit 2, a message naming the file, no outputs.
+source "$(dirname "$0")/lib.sh"
+imgs="$DATA/mnist-256-images-idx3-ubyte.gz"
+labs="$DATA/mnist-256-labels-idx1-ubyte.gz"
+printf '\x01\x02\x08\x01\x00\x00\x00\x01\x05' > badmagic.idx
+expect_rc 2 paramkit-smoke --train-images badmagic.idx --train-labels "$labs" --out o1
+expect_err "badmagic.idx: magic: not an IDX file"
+expect_no_file o1
+printf '\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02' > short.idx
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels short.idx --out o2
+expect_err "short.idx: dims: dims [5] need 5 data bytes, the file has 2"
+printf '\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02' > two.idx
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels two.idx --out o3
+expect_err "2 labels for 256 images"
+head -c 1000 "$imgs" > cut.gz
+expect_rc 2 paramkit-smoke --train-images cut.gz --train-labels "$labs" --out o4
+expect_err "cut.gz: gzip: truncated compressed data"
+expect_rc 2 paramkit-smoke --train-images missing.idx --train-labels "$labs" --out o5
+expect_err "missing.idx"
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o6 --resume
+expect_err "--resume needs --checkpoint"
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o7 --model vgg
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o8 --lr -1
+for o in o1 o2 o3 o4 o5 o6 o7 o8; do expect_no_file $o; done
+expect_no_temps .
+echo "ok"
