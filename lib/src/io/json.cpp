@@ -51,3 +51,40 @@ const nlohmann::json& json_field(const nlohmann::json& obj, const std::string& k
 }
 
 }  // namespace paramkit
+
+namespace paramkit {
+
+JsonlLog::JsonlLog(const std::filesystem::path& path, const std::string& key, int64_t keep_through) : path_(path.string()) {
+  std::string kept;
+  if (keep_through >= 0 && std::filesystem::exists(path)) {
+    std::string text = read_file(path);
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) break;  // a torn last line (killed mid-write) is dropped
+      std::string line = text.substr(start, end - start);
+      start = end + 1;
+      try {
+        nlohmann::json j = nlohmann::json::parse(line);
+        if (j.contains(key) && j[key].is_number_integer() && j[key].get<int64_t>() <= keep_through) kept += line + "\n";
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+  }
+  write_file_atomic(path, kept);
+  file_ = std::fopen(path_.c_str(), "a");
+  if (!file_) throw Error(path_ + ": cannot open log for appending");
+}
+
+JsonlLog::~JsonlLog() {
+  if (file_) std::fclose(file_);
+}
+
+void JsonlLog::write(const nlohmann::json& record) {
+  if (!file_) return;
+  std::string line = record.dump() + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    throw Error(path_ + ": write failed");
+}
+
+}  // namespace paramkit

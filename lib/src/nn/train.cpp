@@ -1,11 +1,14 @@
 // Evaluation and the resumable training loop.
 #include "paramkit/nn/train.h"
 
+#include <optional>
+
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/progress.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/checkpoint.h"
+#include "paramkit/io/json.h"
 
 namespace paramkit::nn {
 
@@ -45,6 +48,7 @@ void TrainOptions::register_flags(CLI::App& app) {
   app.add_option("--checkpoint-every", checkpoint_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_flag("--resume", resume, "Continue from --checkpoint when it exists");
   app.add_option("--log-every", log_every, "Log the loss every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--log-jsonl", log_jsonl, "Also write per-step records as JSON Lines to this file");
   optimizer.register_flags(app);
   schedule.register_flags(app);
 }
@@ -82,6 +86,8 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     st.extra = {{"last_loss", result.last_loss}};
     save_checkpoint(o.checkpoint, model, *optimizer, nullptr, st);
   };
+  std::optional<JsonlLog> jsonl;
+  if (!o.log_jsonl.empty()) jsonl.emplace(o.log_jsonl, "step", result.resumed ? pos.step : -1);
   Progress progress("train", total);
   const int64_t stop_at = o.stop_after > 0 ? std::min(total, pos.step + o.stop_after) : total;
   while (pos.step < stop_at) {
@@ -93,7 +99,8 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     torch::Tensor idx = torch::tensor(rows, torch::kInt64);
     torch::Tensor x = data.x.index_select(0, idx).to(device);
     torch::Tensor y = data.y.index_select(0, idx).to(device);
-    set_lr(*optimizer, lr_at(o.schedule, o.optimizer.lr, pos.step, total));
+    const double lr = lr_at(o.schedule, o.optimizer.lr, pos.step, total);
+    set_lr(*optimizer, lr);
     optimizer->zero_grad();
     torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
     loss.backward();
@@ -105,7 +112,10 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
       ++pos.epoch;
     }
     if (on_step) on_step(pos.step, result.last_loss);
-    if (o.log_every > 0 && pos.step % o.log_every == 0) log::info("step {}/{} loss {:.6f}", pos.step, total, result.last_loss);
+    if (o.log_every > 0 && pos.step % o.log_every == 0) {
+      log::info("step {}/{} loss {:.6f}", pos.step, total, result.last_loss);
+      if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}});
+    }
     if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save();
     test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
     progress.update(pos.step);

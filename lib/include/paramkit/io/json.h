@@ -1,5 +1,6 @@
 // JSON files: reading with errors naming the file, atomic writing, duplicate-key detection, metrics.
 #pragma once
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,5 +15,24 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& j, int 
 
 // Typed field access with messages naming the file and field.
 const nlohmann::json& json_field(const nlohmann::json& obj, const std::string& key, const std::string& source);
+
+// Per-step logs as JSON Lines, one object a line, flushed as written. On resume, lines past the resumed
+// step are dropped first, so a resumed job's log reads like an uninterrupted one.
+class JsonlLog {
+ public:
+  JsonlLog() = default;
+  // key: the field holding the step number; keep_through: drop records with key > keep_through (-1: start
+  // a new file).
+  JsonlLog(const std::filesystem::path& path, const std::string& key, int64_t keep_through);
+  ~JsonlLog();
+  JsonlLog(const JsonlLog&) = delete;
+  JsonlLog& operator=(const JsonlLog&) = delete;
+  bool active() const { return file_ != nullptr; }
+  void write(const nlohmann::json& record);
+
+ private:
+  std::FILE* file_ = nullptr;
+  std::string path_;
+};
 
 }  // namespace paramkit

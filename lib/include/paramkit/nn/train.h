@@ -31,6 +31,7 @@ struct TrainOptions {
   std::filesystem::path checkpoint;  // empty: no checkpoints
   bool resume = false;
   int64_t log_every = 100;
+  std::filesystem::path log_jsonl;  // per-step records {"step","epoch","loss","lr"} every log_every steps
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   void register_flags(CLI::App& app);
