@@ -59,7 +59,7 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
 fi
 echo '{"thread": 2}' > typo.json
 expect_rc 2 ckpt-tool --config typo.json info "$orig"
-expect_err "thread"
+expect_err "typo.json: unknown key 'thread'"
 echo '{"threads": ' > broken.json
 expect_rc 2 ckpt-tool --config broken.json info "$orig"
 expect_rc 2 ckpt-tool -v -q info "$orig"

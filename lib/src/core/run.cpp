@@ -145,7 +145,14 @@ int Tool::run(int argc, char** argv, const std::function<int(RunContext&)>& body
     } catch (const CLI::CallForVersion& e) {
       return app_.exit(e);
     } catch (const CLI::ParseError& e) {
-      log::write(log::Level::error, e.what());
+      std::string msg = e.what();
+      const std::string ini = "INI was not able to parse ";
+      if (msg.rfind(ini, 0) == 0) {
+        const CLI::Option* cfg = app_.get_config_ptr();
+        const std::string file = cfg && cfg->count() > 0 ? cfg->results().back() : "--config";
+        msg = file + ": unknown key '" + msg.substr(ini.size()) + "' (keys are long flag names)";
+      }
+      log::write(log::Level::error, msg);
       log::write(log::Level::error, "run '" + name_ + " --help' for usage");
       return 2;
     }

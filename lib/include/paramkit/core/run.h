@@ -11,7 +11,6 @@
 namespace paramkit {
 
 struct CommonOptions {
-  std::string config;
   uint64_t seed = 0;
   int threads = 0;  // 0: LibTorch's default
   std::string device = "cpu";
