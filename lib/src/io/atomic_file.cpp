@@ -50,7 +50,7 @@ void remove_stale_temps(const fs::path& target) {
     // name: .<target>.tmp-<pid>-<n>
     long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
     bool alive = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-    if (!alive || pid == ::getpid()) ::unlink((dir / name).c_str());
+    if (!alive) ::unlink((dir / name).c_str());
   }
   ::closedir(d);
 }

@@ -121,7 +121,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : source_(pa
   size_ = static_cast<uint64_t>(st.st_size);
   if (size_ > 0) {
     // Private, copy-on-write: zero-copy views handed out may be written without touching the file.
-    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd_, 0);
+    // MAP_NORESERVE: no swap is reserved for pages nobody writes, so files larger than RAM map too.
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd_, 0);
+    writable_ = p != MAP_FAILED;
     if (p == MAP_FAILED) p = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);  // strict overcommit
     if (p == MAP_FAILED) {
       ::close(fd_);

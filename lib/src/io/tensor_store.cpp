@@ -35,7 +35,9 @@ class SingleReader : public TensorReader {
   const Metadata& metadata() const override { return file_.metadata(); }
   void read(const TensorInfo& t, void* dst) const override { file_.read(file_.info(t.name), dst); }
   std::vector<fs::path> files() const override { return {file_.source()}; }
-  const uint8_t* mapped(const TensorInfo& t) const override { return file_.data(file_.info(t.name)); }
+  const uint8_t* mapped(const TensorInfo& t) const override {
+    return file_.writable() ? file_.data(file_.info(t.name)) : nullptr;
+  }
 
  private:
   SafetensorsFile file_;
@@ -88,7 +90,7 @@ class ShardedReader : public TensorReader {
   }
   const uint8_t* mapped(const TensorInfo& t) const override {
     auto it = owner_.find(t.name);
-    return it == owner_.end() ? nullptr : it->second->data(it->second->info(t.name));
+    return it == owner_.end() || !it->second->writable() ? nullptr : it->second->data(it->second->info(t.name));
   }
   std::vector<fs::path> files() const override {
     std::vector<fs::path> r{dir_ / kIndex};

@@ -48,6 +48,9 @@ class SafetensorsFile {
   const TensorInfo& info(std::string_view name) const;  // InputError when absent
   uint64_t header_size() const { return header_size_; }
   uint64_t file_size() const { return size_; }
+  // Whether views of the mapping may be written (private copy-on-write pages); false when only a
+  // read-only mapping could be made (strict overcommit), or for in-memory buffers.
+  bool writable() const { return writable_; }
 
   // Zero-copy pointer into the private (copy-on-write) mapping: little-endian bytes, aligned only as
   // the file's offsets make them. Pages load on first touch.
@@ -66,6 +69,7 @@ class SafetensorsFile {
   const uint8_t* data_ = nullptr;
   uint64_t header_size_ = 0;
   bool mapped_ = false;
+  bool writable_ = false;
   std::vector<TensorInfo> tensors_;
   Metadata metadata_;
 };

@@ -24,8 +24,8 @@ class TensorReader {
   virtual void read(const TensorInfo& t, void* dst) const = 0;  // t.nbytes() bytes, t.dtype
   // The files behind this reader (shards), for reporting.
   virtual std::vector<std::filesystem::path> files() const = 0;
-  // Zero-copy bytes of a tensor when the store is memory-mapped (safetensors), else nullptr. Valid
-  // while the reader lives.
+  // Zero-copy bytes of a tensor when the store is memory-mapped copy-on-write (safetensors), else
+  // nullptr. Valid while the reader lives; writes stay private to this process.
   virtual const uint8_t* mapped(const TensorInfo& t) const { return nullptr; }
 
   bool contains(const std::string& name) const;
