@@ -1,0 +1,37 @@
+// A whole merge: inputs (HF folders, .safetensors, .h5), a plan checked before any work (shapes,
+// missing tensors, dtypes), streaming per-tensor merging into the base model's layout, global or
+// per-tensor PCB statistics, and mergekit-style merge configs.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paramkit/io/dtype.h"
+#include "paramkit/merge/methods.h"
+
+namespace paramkit::merge {
+
+struct MergeJob {
+  std::string base;                 // required except for linear
+  std::vector<std::string> models;  // fine-tuned models
+  std::vector<ModelParams> params;  // one per model
+  MethodOptions method;
+  std::string pcb_scope = "global";  // global (the paper) or per-tensor
+  std::filesystem::path out;
+  std::optional<DType> dtype;        // output dtype of floating tensors (default: the base's)
+  uint64_t out_shard_size = 0;       // folder outputs (0: 5 GB)
+  uint64_t seed = 0;
+};
+
+// Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,
+// models[].parameters{weight,density,gamma,epsilon}, parameters{normalize,rescale,lambda,t,...},
+// dtype) into `job`; `source` names the file in errors.
+void apply_merge_config(const nlohmann::json& config, const std::string& source, MergeJob& job);
+
+// Runs the merge; returns a summary for --metrics. InputError (exit 2) for mismatched inputs, found
+// before anything is written.
+nlohmann::json run_merge(const MergeJob& job);
+
+}  // namespace paramkit::merge

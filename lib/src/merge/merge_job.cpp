@@ -1,0 +1,238 @@
+// Planning and running a merge.
+#include "paramkit/merge/merge_job.h"
+
+#include <map>
+#include <set>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/provenance.h"
+#include "paramkit/io/state_dict.h"
+#include "paramkit/io/tensor_store.h"
+
+namespace fs = std::filesystem;
+
+namespace paramkit::merge {
+namespace {
+
+uint64_t name_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+struct Plan {
+  std::vector<TensorRecord> records;            // output tensors (base's names and shapes)
+  std::map<std::string, std::vector<int>> contributors;  // float tensors: models that have them
+  std::set<std::string> copied;                 // copied from the reference model unchanged
+  int missing = 0;                              // (model, tensor) pairs absent
+};
+
+Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<std::unique_ptr<TensorReader>>& models) {
+  Plan plan;
+  const TensorReader& ref = base ? *base : *models[0];
+  for (const auto& t : ref.tensors()) {
+    DType out = (job.dtype && dtype_is_float(t.dtype)) ? *job.dtype : t.dtype;
+    plan.records.push_back({t.name, out, t.shape});
+    if (!dtype_is_float(t.dtype)) {
+      plan.copied.insert(t.name);
+      continue;
+    }
+    std::vector<int> who;
+    for (size_t i = 0; i < models.size(); ++i) {
+      if (!models[i]->contains(t.name)) {
+        ++plan.missing;
+        continue;
+      }
+      const TensorInfo& m = models[i]->info(t.name);
+      if (m.shape != t.shape)
+        throw InputError(models[i]->source(), "tensor '" + t.name + "'",
+                         "shape " + shape_str(m.shape) + " differs from the base's " + shape_str(t.shape) +
+                             " (models must share the base's architecture)");
+      if (!dtype_is_float(m.dtype))
+        throw InputError(models[i]->source(), "tensor '" + t.name + "'",
+                         "dtype " + std::string(dtype_name(m.dtype)) + " is not floating point, the base's is " +
+                             std::string(dtype_name(t.dtype)));
+      who.push_back(static_cast<int>(i));
+    }
+    if (who.empty()) plan.copied.insert(t.name);
+    else plan.contributors[t.name] = who;
+  }
+  for (size_t i = 0; i < models.size(); ++i)
+    for (const auto& t : models[i]->tensors())
+      if (!ref.contains(t.name))
+        log::warn("{}: tensor '{}' is not in the base model and is left out", models[i]->source(), t.name);
+  return plan;
+}
+
+}  // namespace
+
+void apply_merge_config(const nlohmann::json& c, const std::string& source, MergeJob& job) {
+  if (!c.is_object()) throw InputError(source, "", "expected a mapping of merge settings");
+  auto num = [&](const nlohmann::json& v, const std::string& field) {
+    if (!v.is_number()) throw InputError(source, field, "expected a number");
+    return v.get<double>();
+  };
+  static const std::set<std::string> top = {"merge_method", "base_model", "models", "parameters", "dtype", "pcb_scope", "out_shard_size"};
+  for (auto it = c.begin(); it != c.end(); ++it)
+    if (!top.count(it.key())) throw InputError(source, it.key(), "unknown key (known: merge_method, base_model, models, parameters, dtype, pcb_scope)");
+  if (c.contains("merge_method")) job.method.method = c["merge_method"].get<std::string>();
+  if (c.contains("base_model")) job.base = c["base_model"].get<std::string>();
+  if (c.contains("dtype")) {
+    std::string d = c["dtype"].get<std::string>();
+    static const std::map<std::string, DType> names = {{"float32", DType::F32}, {"float16", DType::F16}, {"bfloat16", DType::BF16},
+                                                       {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}};
+    auto it = names.find(d);
+    if (it == names.end()) throw InputError(source, "dtype", "expected float32, float16 or bfloat16, got '" + d + "'");
+    job.dtype = it->second;
+  }
+  if (c.contains("pcb_scope")) job.pcb_scope = c["pcb_scope"].get<std::string>();
+  if (c.contains("models")) {
+    if (!c["models"].is_array()) throw InputError(source, "models", "expected a list");
+    job.models.clear();
+    job.params.clear();
+    for (size_t i = 0; i < c["models"].size(); ++i) {
+      const auto& m = c["models"][i];
+      const std::string f = "models[" + std::to_string(i) + "]";
+      if (!m.is_object() || !m.contains("model") || !m["model"].is_string()) throw InputError(source, f + ".model", "expected a path");
+      ModelParams p;
+      if (m.contains("parameters")) {
+        for (auto it = m["parameters"].begin(); it != m["parameters"].end(); ++it) {
+          const std::string k = it.key(), fk = f + ".parameters." + k;
+          if (k == "weight") p.weight = num(it.value(), fk);
+          else if (k == "density") p.density = num(it.value(), fk);
+          else if (k == "gamma") p.gamma = num(it.value(), fk);
+          else if (k == "epsilon") p.epsilon = num(it.value(), fk);
+          else if (k == "lambda") job.method.pcb.lambdas.push_back(num(it.value(), fk));
+          else throw InputError(source, fk, "unknown model parameter (weight, density, gamma, epsilon, lambda)");
+        }
+      }
+      std::string path = m["model"].get<std::string>();
+      if (path == job.base) continue;  // mergekit lists the base among the models
+      job.models.push_back(path);
+      job.params.push_back(p);
+    }
+  }
+  if (c.contains("parameters")) {
+    for (auto it = c["parameters"].begin(); it != c["parameters"].end(); ++it) {
+      const std::string k = it.key(), fk = "parameters." + k;
+      const auto& v = it.value();
+      if (k == "normalize") job.method.normalize = v.get<bool>();
+      else if (k == "rescale") job.method.rescale = v.get<bool>();
+      else if (k == "lambda") job.method.lambda = job.method.pcb.lambda = num(v, fk);
+      else if (k == "t") job.method.t = num(v, fk);
+      else if (k == "ratio" || k == "pcb_ratio") job.method.pcb.ratio = num(v, fk);
+      else if (k == "clamp") job.method.pcb.clamp = v.get<bool>();
+      else if (k == "clamp_lo") job.method.pcb.clamp_lo = num(v, fk);
+      else if (k == "clamp_hi") job.method.pcb.clamp_hi = num(v, fk);
+      else if (k == "variant") job.method.pcb.variant = v.get<std::string>();
+      else if (k == "weight" || k == "density" || k == "gamma" || k == "epsilon") {
+        for (auto& p : job.params) {
+          if (k == "weight") p.weight = num(v, fk);
+          else if (k == "density") p.density = num(v, fk);
+          else if (k == "gamma") p.gamma = num(v, fk);
+          else p.epsilon = num(v, fk);
+        }
+      } else throw InputError(source, fk, "unknown parameter");
+    }
+  }
+}
+
+nlohmann::json run_merge(const MergeJob& job) {
+  MethodOptions mo = job.method;
+  if (mo.method == "pcb" && mo.pcb.lambdas.empty()) mo.pcb.lambda = mo.lambda;
+  validate_method(mo, job.params);
+  if (job.params.size() != job.models.size()) throw UsageError("one set of parameters per model is needed");
+  if (method_needs_base(mo.method) && job.base.empty()) throw UsageError(mo.method + " needs a base model (--base)");
+  if (job.pcb_scope != "global" && job.pcb_scope != "per-tensor")
+    throw UsageError("--pcb-scope must be global or per-tensor, got '" + job.pcb_scope + "'");
+
+  std::unique_ptr<TensorReader> base;
+  if (!job.base.empty()) base = open_tensors(job.base);
+  std::vector<std::unique_ptr<TensorReader>> models;
+  for (const auto& m : job.models) models.push_back(open_tensors(m));
+  Plan plan = make_plan(job, base.get(), models);
+  const TensorReader& ref = base ? *base : *models[0];
+  const bool global_pcb = mo.method == "pcb" && job.pcb_scope == "global";
+  if (global_pcb)
+    for (const auto& [name, who] : plan.contributors)
+      if (who.size() != models.size())
+        throw InputError(models[0]->source(), "tensor '" + name + "'",
+                         "global PCB needs every fine-tuned model to have every merged tensor; use --pcb-scope per-tensor");
+
+  auto load = [](const TensorReader& r, const std::string& name) { return read_tensor(r, name, DType::F32); };
+  auto task_matrix = [&](const std::string& name, torch::Tensor& b) {
+    b = load(ref, name);
+    std::vector<torch::Tensor> rows;
+    for (auto& m : models) rows.push_back((load(*m, name) - b).flatten());
+    return torch::stack(rows);
+  };
+
+  // Global PCB: statistics over all merged parameters of each task (in memory here).
+  PcbStats global;
+  if (global_pcb) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& [name, who] : plan.contributors) {
+      torch::Tensor b;
+      parts.push_back(task_matrix(name, b));
+    }
+    torch::Tensor tau = torch::cat(parts, 1);
+    pcb_stage1(tau, mo.pcb, global);
+    pcb_stage2(pcb_beta(tau, mo.pcb, global), mo.pcb, global);
+    log::info("global PCB statistics over {} parameters x {} models", tau.size(1), tau.size(0));
+  }
+
+  int64_t merged = 0;
+  FillFn fill = [&](const TensorRecord& r, void* dst) {
+    const TensorInfo& bi = ref.info(r.name);
+    if (plan.copied.count(r.name)) {
+      ref.read_as(bi, r.dtype, dst);
+      return;
+    }
+    const auto& who = plan.contributors.at(r.name);
+    torch::Tensor out;
+    if (global_pcb) {
+      torch::Tensor b;
+      torch::Tensor tau = task_matrix(r.name, b);
+      out = b + pcb_apply(tau, mo.pcb, global).reshape(b.sizes());
+    } else {
+      torch::Tensor b = base ? load(*base, r.name) : torch::Tensor();
+      std::vector<torch::Tensor> xs;
+      std::vector<ModelParams> ps;
+      MethodOptions local = mo;
+      if (mo.method == "pcb" && !mo.pcb.lambdas.empty()) local.pcb.lambdas.clear();
+      for (int i : who) {
+        xs.push_back(load(*models[i], r.name));
+        ps.push_back(job.params[i]);
+        if (mo.method == "pcb" && !mo.pcb.lambdas.empty()) local.pcb.lambdas.push_back(mo.pcb.lambdas[i]);
+      }
+      torch::Generator gen = at::detail::createCPUGenerator(job.seed ^ name_hash(r.name));
+      out = merge_tensor(local, b, xs, ps, gen);
+    }
+    ++merged;
+    torch::Tensor f = out.to(torch::kFloat32).contiguous();
+    convert_dtype(f.data_ptr(), DType::F32, dst, r.dtype, static_cast<size_t>(f.numel()));
+  };
+
+  Metadata meta = provenance_metadata();
+  meta["merge_method"] = mo.method;
+  StoreFormat fmt = format_for_path(job.out);
+  WriteOptions wo;
+  wo.shard_size = job.out_shard_size;
+  write_tensors(job.out, fmt, plan.records, fill, meta, wo);
+
+  nlohmann::json copied_files = nlohmann::json::array();
+  if (fmt == StoreFormat::sharded && !job.base.empty() && fs::is_directory(job.base)) {
+    for (const auto& e : fs::directory_iterator(job.base)) {
+      const std::string f = e.path().filename().string();
+      if (!e.is_regular_file() || e.path().extension() == ".safetensors" || f == "model.safetensors.index.json" || f[0] == '.') continue;
+      fs::copy_file(e.path(), job.out / f, fs::copy_options::overwrite_existing);
+      copied_files.push_back(f);
+    }
+  }
+  if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
+  return {{"method", mo.method}, {"tensors", plan.records.size()}, {"merged", merged}, {"copied", plan.copied.size()},
+          {"missing_pairs", plan.missing}, {"copied_files", copied_files}, {"pcb_scope", mo.method == "pcb" ? job.pcb_scope : ""}};
+}
+
+}  // namespace paramkit::merge

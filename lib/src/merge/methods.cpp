@@ -1,0 +1,197 @@
+// Merge methods per tensor.
+#include "paramkit/merge/methods.h"
+
+#include <cmath>
+
+#include "paramkit/core/error.h"
+
+namespace paramkit::merge {
+
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> v = {"linear", "task_arithmetic", "ties",  "dare_linear", "dare_ties",
+                                             "breadcrumbs", "della", "slerp", "model_stock", "pcb"};
+  return v;
+}
+
+bool method_needs_base(const std::string& m) { return m != "linear"; }
+bool method_is_random(const std::string& m) { return m == "dare_linear" || m == "dare_ties" || m == "della"; }
+
+std::pair<bool, bool> method_defaults(const std::string& m) {
+  if (m == "linear") return {true, false};
+  if (m == "ties") return {true, false};
+  if (m == "dare_linear" || m == "dare_ties") return {false, true};
+  if (m == "della") return {true, true};
+  return {false, false};  // task_arithmetic, breadcrumbs
+}
+
+void validate_method(const MethodOptions& o, const std::vector<ModelParams>& models) {
+  const auto& names = method_names();
+  if (std::find(names.begin(), names.end(), o.method) == names.end()) {
+    std::string all;
+    for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+    throw UsageError("unknown merge method '" + o.method + "' (methods: " + all + ")");
+  }
+  if (models.empty()) throw UsageError("no models to merge");
+  if (o.method == "slerp" && models.size() != 1)
+    throw UsageError("slerp merges the base with exactly one other model, got " + std::to_string(models.size()));
+  if (o.method == "slerp" && !(o.t >= 0 && o.t <= 1)) throw UsageError("slerp t must lie in [0, 1]");
+  if (o.method == "model_stock" && models.size() < 2) throw UsageError("model_stock needs at least two fine-tuned models");
+  for (size_t i = 0; i < models.size(); ++i) {
+    const auto& p = models[i];
+    const std::string who = "model " + std::to_string(i + 1);
+    if (!(p.density > 0 && p.density <= 1)) throw UsageError(who + ": density must lie in (0, 1], got " + std::to_string(p.density));
+    if (!(p.gamma >= 0 && p.gamma < 1)) throw UsageError(who + ": gamma must lie in [0, 1)");
+    if (o.method == "della" && p.density < 1 && !(p.density - p.epsilon > 0 && p.density + p.epsilon < 1))
+      throw UsageError(who + ": della needs density +/- epsilon inside (0, 1)");
+    if (!std::isfinite(p.weight)) throw UsageError(who + ": weight must be finite");
+  }
+  if (o.method == "pcb") o.pcb.validate(models.size());
+}
+
+namespace {
+torch::Tensor rescaled(const torch::Tensor& delta, const torch::Tensor& mask, bool rescale) {
+  torch::Tensor masked = delta * mask;
+  if (!rescale) return masked;
+  double before = delta.abs().sum().item<double>(), after = masked.abs().sum().item<double>();
+  if (before < 1e-7 || after < 1e-7) return masked;
+  return masked * (before / after);
+}
+}  // namespace
+
+torch::Tensor sparsify_magnitude(const torch::Tensor& delta, double density, bool rescale) {
+  if (density >= 1) return delta;
+  const int64_t k = static_cast<int64_t>(density * static_cast<double>(delta.numel()));
+  torch::Tensor mask = torch::zeros_like(delta);
+  if (k > 0) {
+    // Stable order: equal magnitudes are kept in index order, so the result is deterministic.
+    torch::Tensor order = std::get<1>(delta.abs().flatten().sort(/*stable=*/true, 0, /*descending=*/true));
+    mask.view(-1).index_fill_(0, order.slice(0, 0, k), 1.0);
+  }
+  return rescaled(delta, mask, rescale);
+}
+
+torch::Tensor sparsify_bernoulli(const torch::Tensor& delta, double density, bool rescale, torch::Generator& gen) {
+  if (density >= 1) return delta;
+  torch::Tensor mask = torch::bernoulli(torch::full_like(delta, density), gen);
+  return rescaled(delta, mask, rescale);
+}
+
+torch::Tensor sparsify_outliers(const torch::Tensor& delta, double density, double gamma, bool rescale) {
+  if (density >= 1) return delta;
+  const int64_t n = delta.numel();
+  const int64_t target = static_cast<int64_t>(density * static_cast<double>(n));
+  int64_t top = static_cast<int64_t>(gamma * static_cast<double>(n));
+  int64_t bottom = n - target - top;
+  if (bottom < 0) {
+    top += bottom;
+    bottom = 0;
+  }
+  torch::Tensor order = std::get<1>(delta.abs().flatten().sort(/*stable=*/true, 0, /*descending=*/false));
+  torch::Tensor mask = torch::zeros_like(delta);
+  // Keep ranks [bottom, n - top) (mergekit slices [bottom:-top], which keeps nothing when top is 0).
+  mask.view(-1).index_fill_(0, order.slice(0, bottom, n - top), 1.0);
+  return rescaled(delta, mask, rescale);
+}
+
+torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double epsilon, bool rescale, torch::Generator& gen) {
+  if (density >= 1) return delta;
+  torch::Tensor d2 = delta.dim() < 2 ? delta.unsqueeze(0) : delta.reshape({delta.size(0), -1});
+  // Ranks 1..m within each row by magnitude; normalised to [0, 1].
+  torch::Tensor ranks = d2.abs().argsort(int64_t{1}).argsort(int64_t{1}).to(torch::kFloat32) + 1;
+  torch::Tensor mn = std::get<0>(ranks.min(1, true)), mx = std::get<0>(ranks.max(1, true));
+  torch::Tensor rank_norm = torch::where(mx > mn, (ranks - mn) / (mx - mn), torch::zeros_like(ranks)).clamp(0, 1);
+  torch::Tensor probs = (density - epsilon) + rank_norm * 2 * epsilon;
+  torch::Tensor mask = torch::bernoulli(probs, gen).reshape(delta.sizes());
+  return rescaled(delta, mask, rescale);
+}
+
+torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
+                           const std::vector<ModelParams>& params, torch::Generator& gen) {
+  const std::string& m = o.method;
+  auto [def_norm, def_rescale] = method_defaults(m);
+  const bool normalize = o.normalize.value_or(def_norm), rescale = o.rescale.value_or(def_rescale);
+  const int64_t n = static_cast<int64_t>(models.size());
+
+  if (m == "linear") {
+    torch::Tensor acc = torch::zeros_like(models[0]);
+    double wsum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      acc += models[i] * params[i].weight;
+      wsum += params[i].weight;
+    }
+    if (normalize && std::fabs(wsum) > 1e-8) acc /= wsum;
+    return acc;
+  }
+  if (m == "slerp") {
+    torch::Tensor v0 = base.flatten().to(torch::kFloat64), v1 = models[0].flatten().to(torch::kFloat64);
+    double n0 = v0.norm().item<double>(), n1 = v1.norm().item<double>();
+    double dot = (n0 > 1e-8 && n1 > 1e-8) ? (v0 / n0).dot(v1 / n1).item<double>() : 1.0;
+    torch::Tensor r;
+    if (std::fabs(dot) > 0.9995) {
+      r = (1 - o.t) * v0 + o.t * v1;  // nearly colinear: linear interpolation
+    } else {
+      double theta0 = std::acos(dot), s0 = std::sin(theta0);
+      double theta_t = theta0 * o.t;
+      r = (std::sin(theta0 - theta_t) / s0) * v0 + (std::sin(theta_t) / s0) * v1;
+    }
+    return r.to(base.scalar_type()).reshape(base.sizes());
+  }
+  if (m == "model_stock") {
+    // Model Stock (Jang et al. 2024): t = N cos / (1 + (N - 1) cos) from the mean pairwise cosine of
+    // the task vectors; result t * average + (1 - t) * base.
+    std::vector<torch::Tensor> off;
+    for (const auto& x : models) off.push_back((x - base).flatten().to(torch::kFloat64));
+    double cos_sum = 0;
+    int pairs = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j, ++pairs) {
+        double a = off[i].norm().item<double>(), b = off[j].norm().item<double>();
+        cos_sum += (a > 1e-12 && b > 1e-12) ? off[i].dot(off[j]).item<double>() / (a * b) : 1.0;
+      }
+    double c = cos_sum / pairs;
+    double t = (n * c) / (1 + (n - 1) * c);
+    torch::Tensor avg = torch::zeros_like(base);
+    for (const auto& x : models) avg += x;
+    avg /= static_cast<double>(n);
+    return t * avg + (1 - t) * base;
+  }
+
+  std::vector<torch::Tensor> deltas;
+  for (const auto& x : models) deltas.push_back(x - base);
+  if (m == "pcb") {
+    torch::Tensor tau = torch::stack(deltas).reshape({n, -1});
+    return base + pcb_merge(tau, o.pcb).reshape(base.sizes());
+  }
+  // Generalized task arithmetic: sparsify, weight, (sign consensus), mix, normalise, lambda.
+  for (int64_t i = 0; i < n; ++i) {
+    const ModelParams& p = params[i];
+    if (m == "ties") deltas[i] = sparsify_magnitude(deltas[i], p.density, rescale);
+    else if (m == "dare_linear" || m == "dare_ties") deltas[i] = sparsify_bernoulli(deltas[i], p.density, rescale, gen);
+    else if (m == "breadcrumbs") deltas[i] = sparsify_outliers(deltas[i], p.density, p.gamma, rescale);
+    else if (m == "della") deltas[i] = sparsify_della(deltas[i], p.density, p.epsilon, rescale, gen);
+  }
+  torch::Tensor stacked = torch::stack(deltas);
+  std::vector<float> w(n);
+  for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>(params[i].weight);
+  std::vector<int64_t> wshape(stacked.dim(), 1);
+  wshape[0] = n;
+  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape);
+  torch::Tensor weighted = stacked * weights;
+  torch::Tensor mixed, divisor;
+  const bool consensus = m == "ties" || m == "dare_ties" || m == "della";
+  if (consensus) {
+    torch::Tensor majority = torch::where(weighted.sum(0) >= 0, torch::ones_like(base), -torch::ones_like(base));
+    torch::Tensor mask = (weighted.sign() == majority.unsqueeze(0)).to(torch::kFloat32);
+    mixed = (weighted * mask).sum(0);
+    divisor = (weights * mask).sum(0);
+    divisor = torch::where(divisor == 0, torch::ones_like(divisor), divisor);
+  } else {
+    mixed = weighted.sum(0);
+    divisor = weights.sum(0).expand_as(mixed);
+    divisor = torch::where(divisor.abs() < 1e-8, torch::ones_like(divisor), divisor);
+  }
+  if (normalize) mixed = mixed / divisor;
+  return base + o.lambda * mixed;
+}
+
+}  // namespace paramkit::merge
