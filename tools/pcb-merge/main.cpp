@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--pcb-variant", job.method.pcb.variant, "pcb: inter-balancing raw, pcbpy or es")->capture_default_str();
   app.add_option("--pcb-clamp", job.method.pcb.clamp_lo, "pcb: outlier clamp quantile q (both tails; 0 turns clamping off)")->capture_default_str();
   app.add_option("--pcb-scope", job.pcb_scope, "pcb: statistics over all parameters (global) or per tensor")->capture_default_str();
+  app.add_flag("--allow-missing", job.allow_missing, "Merge tensors some models lack from the models that have them");
   app.add_option("--dtype", dtype_s, "Output dtype of floating tensors: F32, F16, BF16 (default: the base's)");
   app.add_option("--out-shard-size", shard_size, "Max bytes per shard for folder outputs (e.g. 2GB; default 5GB)");
 

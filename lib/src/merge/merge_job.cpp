@@ -58,10 +58,31 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
     if (who.empty()) plan.copied.insert(t.name);
     else plan.contributors[t.name] = who;
   }
-  for (size_t i = 0; i < models.size(); ++i)
+  // Per model: tensors of the base it lacks (an error unless allowed), tensors the base lacks (ignored).
+  for (size_t i = 0; i < models.size(); ++i) {
+    std::vector<std::string> lacks;
+    size_t shared = 0;
+    for (const auto& t : ref.tensors()) {
+      if (!dtype_is_float(t.dtype)) continue;
+      if (models[i]->contains(t.name)) ++shared;
+      else lacks.push_back(t.name);
+    }
+    if (shared == 0)
+      throw InputError(models[i]->source(), "", "shares no floating-point tensor with the base model " + ref.source());
+    if (!lacks.empty()) {
+      std::string list;
+      for (size_t k = 0; k < lacks.size() && k < 5; ++k) list += (k ? ", " : "") + lacks[k];
+      if (lacks.size() > 5) list += ", ...";
+      if (!job.allow_missing)
+        throw InputError(models[i]->source(), "tensors",
+                         std::to_string(lacks.size()) + " of the base's tensors are missing (" + list +
+                             "); --allow-missing merges them from the other models");
+      log::warn("{}: {} of the base's tensors are missing and merged without it ({})", models[i]->source(), lacks.size(), list);
+    }
     for (const auto& t : models[i]->tensors())
       if (!ref.contains(t.name))
         log::warn("{}: tensor '{}' is not in the base model and is left out", models[i]->source(), t.name);
+  }
   return plan;
 }
 

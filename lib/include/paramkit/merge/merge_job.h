@@ -23,6 +23,7 @@ struct MergeJob {
   std::optional<DType> dtype;        // output dtype of floating tensors (default: the base's)
   uint64_t out_shard_size = 0;       // folder outputs (0: 5 GB)
   uint64_t seed = 0;
+  bool allow_missing = false;        // a model lacking some of the base's tensors leaves them to the others
 };
 
 // Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,
