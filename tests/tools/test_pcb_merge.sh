@@ -53,6 +53,24 @@ JSON
 expect_rc 0 pcb-merge --merge-config merge.json --out cfg.safetensors --metrics cfg.json
 grep -q '"tensors": 6' cfg.json || fail "config merge: wrong tensor count"
 
+# Lambda search against an evaluation command; the best candidate is the output.
+eval_cmd="paramkit-smoke ${tr[*]} --digits 0,1,2 --eval-only --init {model}"
+expect_rc 0 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --search grid --lambda-grid 0.6,1.2,1.8 \
+  --eval-cmd "$eval_cmd" --out searched.safetensors --metrics search.json
+[ "$(grep -c '"score"' search.json)" -eq 3 ] || fail "expected 3 scored candidates"
+best=$(tr -d ' \n' < search.json | sed -E 's/.*"best_lambda":\[([0-9.]+)\].*/\1/')
+pcb-merge -q --base "$base" --models "${fts[@]}" --method pcb --lambda "$best" --out direct.safetensors
+expect_rc 0 ckpt-tool diff searched.safetensors direct.safetensors --atol 0 --rtol 0
+expect_rc 0 pcb-merge --base "$base" --models "${fts[@]}" --method ties --search random --search-budget 2 \
+  --lambda-range 0.5 1.5 --eval-cmd "$eval_cmd" --out rsearch.safetensors --metrics rsearch.json
+[ "$(grep -c '"score"' rsearch.json)" -eq 2 ] || fail "expected 2 random candidates"
+expect_rc 1 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --search grid --lambda-grid 1 --eval-cmd "false" --out bad13.safetensors
+expect_err "--eval-cmd failed"
+expect_rc 1 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --search grid --lambda-grid 1 --eval-cmd "echo high" --out bad14.safetensors
+expect_err "must print a number"
+expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --search grid --out bad15.safetensors
+expect_err "--search needs --eval-cmd"
+
 # Bad inputs: exit 2, the file and field named, no output.
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --pcb-ratio 1.5 --out bad1.safetensors
 expect_err "ratio"
@@ -90,6 +108,6 @@ expect_err "models[0].parameters.weight: expected a number"
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --density 0 --out bad8.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --weight 1 2 --out bad9.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --dtype I8 --out bad10.safetensors
-for i in 1 2 3 4 5 6 7 8 9 10 11 12; do expect_no_file bad$i.safetensors; done
+for i in $(seq 1 15); do expect_no_file bad$i.safetensors; done
 expect_no_temps .
 echo "ok"

@@ -7,6 +7,7 @@
 #include "paramkit/io/json.h"
 #include "paramkit/io/tensor_store.h"
 #include "paramkit/merge/merge_job.h"
+#include "paramkit/merge/search.h"
 
 using namespace paramkit;
 
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   std::vector<double> weights, densities, lambdas;
   double gamma = 0.01, epsilon = 0.15;
   bool normalize = false, no_normalize = false, rescale = false, no_rescale = false;
+  merge::SearchOptions search;
+  std::string grid_s;
+  std::vector<double> lambda_range;
   app.add_option("--merge-config", merge_config, "mergekit-style merge config (JSON): merge_method, base_model, models, parameters, dtype");
   app.add_option("--base", job.base, "Base (pre-trained) model: HF folder, .safetensors or .h5");
   app.add_option("--models", job.models, "Fine-tuned models");
@@ -41,6 +45,12 @@ int main(int argc, char** argv) {
   app.add_option("--pcb-variant", job.method.pcb.variant, "pcb: inter-balancing raw, pcbpy or es")->capture_default_str();
   app.add_option("--pcb-clamp", job.method.pcb.clamp_lo, "pcb: outlier clamp quantile q (both tails; 0 turns clamping off)")->capture_default_str();
   app.add_option("--pcb-scope", job.pcb_scope, "pcb: statistics over all parameters (global) or per tensor")->capture_default_str();
+  app.add_option("--search", search.kind, "Lambda search: none, grid (one global lambda) or random (per-model lambdas)")
+      ->capture_default_str()->check(CLI::IsMember({"none", "grid", "random"}));
+  app.add_option("--eval-cmd", search.eval_cmd, "Scores a candidate merge: a shell command, {model} is its path; prints a number (higher is better)");
+  app.add_option("--lambda-grid", grid_s, "grid search values: START:STOP:STEP or a comma list (default 0.8:2.2:0.1)");
+  app.add_option("--search-budget", search.budget, "random search: number of candidates")->capture_default_str();
+  app.add_option("--lambda-range", lambda_range, "random search: LO HI of per-model lambdas (default 0.8 1.3)")->expected(2);
   app.add_flag("--allow-missing", job.allow_missing, "Merge tensors some models lack from the models that have them");
   app.add_option("--dtype", dtype_s, "Output dtype of floating tensors: F32, F16, BF16 (default: the base's)");
   app.add_option("--out-shard-size", shard_size, "Max bytes per shard for folder outputs (e.g. 2GB; default 5GB)");
@@ -85,7 +95,13 @@ int main(int argc, char** argv) {
     }
     if (!shard_size.empty()) job.out_shard_size = parse_size(shard_size, "--out-shard-size");
     job.seed = ctx.common.seed;
-    ctx.results = merge::run_merge(job);
+    if (!grid_s.empty()) search.grid = merge::parse_grid(grid_s);
+    if (lambda_range.size() == 2) {
+      search.lo = lambda_range[0];
+      search.hi = lambda_range[1];
+    }
+    if (search.kind == "none" && !search.eval_cmd.empty()) throw UsageError("--eval-cmd needs --search grid or random");
+    ctx.results = search.kind == "none" ? merge::run_merge(job) : merge::search_lambda(job, search);
     log::info("wrote {} ({} tensors merged, {} copied)", job.out.string(), ctx.results["merged"].get<int64_t>(),
               ctx.results["copied"].get<size_t>());
     return 0;

@@ -1,0 +1,29 @@
+// Lambda search against the user's own evaluation: each candidate merge is written, the evaluation
+// command runs on it and prints a score (higher is better), and the best merge becomes the output.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "paramkit/merge/merge_job.h"
+
+namespace paramkit::merge {
+
+struct SearchOptions {
+  std::string kind = "none";    // none, grid (one global lambda) or random (per-model lambdas)
+  std::vector<double> grid;     // grid values (default 0.8..2.2 step 0.1, the paper's)
+  int budget = 20;              // random: candidates
+  double lo = 0.8, hi = 1.3;    // random: per-model lambda range
+  std::string eval_cmd;         // shell command; {model} is replaced by the candidate's path
+};
+
+// "0.8:2.2:0.1" or "1,1.2,1.5" -> values; UsageError otherwise.
+std::vector<double> parse_grid(const std::string& text);
+
+// Runs the search and writes the best merge to job.out; returns every candidate with its score.
+nlohmann::json search_lambda(const MergeJob& job, const SearchOptions& options);
+
+// Runs `command` with /bin/sh, returning the number on the last non-empty line of its stdout.
+double run_score_command(const std::string& command);
+
+}  // namespace paramkit::merge
