@@ -71,6 +71,32 @@ expect_err "must print a number"
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --search grid --out bad15.safetensors
 expect_err "--search needs --eval-cmd"
 
+# The same merge from mergekit's YAML gives the same bytes of tensors.
+cat > merge.yaml <<YAML
+# as mergekit users write it
+models:
+  - model: $base
+  - model: ft012/model.safetensors
+    parameters:
+      weight: 1.0
+      density: 0.5
+  - model: ft345/model.safetensors
+    parameters: {weight: 0.5, density: 0.5}
+merge_method: ties
+base_model: $base
+parameters:
+  normalize: true
+dtype: float32
+YAML
+expect_rc 2 pcb-merge --merge-config merge.yaml --out bad16.safetensors
+expect_err "merge.yaml: line 9: unsupported YAML"
+sed -i 's/    parameters: {weight: 0.5, density: 0.5}/    parameters:\n      weight: 0.5\n      density: 0.5/' merge.yaml
+expect_rc 0 pcb-merge --merge-config merge.yaml --out yaml.safetensors
+expect_rc 0 ckpt-tool diff yaml.safetensors cfg.safetensors --atol 0 --rtol 0
+printf 'merge_method: ties\nmodels:\n  - model: x\n    parameters:\n      density: [1, 0.5]\n' > gradient.yml
+expect_rc 2 pcb-merge --merge-config gradient.yml --out bad17.safetensors
+expect_err "gradient.yml: models[0].parameters.density: per-layer gradients"
+
 # Bad inputs: exit 2, the file and field named, no output.
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --pcb-ratio 1.5 --out bad1.safetensors
 expect_err "ratio"
@@ -108,6 +134,6 @@ expect_err "models[0].parameters.weight: expected a number"
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --density 0 --out bad8.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --weight 1 2 --out bad9.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --dtype I8 --out bad10.safetensors
-for i in $(seq 1 15); do expect_no_file bad$i.safetensors; done
+for i in $(seq 1 17); do expect_no_file bad$i.safetensors; done
 expect_no_temps .
 echo "ok"

@@ -4,7 +4,9 @@
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/run.h"
+#include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
+#include "paramkit/io/yaml_lite.h"
 #include "paramkit/io/tensor_store.h"
 #include "paramkit/merge/merge_job.h"
 #include "paramkit/merge/search.h"
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
   merge::SearchOptions search;
   std::string grid_s;
   std::vector<double> lambda_range;
-  app.add_option("--merge-config", merge_config, "mergekit-style merge config (JSON): merge_method, base_model, models, parameters, dtype");
+  app.add_option("--merge-config", merge_config, "mergekit-style merge config (.yaml/.yml or .json): merge_method, base_model, models, parameters, dtype");
   app.add_option("--base", job.base, "Base (pre-trained) model: HF folder, .safetensors or .h5");
   app.add_option("--models", job.models, "Fine-tuned models");
   app.add_option("--method", job.method.method, "Merge method")->capture_default_str();
@@ -58,7 +60,10 @@ int main(int argc, char** argv) {
   return tool.run(argc, argv, [&](RunContext& ctx) -> int {
     if (!merge_config.empty()) {
       try {
-        merge::apply_merge_config(read_json(merge_config), merge_config, job);
+        const std::string ext = std::filesystem::path(merge_config).extension().string();
+        nlohmann::json cfg = (ext == ".yaml" || ext == ".yml") ? parse_yaml_lite(read_file(merge_config), merge_config)
+                                                               : read_json(merge_config);
+        merge::apply_merge_config(cfg, merge_config, job);
       } catch (const nlohmann::json::exception& e) {
         throw InputError(merge_config, "", e.what());
       }

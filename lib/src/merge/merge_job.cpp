@@ -91,6 +91,7 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
 void apply_merge_config(const nlohmann::json& c, const std::string& source, MergeJob& job) {
   if (!c.is_object()) throw InputError(source, "", "expected a mapping of merge settings");
   auto num = [&](const nlohmann::json& v, const std::string& field) {
+    if (v.is_array()) throw InputError(source, field, "per-layer gradients (lists) are not supported; give one number");
     if (!v.is_number()) throw InputError(source, field, "expected a number");
     return v.get<double>();
   };

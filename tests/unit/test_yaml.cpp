@@ -1,0 +1,58 @@
+// The YAML subset: a mergekit config parses to the JSON it means; unsupported or malformed YAML is an
+// InputError with the line number.
+#include <doctest/doctest.h>
+
+#include "paramkit/core/error.h"
+#include "paramkit/io/yaml_lite.h"
+
+using namespace paramkit;
+
+TEST_CASE("a mergekit TIES config") {
+  const char* text = R"(# mergekit example
+models:
+  - model: psmathur/orca_mini_v3_13b
+    parameters:
+      density: [1, 0.7, 0.1] # density gradient
+      weight: 1.0
+  - model: "garage-bAInd/Platypus2-13B"
+    parameters:
+      density: 0.5
+      weight: 0.3
+  - model: TheBloke/Llama-2-13B-fp16
+merge_method: ties
+base_model: TheBloke/Llama-2-13B-fp16
+parameters:
+  normalize: true
+  int8_mask: false
+  note: 'a # inside quotes'
+dtype: float16
+)";
+  nlohmann::json j = parse_yaml_lite(text, "c.yaml");
+  nlohmann::json want = nlohmann::json::parse(R"({
+    "models": [
+      {"model": "psmathur/orca_mini_v3_13b", "parameters": {"density": [1, 0.7, 0.1], "weight": 1.0}},
+      {"model": "garage-bAInd/Platypus2-13B", "parameters": {"density": 0.5, "weight": 0.3}},
+      {"model": "TheBloke/Llama-2-13B-fp16"}],
+    "merge_method": "ties", "base_model": "TheBloke/Llama-2-13B-fp16",
+    "parameters": {"normalize": true, "int8_mask": false, "note": "a # inside quotes"},
+    "dtype": "float16"})");
+  CHECK(j == want);
+}
+
+TEST_CASE("lists at their key's indentation, scalars, nulls") {
+  nlohmann::json j = parse_yaml_lite("a:\n- 1\n- x\nb: ~\nc:\nd: -2.5e-1\n", "t.yaml");
+  CHECK(j["a"] == nlohmann::json::parse(R"([1, "x"])"));
+  CHECK(j["b"].is_null());
+  CHECK(j["c"].is_null());
+  CHECK(j["d"] == -0.25);
+}
+
+TEST_CASE("errors carry the line") {
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\n\tb: 2\n", "t.yaml"), doctest::Contains("t.yaml: line 2: tabs"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: {b: 1}\n", "t.yaml"), doctest::Contains("line 1: unsupported YAML"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\n    b: 2\n", "t.yaml"), doctest::Contains("line 2: unexpected indentation"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\na: 2\n", "t.yaml"), doctest::Contains("duplicate key 'a'"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: [1, 2\n", "t.yaml"), doctest::Contains("flow list"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("just text\n", "t.yaml"), doctest::Contains("expected 'key: value'"), InputError);
+  CHECK_THROWS_AS(parse_yaml_lite("a: &anchor 1\n", "t.yaml"), InputError);
+}
