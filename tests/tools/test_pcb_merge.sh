@@ -32,6 +32,18 @@ pcb-merge -q --base "$base" --models "${fts[@]}" --method pcb --pcb-scope per-te
 expect_rc 1 ckpt-tool diff pt.safetensors pcb.safetensors
 expect_rc 0 pcb-merge --base "$base" --models "${fts[@]}" --method pcb --lambda 1.2 1.0 0.8 --pcb-variant es --out lam.safetensors
 
+# Global PCB streamed with exact radix selection (a tiny memory budget) equals the in-memory
+# computation byte for byte, for every variant and with clamping off.
+for v in raw pcbpy es; do
+  for clamp in 0.0001 0; do
+    pcb-merge -q --base "$base" --models "${fts[@]}" --method pcb --pcb-variant $v --pcb-clamp $clamp --out mem.safetensors --metrics mem.json
+    pcb-merge -q --base "$base" --models "${fts[@]}" --method pcb --pcb-variant $v --pcb-clamp $clamp --memory-budget 1KB --out ooc.safetensors --metrics ooc.json
+    grep -q '"pcb_statistics": "in-memory"' mem.json && grep -q '"pcb_statistics": "streaming"' ooc.json || fail "modes not exercised"
+    expect_rc 0 ckpt-tool diff mem.safetensors ooc.safetensors --bitwise
+  done
+done
+expect_rc 1 ckpt-tool diff pcb.safetensors pt.safetensors --bitwise
+
 # HF folders in and out: the base's layout, side files copied, sharded output, .h5 inputs.
 mkdir hfbase && ckpt-tool convert "$base" hfbase --shard-size 300KB && echo '{"model_type": "mlp"}' > hfbase/config.json
 echo '{}' > hfbase/tokenizer.json

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
 
   std::string a_path, b_path;
   double atol = 0, rtol = 0;
-  bool diff_json = false, ignore_dtype = false;
+  bool diff_json = false, ignore_dtype = false, bitwise = false;
   auto* diff = app.add_subcommand("diff", "Per-tensor max abs/rel differences; exit 1 when beyond --atol/--rtol");
   diff->add_option("a", a_path, "First checkpoint")->required();
   diff->add_option("b", b_path, "Second checkpoint (the reference for --rtol)")->required();
@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   diff->add_option("--rtol", rtol, "Relative tolerance")->capture_default_str()->check(CLI::NonNegativeNumber);
   diff->add_flag("--json", diff_json, "Print JSON instead of a table");
   diff->add_flag("--ignore-dtype", ignore_dtype, "Compare values of tensors whose dtypes differ");
+  diff->add_flag("--bitwise", bitwise, "Compare stored bytes (byte-for-byte equality of every tensor)");
 
   return tool.run(argc, argv, [&](RunContext& ctx) -> int {
     if (*info) {
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
     }
     auto ra = open_tensors(a_path);
     auto rb = open_tensors(b_path);
-    DiffReport rep = diff_stores(*ra, *rb, atol, rtol, !ignore_dtype);
+    if (bitwise && ignore_dtype) throw UsageError("--bitwise and --ignore-dtype exclude each other");
+    DiffReport rep = diff_stores(*ra, *rb, atol, rtol, !ignore_dtype, bitwise);
     if (diff_json) {
       std::cout << rep.to_json().dump(2) << "\n";
     } else {

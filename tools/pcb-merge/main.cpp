@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--lambda-grid", grid_s, "grid search values: START:STOP:STEP or a comma list (default 0.8:2.2:0.1)");
   app.add_option("--search-budget", search.budget, "random search: number of candidates")->capture_default_str();
   app.add_option("--lambda-range", lambda_range, "random search: LO HI of per-model lambdas (default 0.8 1.3)")->expected(2);
+  std::string budget_s;
+  app.add_option("--memory-budget", budget_s, "Global PCB: keep task vectors in memory up to this size, else stream (default 4GiB)");
   app.add_flag("--allow-missing", job.allow_missing, "Merge tensors some models lack from the models that have them");
   app.add_option("--dtype", dtype_s, "Output dtype of floating tensors: F32, F16, BF16 (default: the base's)");
   app.add_option("--out-shard-size", shard_size, "Max bytes per shard for folder outputs (e.g. 2GB; default 5GB)");
@@ -98,6 +100,7 @@ int main(int argc, char** argv) {
         throw UsageError("--dtype: expected F32, F16 or BF16, got '" + dtype_s + "'");
       job.dtype = d;
     }
+    if (!budget_s.empty()) job.memory_budget = budget_s == "0" ? 0 : parse_size(budget_s, "--memory-budget");
     if (!shard_size.empty()) job.out_shard_size = parse_size(shard_size, "--out-shard-size");
     job.seed = ctx.common.seed;
     if (!grid_s.empty()) search.grid = merge::parse_grid(grid_s);

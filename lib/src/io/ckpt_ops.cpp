@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 
 #include "paramkit/core/error.h"
@@ -113,7 +114,8 @@ nlohmann::json DiffReport::to_json() const {
   return j;
 }
 
-DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes) {
+DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes,
+                       bool bitwise) {
   DiffReport rep;
   const auto& ta = a.tensors();
   const auto& tb = b.tensors();
@@ -134,7 +136,17 @@ DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol
       const TensorInfo& y = tb[j++];
       d.name = x.name;
       if (x.shape != y.shape) d.status = "shape";
-      else if (compare_dtypes && x.dtype != y.dtype) d.status = "dtype";
+      else if ((compare_dtypes || bitwise) && x.dtype != y.dtype) d.status = "dtype";
+      else if (bitwise) {
+        ra.resize(x.nbytes());
+        rb.resize(y.nbytes());
+        a.read(x, ra.data());
+        b.read(y, rb.data());
+        const size_t es = dtype_size(x.dtype);
+        for (uint64_t k = 0; k < x.numel(); ++k)
+          if (std::memcmp(ra.data() + k * es, rb.data() + k * es, es) != 0) ++d.mismatched;
+        d.status = d.mismatched ? "differs" : "ok";
+      }
       else {
         // Compare in chunks through double, reading each whole tensor once.
         ra.resize(x.nbytes());

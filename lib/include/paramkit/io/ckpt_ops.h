@@ -42,6 +42,9 @@ struct DiffReport {
 
 // Element-wise |a-b| <= atol + rtol*|b| (NaN equals NaN). Different dtypes compare by value when
 // compare_dtypes is false.
-DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes = true);
+// bitwise: compare the stored bytes of each element instead of values (then -0 != +0 and NaN payloads
+// count), for byte-for-byte checks.
+DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes = true,
+                       bool bitwise = false);
 
 }  // namespace paramkit

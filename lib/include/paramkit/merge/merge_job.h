@@ -23,7 +23,9 @@ struct MergeJob {
   std::optional<DType> dtype;        // output dtype of floating tensors (default: the base's)
   uint64_t out_shard_size = 0;       // folder outputs (0: 5 GB)
   uint64_t seed = 0;
-  bool allow_missing = false;        // a model lacking some of the base's tensors leaves them to the others
+  bool allow_missing = false;
+  // Global PCB keeps the n x d task matrix in memory when 3 n d floats fit; else it streams.
+  uint64_t memory_budget = 4ull << 30;        // a model lacking some of the base's tensors leaves them to the others
 };
 
 // Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,
