@@ -204,3 +204,27 @@ TEST_CASE("method validation") {
   o.method = "della";
   CHECK_THROWS_AS(validate_method(o, two), UsageError);  // 0.9 + 0.15 >= 1
 }
+
+TEST_CASE("sparsification ties follow a stable sort (lower indices first)") {
+  torch::Tensor d = torch::tensor({1.f, 3.f, 3.f, 3.f, 2.f, 3.f});
+  // Top 2 magnitudes: four 3s tie; a stable descending sort keeps indices 1 and 2.
+  CHECK(torch::equal(sparsify_magnitude(d, 2.0 / 6, false), torch::tensor({0.f, 3.f, 3.f, 0.f, 0.f, 0.f})));
+  // breadcrumbs density 0.5, gamma 1/6: target 3, top 1 (the last 3 in ascending stable order: index 5),
+  // bottom 2 (1 then 2) -> keep indices 1, 2, 3.
+  CHECK(torch::equal(sparsify_outliers(d, 0.5, 1.0 / 6 + 1e-9, false), torch::tensor({0.f, 3.f, 3.f, 3.f, 0.f, 0.f})));
+}
+
+TEST_CASE("radix selection equals sorting, negative values and ties included") {
+  torch::manual_seed(9);
+  torch::Tensor x = torch::cat({torch::randn({3, 5000}), torch::zeros({3, 7}), -torch::ones({3, 3})}, 1);
+  torch::Tensor sorted = std::get<0>(x.sort(1));
+  std::vector<float> mx;
+  auto q = row_ranks(x, {0, 1, 2500, 5009}, &mx);
+  for (int64_t r = 0; r < 3; ++r) {
+    CHECK(q[r][0] == sorted[r][0].item<float>());
+    CHECK(q[r][1] == sorted[r][1].item<float>());
+    CHECK(q[r][2] == sorted[r][2500].item<float>());
+    CHECK(q[r][3] == sorted[r][5009].item<float>());
+    CHECK(mx[r] == sorted[r][5009].item<float>());
+  }
+}

@@ -2,6 +2,7 @@
 #include "paramkit/core/run.h"
 
 #include <ATen/Parallel.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <fstream>
@@ -174,8 +175,10 @@ int Tool::run(int argc, char** argv, const std::function<int(RunContext&)>& body
     int rc = body(ctx_);
     if (!c.metrics.empty()) {
       double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx_.start).count();
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
       nlohmann::json m = {{"tool", name_}, {"version", version()}, {"provenance", prov.to_json()},
-                          {"wall_s", wall}, {"results", ctx_.results}};
+                          {"wall_s", wall}, {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024}, {"results", ctx_.results}};
       write_json(c.metrics, m);
     }
     return rc;

@@ -25,73 +25,6 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-// Order-preserving map of a float's bits to an unsigned key (negative values below positive ones).
-uint32_t float_key(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-float key_float(uint32_t k) {
-  uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-// Exact k-th smallest values of n rows that are only available as a stream of chunks, in two passes
-// (radix select on the top then the bottom 16 bits of the key), with 64K counters per row and target.
-// `produce(sink)` must call sink(row, data, count) for every value of every row, in any order, and
-// produce the same values on each call.
-using Sink = std::function<void(int64_t row, const float* data, int64_t count)>;
-std::vector<std::vector<float>> select_streaming(int64_t n, const std::vector<std::vector<int64_t>>& ranks,
-                                                 const std::function<void(const Sink&)>& produce,
-                                                 std::vector<float>* row_max = nullptr) {
-  const int64_t buckets = 1 << 16;
-  std::vector<std::vector<uint64_t>> hi(n, std::vector<uint64_t>(buckets, 0));
-  if (row_max) row_max->assign(n, -INFINITY);
-  produce([&](int64_t r, const float* p, int64_t c) {
-    auto& h = hi[r];
-    float mx = row_max ? (*row_max)[r] : 0.0f;
-    for (int64_t i = 0; i < c; ++i) {
-      ++h[float_key(p[i]) >> 16];
-      if (row_max && p[i] > mx) mx = p[i];
-    }
-    if (row_max) (*row_max)[r] = mx;
-  });
-  // Locate each target's top-16-bit bucket and its rank inside it.
-  std::vector<std::vector<uint32_t>> bucket(n);
-  std::vector<std::vector<uint64_t>> inner(n);
-  for (int64_t r = 0; r < n; ++r) {
-    for (int64_t k : ranks[r]) {
-      uint64_t before = 0;
-      int64_t b = 0;
-      while (before + hi[r][b] <= static_cast<uint64_t>(k)) before += hi[r][b++];
-      bucket[r].push_back(static_cast<uint32_t>(b));
-      inner[r].push_back(static_cast<uint64_t>(k) - before);
-    }
-  }
-  hi.clear();
-  std::vector<std::vector<std::vector<uint64_t>>> lo(n);
-  for (int64_t r = 0; r < n; ++r) lo[r].assign(ranks[r].size(), std::vector<uint64_t>(buckets, 0));
-  produce([&](int64_t r, const float* p, int64_t c) {
-    for (int64_t i = 0; i < c; ++i) {
-      uint32_t k = float_key(p[i]);
-      for (size_t t = 0; t < bucket[r].size(); ++t)
-        if ((k >> 16) == bucket[r][t]) ++lo[r][t][k & 0xffffu];
-    }
-  });
-  std::vector<std::vector<float>> out(n);
-  for (int64_t r = 0; r < n; ++r) {
-    for (size_t t = 0; t < bucket[r].size(); ++t) {
-      uint64_t before = 0;
-      int64_t b = 0;
-      while (before + lo[r][t][b] <= inner[r][t]) before += lo[r][t][b++];
-      out[r].push_back(key_float((bucket[r][t] << 16) | static_cast<uint32_t>(b)));
-    }
-  }
-  return out;
-}
-
 struct Plan {
   std::vector<TensorRecord> records;            // output tensors (base's names and shapes)
   std::map<std::string, std::vector<int>> contributors;  // float tensors: models that have them
@@ -266,58 +199,60 @@ nlohmann::json run_merge(const MergeJob& job) {
   // four reading passes. Both give the same statistics, hence the same bytes.
   PcbStats global;
   std::string stats_mode;
+  std::map<std::string, torch::Tensor> global_cache;
   if (global_pcb) {
     int64_t d = 0;
     for (const auto& [name, who] : plan.contributors) d += static_cast<int64_t>(shape_numel(ref.info(name).shape));
     const int64_t n = static_cast<int64_t>(models.size());
-    const uint64_t need = 3ull * static_cast<uint64_t>(n) * static_cast<uint64_t>(d) * 4ull;
-    if (need <= job.memory_budget) {
-      stats_mode = "in-memory";
-      std::vector<torch::Tensor> parts;
+    // In memory: the task vectors of every tensor are kept after the first read (n d floats); else
+    // each pass reads the inputs again. Either way the statistics come from the same selection.
+    const uint64_t need = static_cast<uint64_t>(n) * static_cast<uint64_t>(d) * 4ull;
+    const bool cache = need <= job.memory_budget;
+    stats_mode = cache ? "in-memory" : "streaming";
+    std::map<std::string, torch::Tensor> cached;
+    auto each_tau = [&](const std::function<void(const torch::Tensor&)>& f) {
       for (const auto& [name, who] : plan.contributors) {
+        check_stop();
+        auto it = cached.find(name);
+        if (it != cached.end()) {
+          f(it->second);
+          continue;
+        }
         torch::Tensor b;
-        parts.push_back(task_matrix(name, b));
+        torch::Tensor t = task_matrix(name, b);
+        if (cache) cached[name] = t;
+        f(t);
       }
-      torch::Tensor tau = torch::cat(parts, 1);
-      pcb_stage1(tau, mo.pcb, global);
-      pcb_stage2(pcb_beta(tau, mo.pcb, global), mo.pcb, global);
+    };
+    auto feed = [&](const torch::Tensor& m, const RowSink& sink) {
+      torch::Tensor c = m.contiguous();
+      for (int64_t r = 0; r < n; ++r) sink(r, c.data_ptr<float>() + r * c.size(1), c.size(1));
+    };
+    if (mo.pcb.clamp) {
+      std::vector<std::vector<int64_t>> ranks(n, {lower_index(d, mo.pcb.clamp_lo), upper_index(d, mo.pcb.clamp_hi)});
+      auto q = select_ranks(n, ranks, [&](const RowSink& sink) { each_tau([&](const torch::Tensor& t) { feed(t.abs(), sink); }); });
+      for (int64_t r = 0; r < n; ++r) {
+        global.lo.push_back(q[r][0]);
+        global.hi.push_back(q[r][1]);
+      }
     } else {
-      stats_mode = "streaming";
-      auto each_tau = [&](const std::function<void(const torch::Tensor&)>& f) {
-        for (const auto& [name, who] : plan.contributors) {
-          check_stop();
-          torch::Tensor b;
-          f(task_matrix(name, b));
-        }
-      };
-      auto feed = [&](const torch::Tensor& m, const Sink& sink) {
-        torch::Tensor c = m.contiguous();
-        for (int64_t r = 0; r < n; ++r) sink(r, c.data_ptr<float>() + r * c.size(1), c.size(1));
-      };
-      if (mo.pcb.clamp) {
-        std::vector<std::vector<int64_t>> ranks(n, {lower_index(d, mo.pcb.clamp_lo), upper_index(d, mo.pcb.clamp_hi)});
-        auto q = select_streaming(n, ranks, [&](const Sink& sink) { each_tau([&](const torch::Tensor& t) { feed(t.abs(), sink); }); });
+      global.lo.assign(n, INFINITY);
+      global.hi.assign(n, -INFINITY);
+      each_tau([&](const torch::Tensor& t) {
+        torch::Tensor a = t.abs();
         for (int64_t r = 0; r < n; ++r) {
-          global.lo.push_back(q[r][0]);
-          global.hi.push_back(q[r][1]);
+          global.lo[r] = std::min(global.lo[r], a[r].min().item<float>());
+          global.hi[r] = std::max(global.hi[r], a[r].max().item<float>());
         }
-      } else {
-        global.lo.assign(n, INFINITY);
-        global.hi.assign(n, -INFINITY);
-        each_tau([&](const torch::Tensor& t) {
-          torch::Tensor a = t.abs();
-          for (int64_t r = 0; r < n; ++r) {
-            global.lo[r] = std::min(global.lo[r], a[r].min().item<float>());
-            global.hi[r] = std::max(global.hi[r], a[r].max().item<float>());
-          }
-        });
-      }
-      std::vector<std::vector<int64_t>> ranks(n, {lower_index(d, 1.0 - mo.pcb.ratio)});
-      auto q = select_streaming(
-          n, ranks, [&](const Sink& sink) { each_tau([&](const torch::Tensor& t) { feed(pcb_beta(t, mo.pcb, global), sink); }); },
-          &global.beta_max);
-      for (int64_t r = 0; r < n; ++r) global.thr.push_back(q[r][0]);
+      });
     }
+    std::vector<std::vector<int64_t>> ranks(n, {lower_index(d, 1.0 - mo.pcb.ratio)});
+    auto q = select_ranks(
+        n, ranks, [&](const RowSink& sink) { each_tau([&](const torch::Tensor& t) { feed(pcb_beta(t, mo.pcb, global), sink); }); },
+        &global.beta_max);
+    for (int64_t r = 0; r < n; ++r) global.thr.push_back(q[r][0]);
+    // The merge pass below reads again; the cached task vectors serve it too.
+    global_cache = std::move(cached);
     log::info("global PCB statistics ({}) over {} parameters x {} models", stats_mode, d, n);
   }
 
@@ -331,8 +266,15 @@ nlohmann::json run_merge(const MergeJob& job) {
     const auto& who = plan.contributors.at(r.name);
     torch::Tensor out;
     if (global_pcb) {
-      torch::Tensor b;
-      torch::Tensor tau = task_matrix(r.name, b);
+      torch::Tensor b, tau;
+      auto it = global_cache.find(r.name);
+      if (it != global_cache.end()) {
+        b = load(ref, r.name);
+        tau = it->second;
+        global_cache.erase(it);  // each cached tensor is used once more, then freed
+      } else {
+        tau = task_matrix(r.name, b);
+      }
       out = b + pcb_apply(tau, mo.pcb, global).reshape(b.sizes());
     } else {
       torch::Tensor b = base ? load(*base, r.name) : torch::Tensor();

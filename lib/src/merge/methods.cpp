@@ -58,16 +58,38 @@ torch::Tensor rescaled(const torch::Tensor& delta, const torch::Tensor& mask, bo
 }
 }  // namespace
 
+namespace {
+// Value at 0-based ascending rank k of a flat float tensor (exact, O(n)).
+float value_at_rank(const torch::Tensor& flat, int64_t k) { return row_ranks(flat.unsqueeze(0), {k})[0][0]; }
+
+// The k largest values; among equal values the lower indices first (a stable descending sort's top k).
+torch::Tensor largest_mask(const torch::Tensor& mag, int64_t k) {
+  const int64_t n = mag.numel();
+  if (k <= 0) return torch::zeros_like(mag, torch::kBool);
+  if (k >= n) return torch::ones_like(mag, torch::kBool);
+  const float thr = value_at_rank(mag, n - k);
+  torch::Tensor greater = mag > thr, equal = mag == thr;
+  const int64_t need = k - greater.sum().item<int64_t>();
+  return greater.logical_or(equal.logical_and(equal.cumsum(0) <= need));
+}
+
+// The k smallest values; among equal values the lower indices first (a stable ascending sort's first k).
+torch::Tensor smallest_mask(const torch::Tensor& mag, int64_t k) {
+  const int64_t n = mag.numel();
+  if (k <= 0) return torch::zeros_like(mag, torch::kBool);
+  if (k >= n) return torch::ones_like(mag, torch::kBool);
+  const float thr = value_at_rank(mag, k - 1);
+  torch::Tensor less = mag < thr, equal = mag == thr;
+  const int64_t need = k - less.sum().item<int64_t>();
+  return less.logical_or(equal.logical_and(equal.cumsum(0) <= need));
+}
+}  // namespace
+
 torch::Tensor sparsify_magnitude(const torch::Tensor& delta, double density, bool rescale) {
   if (density >= 1) return delta;
   const int64_t k = static_cast<int64_t>(density * static_cast<double>(delta.numel()));
-  torch::Tensor mask = torch::zeros_like(delta);
-  if (k > 0) {
-    // Stable order: equal magnitudes are kept in index order, so the result is deterministic.
-    torch::Tensor order = std::get<1>(delta.abs().flatten().sort(/*stable=*/true, 0, /*descending=*/true));
-    mask.view(-1).index_fill_(0, order.slice(0, 0, k), 1.0);
-  }
-  return rescaled(delta, mask, rescale);
+  torch::Tensor keep = largest_mask(delta.abs().flatten().contiguous(), k).reshape(delta.sizes());
+  return rescaled(delta, keep.to(delta.scalar_type()), rescale);
 }
 
 torch::Tensor sparsify_bernoulli(const torch::Tensor& delta, double density, bool rescale, torch::Generator& gen) {
@@ -86,11 +108,13 @@ torch::Tensor sparsify_outliers(const torch::Tensor& delta, double density, doub
     top += bottom;
     bottom = 0;
   }
-  torch::Tensor order = std::get<1>(delta.abs().flatten().sort(/*stable=*/true, 0, /*descending=*/false));
-  torch::Tensor mask = torch::zeros_like(delta);
-  // Keep ranks [bottom, n - top) (mergekit slices [bottom:-top], which keeps nothing when top is 0).
-  mask.view(-1).index_fill_(0, order.slice(0, bottom, n - top), 1.0);
-  return rescaled(delta, mask, rescale);
+  // Keep stable-ascending ranks [bottom, n - top) of the magnitudes (mergekit slices [bottom:-top],
+  // which keeps nothing when top is 0). The top ranks among equal values go to the higher indices.
+  torch::Tensor mag = delta.abs().flatten().contiguous();
+  torch::Tensor low = smallest_mask(mag, bottom);
+  torch::Tensor high = largest_mask(mag.flip(0), top).flip(0);
+  torch::Tensor keep = low.logical_or(high).logical_not().reshape(delta.sizes());
+  return rescaled(delta, keep.to(delta.scalar_type()), rescale);
 }
 
 torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double epsilon, bool rescale, torch::Generator& gen) {
@@ -156,20 +180,35 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
     return t * avg + (1 - t) * base;
   }
 
+  const bool consensus = m == "ties" || m == "dare_ties" || m == "della";
+  auto sparsified = [&](int64_t i) {
+    const ModelParams& p = params[i];
+    torch::Tensor d = models[i] - base;
+    if (m == "ties") return sparsify_magnitude(d, p.density, rescale);
+    if (m == "dare_linear" || m == "dare_ties") return sparsify_bernoulli(d, p.density, rescale, gen);
+    if (m == "breadcrumbs") return sparsify_outliers(d, p.density, p.gamma, rescale);
+    if (m == "della") return sparsify_della(d, p.density, p.epsilon, rescale, gen);
+    return d;
+  };
+  if (m != "pcb" && !consensus) {
+    // Linear mixing: one running sum, no stacked copies of the task vectors.
+    torch::Tensor mixed = torch::zeros_like(base);
+    double wsum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      mixed.add_(sparsified(i), params[i].weight);
+      wsum += params[i].weight;
+    }
+    if (normalize && std::fabs(wsum) >= 1e-8) mixed.div_(wsum);
+    return base + o.lambda * mixed;
+  }
   std::vector<torch::Tensor> deltas;
-  for (const auto& x : models) deltas.push_back(x - base);
   if (m == "pcb") {
+    for (const auto& x : models) deltas.push_back(x - base);
     torch::Tensor tau = torch::stack(deltas).reshape({n, -1});
     return base + pcb_merge(tau, o.pcb).reshape(base.sizes());
   }
-  // Generalized task arithmetic: sparsify, weight, (sign consensus), mix, normalise, lambda.
-  for (int64_t i = 0; i < n; ++i) {
-    const ModelParams& p = params[i];
-    if (m == "ties") deltas[i] = sparsify_magnitude(deltas[i], p.density, rescale);
-    else if (m == "dare_linear" || m == "dare_ties") deltas[i] = sparsify_bernoulli(deltas[i], p.density, rescale, gen);
-    else if (m == "breadcrumbs") deltas[i] = sparsify_outliers(deltas[i], p.density, p.gamma, rescale);
-    else if (m == "della") deltas[i] = sparsify_della(deltas[i], p.density, p.epsilon, rescale, gen);
-  }
+  // Sign consensus (TIES-style): sparsify, weight, elect, mix the agreeing entries, normalise, lambda.
+  for (int64_t i = 0; i < n; ++i) deltas.push_back(sparsified(i));
   torch::Tensor stacked = torch::stack(deltas);
   std::vector<float> w(n);
   for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>(params[i].weight);
@@ -178,17 +217,12 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape);
   torch::Tensor weighted = stacked * weights;
   torch::Tensor mixed, divisor;
-  const bool consensus = m == "ties" || m == "dare_ties" || m == "della";
-  if (consensus) {
+  {
     torch::Tensor majority = torch::where(weighted.sum(0) >= 0, torch::ones_like(base), -torch::ones_like(base));
     torch::Tensor mask = (weighted.sign() == majority.unsqueeze(0)).to(torch::kFloat32);
     mixed = (weighted * mask).sum(0);
     divisor = (weights * mask).sum(0);
     divisor = torch::where(divisor == 0, torch::ones_like(divisor), divisor);
-  } else {
-    mixed = weighted.sum(0);
-    divisor = weights.sum(0).expand_as(mixed);
-    divisor = torch::where(divisor.abs() < 1e-8, torch::ones_like(divisor), divisor);
   }
   if (normalize) mixed = mixed / divisor;
   return base + o.lambda * mixed;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "paramkit/core/error.h"
 
@@ -28,18 +29,82 @@ int64_t upper_index(int64_t d, double q) {
   return std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(d) * (1.0 - q) - 1.0), 0, d - 1);
 }
 
-std::vector<float> row_kth(const torch::Tensor& rows, const std::vector<int64_t>& k) {
-  torch::Tensor r = rows.to(torch::kFloat32).contiguous();
-  const int64_t n = r.size(0), d = r.size(1);
-  std::vector<float> out(n);
-  std::vector<float> buf(d);
-  for (int64_t i = 0; i < n; ++i) {
-    const float* p = r.data_ptr<float>() + i * d;
-    std::copy(p, p + d, buf.begin());
-    std::nth_element(buf.begin(), buf.begin() + k[i], buf.end());
-    out[i] = buf[k[i]];
+namespace {
+// Order-preserving map of a float's bits to an unsigned key (negative values below positive ones).
+inline uint32_t float_key(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+inline float key_float(uint32_t k) {
+  uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+}  // namespace
+
+std::vector<std::vector<float>> select_ranks(int64_t n, const std::vector<std::vector<int64_t>>& ranks,
+                                             const std::function<void(const RowSink&)>& produce,
+                                             std::vector<float>* row_max) {
+  constexpr int64_t kBuckets = 1 << 16;
+  std::vector<std::vector<uint64_t>> hi(n, std::vector<uint64_t>(kBuckets, 0));
+  if (row_max) row_max->assign(n, -INFINITY);
+  produce([&](int64_t r, const float* p, int64_t c) {
+    uint64_t* h = hi[r].data();
+    float mx = row_max ? (*row_max)[r] : 0.0f;
+    for (int64_t i = 0; i < c; ++i) {
+      ++h[float_key(p[i]) >> 16];
+      if (row_max && p[i] > mx) mx = p[i];
+    }
+    if (row_max) (*row_max)[r] = mx;
+  });
+  // Each wanted rank's top-16-bit bucket and its rank inside the bucket.
+  std::vector<std::vector<uint32_t>> bucket(n);
+  std::vector<std::vector<uint64_t>> inner(n);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t k : ranks[r]) {
+      uint64_t before = 0;
+      int64_t b = 0;
+      while (b < kBuckets - 1 && before + hi[r][b] <= static_cast<uint64_t>(k)) before += hi[r][b++];
+      bucket[r].push_back(static_cast<uint32_t>(b));
+      inner[r].push_back(static_cast<uint64_t>(k) - before);
+    }
+  }
+  hi.clear();
+  std::vector<std::vector<std::vector<uint64_t>>> lo(n);
+  for (int64_t r = 0; r < n; ++r) lo[r].assign(ranks[r].size(), std::vector<uint64_t>(kBuckets, 0));
+  produce([&](int64_t r, const float* p, int64_t c) {
+    const auto& bs = bucket[r];
+    for (int64_t i = 0; i < c; ++i) {
+      const uint32_t k = float_key(p[i]);
+      for (size_t t = 0; t < bs.size(); ++t)
+        if ((k >> 16) == bs[t]) ++lo[r][t][k & 0xffffu];
+    }
+  });
+  std::vector<std::vector<float>> out(n);
+  for (int64_t r = 0; r < n; ++r) {
+    for (size_t t = 0; t < bucket[r].size(); ++t) {
+      uint64_t before = 0;
+      int64_t b = 0;
+      while (b < kBuckets - 1 && before + lo[r][t][b] <= inner[r][t]) before += lo[r][t][b++];
+      out[r].push_back(key_float((bucket[r][t] << 16) | static_cast<uint32_t>(b)));
+    }
   }
   return out;
+}
+
+std::vector<std::vector<float>> row_ranks(const torch::Tensor& rows, const std::vector<int64_t>& ranks,
+                                          std::vector<float>* row_max) {
+  torch::Tensor r = rows.to(torch::kFloat32).contiguous();
+  const int64_t n = r.size(0), d = r.size(1);
+  std::vector<std::vector<int64_t>> all(n, ranks);
+  return select_ranks(
+      n, all,
+      [&](const RowSink& sink) {
+        for (int64_t i = 0; i < n; ++i) sink(i, r.data_ptr<float>() + i * d, d);
+      },
+      row_max);
 }
 
 namespace {
@@ -61,8 +126,13 @@ void pcb_stage1(const torch::Tensor& tau, const PcbOptions& o, PcbStats& st) {
   const int64_t n = tau.size(0), d = tau.size(1);
   torch::Tensor a = tau.abs();
   if (o.clamp) {
-    st.lo = row_kth(a, std::vector<int64_t>(n, lower_index(d, o.clamp_lo)));
-    st.hi = row_kth(a, std::vector<int64_t>(n, upper_index(d, o.clamp_hi)));
+    auto q = row_ranks(a, {lower_index(d, o.clamp_lo), upper_index(d, o.clamp_hi)});
+    st.lo.clear();
+    st.hi.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      st.lo.push_back(q[i][0]);
+      st.hi.push_back(q[i][1]);
+    }
   } else {
     torch::Tensor mn = std::get<0>(a.min(1)).contiguous(), mx = std::get<0>(a.max(1)).contiguous();
     st.lo.assign(mn.data_ptr<float>(), mn.data_ptr<float>() + n);
@@ -91,9 +161,9 @@ torch::Tensor pcb_beta(const torch::Tensor& tau, const PcbOptions& o, const PcbS
 
 void pcb_stage2(const torch::Tensor& beta, const PcbOptions& o, PcbStats& st) {
   const int64_t n = beta.size(0), d = beta.size(1);
-  st.thr = row_kth(beta, std::vector<int64_t>(n, lower_index(d, 1.0 - o.ratio)));
-  torch::Tensor mx = std::get<0>(beta.max(1)).contiguous();
-  st.beta_max.assign(mx.data_ptr<float>(), mx.data_ptr<float>() + n);
+  auto q = row_ranks(beta, {lower_index(d, 1.0 - o.ratio)}, &st.beta_max);
+  st.thr.clear();
+  for (int64_t i = 0; i < n; ++i) st.thr.push_back(q[i][0]);
 }
 
 torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st) {

@@ -24,7 +24,8 @@ struct MergeJob {
   uint64_t out_shard_size = 0;       // folder outputs (0: 5 GB)
   uint64_t seed = 0;
   bool allow_missing = false;
-  // Global PCB keeps the n x d task matrix in memory when 3 n d floats fit; else it streams.
+  // Global PCB keeps the task vectors (n d floats) in memory when they fit; else it reads the inputs
+  // once per pass.
   uint64_t memory_budget = 4ull << 30;        // a model lacking some of the base's tensors leaves them to the others
 };
 

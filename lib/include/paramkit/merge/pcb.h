@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,17 @@ struct PcbStats {
 int64_t lower_index(int64_t d, double q);
 int64_t upper_index(int64_t d, double q);
 
-// k-th smallest (0-based) of each row of a [n, d] float tensor, by selection (no full sort).
-std::vector<float> row_kth(const torch::Tensor& rows, const std::vector<int64_t>& k);
+// Exact order statistics of n rows of floats that arrive as a stream: `produce(sink)` calls
+// sink(row, data, count) for every value of every row (any order, the same values on every call) and
+// is called twice. Radix selection on the top then the bottom 16 bits of an order-preserving key:
+// 64K counters per row and rank, no copy of the data. ranks[r]: 0-based ranks wanted in row r.
+using RowSink = std::function<void(int64_t row, const float* data, int64_t count)>;
+std::vector<std::vector<float>> select_ranks(int64_t n, const std::vector<std::vector<int64_t>>& ranks,
+                                             const std::function<void(const RowSink&)>& produce,
+                                             std::vector<float>* row_max = nullptr);
+// The same on a [n, d] tensor in memory.
+std::vector<std::vector<float>> row_ranks(const torch::Tensor& rows, const std::vector<int64_t>& ranks,
+                                          std::vector<float>* row_max = nullptr);
 
 // Stage 1 and 2 statistics from task vectors tau [n, d] (one row per task, all parameters of a scope).
 void pcb_stage1(const torch::Tensor& tau, const PcbOptions& o, PcbStats& st);
