@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark of pcb-merge on synthetic F32 models (HF folders, 1GB shards): every streaming method and
+# PCB (per-tensor, global in memory, global streamed) against `cat` of the inputs plus writing one
+# model, and global PCB against a straightforward PyTorch implementation of the reference algorithm
+# (Debian's python3-torch) on the same inputs, outputs compared within 1e-6. Prints JSON, also saved
+# to bench-out/merge-PARAMS.json. Usage: scripts/bench/merge.sh [PARAMS (default 500e6)] [MODELS (3)]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+params=${1:-500e6}
+models=${2:-3}
+./scripts/setup-deps.sh build bench
+./scripts/build.sh --target pcb-merge ckpt-tool bench-merge >/dev/null
+bin=$PWD/build/bin
+dir=$PWD/bench-out/merge-$params
+[ -f "$dir/ft$models/model.safetensors.index.json" ] || [ -f "$dir/ft$models/model.safetensors" ] || "$bin/bench-merge" make "$dir" "$params" "$models" >/dev/null
+fts=()
+for i in $(seq 1 "$models"); do fts+=("$dir/ft$i"); done
+threads=$(nproc)
+now() { date +%s.%N; }
+cat "$dir"/*/*.safetensors > /dev/null  # warm the page cache for every contender
+t0=$(now); cat "$dir"/*/*.safetensors > /dev/null; cat "$dir"/base/*.safetensors > "$dir/cat-out.bin"; t1=$(now)
+cat_s=$(echo "$t1 - $t0" | bc -l); rm -f "$dir/cat-out.bin"
+rows=()
+run() {  # name, flags...
+  local name=$1; shift
+  "$bin/pcb-merge" -q --threads "$threads" --base "$dir/base" --models "${fts[@]}" "$@" --out "$dir/out-$name" --metrics "$dir/$name.json"
+  local wall rss
+  wall=$(grep -o '"wall_s": [0-9.e+-]*' "$dir/$name.json" | cut -d' ' -f2)
+  rss=$(grep -o '"peak_rss_bytes": [0-9]*' "$dir/$name.json" | cut -d' ' -f2)
+  rows+=("\"$name\": {\"wall_s\": $wall, \"ratio_to_cat\": $(printf %.2f "$(echo "$wall / $cat_s" | bc -l)"), \"peak_rss_mib\": $((rss / 1048576))}")
+}
+run task_arithmetic --method task_arithmetic
+run ties --method ties --density 0.2
+run dare_ties --method dare_ties --density 0.2
+run breadcrumbs --method breadcrumbs --density 0.2
+run pcb_per_tensor --method pcb --pcb-scope per-tensor
+run pcb_global_in_memory --method pcb --memory-budget 64GiB
+run pcb_global_streamed --method pcb --memory-budget 1KB
+ref="null"
+if /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+  ref_json=$(/usr/bin/python3 scripts/bench/pcb_reference.py "$dir/ref.safetensors" "$dir/base" "${fts[@]}" --threads "$threads" || echo '{"failed": true}')
+  if [ -f "$dir/ref.safetensors" ]; then
+    maxabs=$("$bin/ckpt-tool" diff "$dir/out-pcb_global_in_memory" "$dir/ref.safetensors" --json --atol 1e-6 --rtol 0 | grep -o '"max_abs": [0-9.e+-]*' | cut -d' ' -f2 | sort -g | tail -1)
+    ref="{\"python_reference\": $ref_json, \"max_abs_difference_vs_pcb_global\": $maxabs}"
+  else
+    ref="{\"python_reference\": $ref_json}"
+  fi
+fi
+json=$(printf '{"benchmark": "merge", "parameters": "%s", "models": %s, "threads": %s, "input_bytes": %s,\n "cat_inputs_and_write_one_s": %s,\n %s,\n "pytorch_reference": %s}\n' \
+  "$params" "$models" "$threads" "$(cat "$dir"/*/*.safetensors | wc -c)" "$cat_s" "$(IFS=,; echo "${rows[*]}" | sed 's/},"/},\n "/g')" "$ref")
+echo "$json" | tee "bench-out/merge-$params.json"
