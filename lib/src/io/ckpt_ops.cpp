@@ -90,17 +90,7 @@ nlohmann::json convert_store(const fs::path& in, const fs::path& out, const Conv
   for (const auto& [k, v] : provenance_metadata()) meta[k] = v;
   FillFn fill = [&](const TensorRecord& r, void* dst) { reader->read_as(reader->info(r.name), r.dtype, dst); };
   write_tensors(out, fmt_out, records, fill, meta, o.write);
-  nlohmann::json copied = nlohmann::json::array();
-  if (fs::is_directory(in) && fmt_out == StoreFormat::sharded && fs::absolute(in) != fs::absolute(out)) {
-    for (const auto& e : fs::directory_iterator(in)) {
-      const std::string f = e.path().filename().string();
-      if (!e.is_regular_file() || f == "model.safetensors.index.json" || e.path().extension() == ".safetensors" ||
-          f[0] == '.')
-        continue;
-      fs::copy_file(e.path(), out / f, fs::copy_options::overwrite_existing);
-      copied.push_back(f);
-    }
-  }
+  nlohmann::json copied = fmt_out == StoreFormat::sharded ? copy_hf_side_files(in, out) : std::vector<std::string>{};
   uint64_t bytes = 0;
   for (const auto& r : records) bytes += r.nbytes();
   return {{"tensors", records.size()}, {"bytes", bytes}, {"copied_files", copied}};

@@ -237,6 +237,20 @@ void write_sharded(const fs::path& dir, std::vector<TensorRecord> records, const
   }
 }
 
+std::vector<std::string> copy_hf_side_files(const fs::path& from, const fs::path& to) {
+  std::vector<std::string> copied;
+  std::error_code ec;
+  if (!fs::is_directory(from) || fs::equivalent(from, to, ec)) return copied;
+  for (const auto& e : fs::directory_iterator(from)) {
+    const std::string f = e.path().filename().string();
+    if (!e.is_regular_file() || f == kIndex || has_ext(e.path(), {".safetensors"}) || f[0] == '.') continue;
+    write_file_atomic(to / f, read_file(e.path()));
+    copied.push_back(f);
+  }
+  std::sort(copied.begin(), copied.end());
+  return copied;
+}
+
 uint64_t parse_size(const std::string& text, const std::string& flag) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;

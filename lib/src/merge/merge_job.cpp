@@ -302,15 +302,8 @@ nlohmann::json run_merge(const MergeJob& job) {
   wo.shard_size = job.out_shard_size;
   write_tensors(job.out, fmt, plan.records, fill, meta, wo);
 
-  nlohmann::json copied_files = nlohmann::json::array();
-  if (fmt == StoreFormat::sharded && !job.base.empty() && fs::is_directory(job.base)) {
-    for (const auto& e : fs::directory_iterator(job.base)) {
-      const std::string f = e.path().filename().string();
-      if (!e.is_regular_file() || e.path().extension() == ".safetensors" || f == "model.safetensors.index.json" || f[0] == '.') continue;
-      fs::copy_file(e.path(), job.out / f, fs::copy_options::overwrite_existing);
-      copied_files.push_back(f);
-    }
-  }
+  nlohmann::json copied_files =
+      fmt == StoreFormat::sharded && !job.base.empty() ? copy_hf_side_files(job.base, job.out) : std::vector<std::string>{};
   if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
   return {{"method", mo.method}, {"tensors", plan.records.size()}, {"merged", merged}, {"copied", plan.copied.size()},
           {"missing_pairs", plan.missing}, {"copied_files", copied_files}, {"pcb_scope", mo.method == "pcb" ? job.pcb_scope : ""}, {"pcb_statistics", stats_mode}};

@@ -61,6 +61,9 @@ void write_tensors(const std::filesystem::path& path, StoreFormat format, std::v
 void write_sharded(const std::filesystem::path& dir, std::vector<TensorRecord> records, const FillFn& fill,
                    const Metadata& metadata, uint64_t shard_size);
 std::unique_ptr<TensorReader> open_hf_folder(const std::filesystem::path& dir);
+// Copies a Hugging Face folder's other files (config.json, tokenizer files, ...) atomically into `to`;
+// nothing when `from` is not a folder or is `to`. Returns the names copied.
+std::vector<std::string> copy_hf_side_files(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // HDF5 store (one group per module path component, one dataset per tensor, metadata as JSON attributes).
 bool have_hdf5();
