@@ -166,9 +166,9 @@ void pcb_stage2(const torch::Tensor& beta, const PcbOptions& o, PcbStats& st) {
   for (int64_t i = 0; i < n; ++i) st.thr.push_back(q[i][0]);
 }
 
-torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st) {
+torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st, const torch::Tensor& beta_in) {
   const int64_t n = tau.size(0);
-  torch::Tensor beta = pcb_beta(tau, o, st);
+  torch::Tensor beta = beta_in.defined() ? beta_in : pcb_beta(tau, o, st);
   torch::Tensor thr = col(st.thr), span = col(st.beta_max) - thr;
   torch::Tensor s = torch::where(span > 0, (torch::max(beta, thr) - thr) / span, torch::zeros_like(beta));
   torch::Tensor tv = o.clamp ? torch::sign(tau) * clamped_abs(tau, st) : tau;
@@ -182,8 +182,9 @@ torch::Tensor pcb_merge(const torch::Tensor& tau, const PcbOptions& o, PcbStats*
   PcbStats st;
   torch::Tensor t = tau.to(torch::kFloat32).contiguous();
   pcb_stage1(t, o, st);
-  pcb_stage2(pcb_beta(t, o, st), o, st);
-  torch::Tensor m = pcb_apply(t, o, st);
+  torch::Tensor beta = pcb_beta(t, o, st);
+  pcb_stage2(beta, o, st);
+  torch::Tensor m = pcb_apply(t, o, st, beta);
   if (stats_out) *stats_out = st;
   return m;
 }

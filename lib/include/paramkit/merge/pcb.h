@@ -49,8 +49,10 @@ void pcb_stage1(const torch::Tensor& tau, const PcbOptions& o, PcbStats& st);
 // beta [n, d] for task vectors given stage-1 statistics.
 torch::Tensor pcb_beta(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st);
 void pcb_stage2(const torch::Tensor& beta, const PcbOptions& o, PcbStats& st);
-// Merged task vector [d] from tau [n, d] and both statistics.
-torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st);
+// Merged task vector [d] from tau [n, d] and both statistics; pass beta when it is at hand (else it is
+// recomputed: global mode streams and does not keep it).
+torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st,
+                        const torch::Tensor& beta = torch::Tensor());
 
 // All of it on one [n, d] matrix (per-tensor mode; global mode on the concatenation).
 torch::Tensor pcb_merge(const torch::Tensor& tau, const PcbOptions& o, PcbStats* stats_out = nullptr);
