@@ -27,6 +27,19 @@ uint64_t read_le64(const uint8_t* p) {
   return v;
 }
 
+// Sorts by name and assigns contiguous data offsets: the deterministic layout every writer uses.
+// Returns the data section's size.
+uint64_t lay_out(std::vector<TensorInfo>& tensors) {
+  std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  uint64_t off = 0;
+  for (auto& t : tensors) {
+    t.begin = off;
+    off += t.nbytes();
+    t.end = off;
+  }
+  return off;
+}
+
 std::string header_json(const std::vector<TensorInfo>& tensors, const Metadata& metadata) {
   nlohmann::json h = nlohmann::json::object();
   if (!metadata.empty()) h["__metadata__"] = metadata;
@@ -202,16 +215,8 @@ void SafetensorsFile::read_as(const TensorInfo& t, DType to, void* dst) const {
 }
 
 uint64_t safetensors_file_size(const std::vector<TensorInfo>& tensors, const Metadata& metadata) {
-  uint64_t data = 0;
-  for (const auto& t : tensors) data += t.nbytes();
   std::vector<TensorInfo> laid = tensors;
-  std::sort(laid.begin(), laid.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  uint64_t off = 0;
-  for (auto& t : laid) {
-    t.begin = off;
-    off += t.nbytes();
-    t.end = off;
-  }
+  const uint64_t data = lay_out(laid);
   return 8 + header_json(laid, metadata).size() + data;
 }
 
@@ -248,13 +253,7 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, const std::vec
 void SafetensorsWriter::finalize_layout() {
   if (impl_->laid_out) return;
   auto& ts = impl_->tensors;
-  std::sort(ts.begin(), ts.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  uint64_t off = 0;
-  for (auto& t : ts) {
-    t.begin = off;
-    off += t.nbytes();
-    t.end = off;
-  }
+  const uint64_t off = lay_out(ts);
   impl_->written.assign(ts.size(), 0);
   std::string h = header_json(ts, impl_->metadata);
   impl_->file = std::make_unique<AtomicFile>(impl_->path);
