@@ -125,41 +125,39 @@ DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol
       const TensorInfo& x = ta[i++];
       const TensorInfo& y = tb[j++];
       d.name = x.name;
-      if (x.shape != y.shape) d.status = "shape";
-      else if ((compare_dtypes || bitwise) && x.dtype != y.dtype) d.status = "dtype";
-      else if (bitwise) {
-        ra.resize(x.nbytes());
-        rb.resize(y.nbytes());
-        a.read(x, ra.data());
-        b.read(y, rb.data());
-        const size_t es = dtype_size(x.dtype);
-        for (uint64_t k = 0; k < x.numel(); ++k)
-          if (std::memcmp(ra.data() + k * es, rb.data() + k * es, es) != 0) ++d.mismatched;
-        d.status = d.mismatched ? "differs" : "ok";
-      }
-      else {
-        // Compare in chunks through double, reading each whole tensor once.
+      if (x.shape != y.shape) {
+        d.status = "shape";
+      } else if ((compare_dtypes || bitwise) && x.dtype != y.dtype) {
+        d.status = "dtype";
+      } else {
         ra.resize(x.nbytes());
         rb.resize(y.nbytes());
         a.read(x, ra.data());
         b.read(y, rb.data());
         const uint64_t n = x.numel();
-        for (uint64_t s = 0; s < n; s += kChunk) {
-          uint64_t m = std::min(kChunk, n - s);
-          va.resize(m);
-          vb.resize(m);
-          convert_dtype(ra.data() + s * dtype_size(x.dtype), x.dtype, va.data(), DType::F64, m);
-          convert_dtype(rb.data() + s * dtype_size(y.dtype), y.dtype, vb.data(), DType::F64, m);
-          for (uint64_t k = 0; k < m; ++k) {
-            double p = va[k], q = vb[k];
-            if (std::isnan(p) && std::isnan(q)) continue;
-            if (p == q) continue;  // also equal infinities
-            double diff = std::fabs(p - q);
-            if (std::isnan(diff)) diff = INFINITY;
-            d.max_abs = std::max(d.max_abs, diff);
-            if (q != 0) d.max_rel = std::max(d.max_rel, diff / std::fabs(q));
-            else d.max_rel = INFINITY;
-            if (!(diff <= atol + rtol * std::fabs(q))) ++d.mismatched;
+        if (bitwise) {
+          const size_t es = dtype_size(x.dtype);
+          for (uint64_t k = 0; k < n; ++k)
+            if (std::memcmp(ra.data() + k * es, rb.data() + k * es, es) != 0) ++d.mismatched;
+        } else {
+          // Values compared in chunks through double.
+          for (uint64_t s = 0; s < n; s += kChunk) {
+            uint64_t m = std::min(kChunk, n - s);
+            va.resize(m);
+            vb.resize(m);
+            convert_dtype(ra.data() + s * dtype_size(x.dtype), x.dtype, va.data(), DType::F64, m);
+            convert_dtype(rb.data() + s * dtype_size(y.dtype), y.dtype, vb.data(), DType::F64, m);
+            for (uint64_t k = 0; k < m; ++k) {
+              double p = va[k], q = vb[k];
+              if (std::isnan(p) && std::isnan(q)) continue;
+              if (p == q) continue;  // also equal infinities
+              double diff = std::fabs(p - q);
+              if (std::isnan(diff)) diff = INFINITY;
+              d.max_abs = std::max(d.max_abs, diff);
+              if (q != 0) d.max_rel = std::max(d.max_rel, diff / std::fabs(q));
+              else d.max_rel = INFINITY;
+              if (!(diff <= atol + rtol * std::fabs(q))) ++d.mismatched;
+            }
           }
         }
         d.status = d.mismatched ? "differs" : "ok";
