@@ -17,18 +17,23 @@ fts=()
 for i in $(seq 1 "$models"); do fts+=("$dir/ft$i"); done
 threads=$(nproc)
 now() { date +%s.%N; }
-cat "$dir"/*/*.safetensors > /dev/null  # warm the page cache for every contender
-t0=$(now); cat "$dir"/*/*.safetensors > /dev/null; cat "$dir"/base/*.safetensors > "$dir/cat-out.bin"; t1=$(now)
+inputs=("$dir"/base/*.safetensors)
+for i in $(seq 1 "$models"); do inputs+=("$dir"/ft$i/*.safetensors); done
+cat "${inputs[@]}" > /dev/null  # warm the page cache for every contender
+rm -f "$dir/cat-out.bin"
+t0=$(now); cat "${inputs[@]}" > /dev/null; cat "$dir"/base/*.safetensors > "$dir/cat-out.bin"; t1=$(now)
 cat_s=$(echo "$t1 - $t0" | bc -l); rm -f "$dir/cat-out.bin"
 rows=()
 run() {  # name, flags...
   local name=$1; shift
+  rm -rf "$dir/out-$name"  # a fresh output, as for cat (replacing a file costs the kernel its old pages)
   "$bin/pcb-merge" -q --threads "$threads" --base "$dir/base" --models "${fts[@]}" "$@" --out "$dir/out-$name" --metrics "$dir/$name.json"
   local wall rss
   wall=$(grep -o '"wall_s": [0-9.e+-]*' "$dir/$name.json" | cut -d' ' -f2)
   rss=$(grep -o '"peak_rss_bytes": [0-9]*' "$dir/$name.json" | cut -d' ' -f2)
   rows+=("\"$name\": {\"wall_s\": $wall, \"ratio_to_cat\": $(printf %.2f "$(echo "$wall / $cat_s" | bc -l)"), \"peak_rss_mib\": $((rss / 1048576))}")
 }
+run linear --method linear
 run task_arithmetic --method task_arithmetic
 run ties --method ties --density 0.2
 run dare_ties --method dare_ties --density 0.2
@@ -37,7 +42,13 @@ run pcb_per_tensor --method pcb --pcb-scope per-tensor
 run pcb_global_in_memory --method pcb --memory-budget 64GiB
 run pcb_global_streamed --method pcb --memory-budget 1KB
 ref="null"
-if /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+# The reference holds the n x d task matrix and ~10 temporaries of its size: skip it where that
+# cannot fit in the memory available.
+ref_need=$(( $(du -bc "$dir"/ft*/*.safetensors | tail -1 | cut -f1) * 11 ))
+avail=$(( $(grep MemAvailable /proc/meminfo | awk '{print $2}') * 1024 ))
+if [ "$ref_need" -gt "$avail" ]; then
+  ref="{\"skipped\": \"needs about $((ref_need >> 30)) GiB, $((avail >> 30)) GiB available\"}"
+elif /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
   ref_json=$(/usr/bin/python3 scripts/bench/pcb_reference.py "$dir/ref.safetensors" "$dir/base" "${fts[@]}" --threads "$threads" || echo '{"failed": true}')
   if [ -f "$dir/ref.safetensors" ]; then
     maxabs=$("$bin/ckpt-tool" diff "$dir/out-pcb_global_in_memory" "$dir/ref.safetensors" --json --atol 1e-6 --rtol 0 | grep -o '"max_abs": [0-9.e+-]*' | cut -d' ' -f2 | sort -g | tail -1)
@@ -47,5 +58,5 @@ if /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
   fi
 fi
 json=$(printf '{"benchmark": "merge", "parameters": "%s", "models": %s, "threads": %s, "input_bytes": %s,\n "cat_inputs_and_write_one_s": %s,\n %s,\n "pytorch_reference": %s}\n' \
-  "$params" "$models" "$threads" "$(cat "$dir"/*/*.safetensors | wc -c)" "$cat_s" "$(IFS=,; echo "${rows[*]}" | sed 's/},"/},\n "/g')" "$ref")
+  "$params" "$models" "$threads" "$(cat "${inputs[@]}" | wc -c)" "$cat_s" "$(IFS=,; echo "${rows[*]}" | sed 's/},"/},\n "/g')" "$ref")
 echo "$json" | tee "bench-out/merge-$params.json"

@@ -15,6 +15,13 @@ for m in linear task_arithmetic ties dare_linear dare_ties breadcrumbs della mod
   expect_rc 0 ckpt-tool info $m.safetensors --json
   expect_out "\"merge_method\": \"$m\""
 done
+# Tensors merged in parallel give the same bytes as one at a time, for every method.
+for m in linear task_arithmetic ties dare_ties breadcrumbs della model_stock pcb; do
+  pcb-merge -q --threads 1 --base "$base" --models "${fts[@]}" --method $m --density 0.5 --out seq-$m.safetensors --metrics seq.json
+  pcb-merge -q --threads 2 --base "$base" --models "${fts[@]}" --method $m --density 0.5 --out par-$m.safetensors --metrics par.json
+  grep -q '"merge_threads": 2' par.json && grep -q '"merge_threads": 1' seq.json || fail "$m: thread counts not exercised"
+  expect_rc 0 ckpt-tool diff seq-$m.safetensors par-$m.safetensors --bitwise
+done
 expect_rc 0 pcb-merge --base "$base" --models ft012/model.safetensors --method slerp --t 0.3 --out slerp.safetensors
 # Merging a model with itself returns it, bit-exact for the linear methods.
 for m in linear task_arithmetic pcb ties; do

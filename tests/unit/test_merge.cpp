@@ -228,3 +228,36 @@ TEST_CASE("radix selection equals sorting, negative values and ties included") {
     CHECK(mx[r] == sorted[r][5009].item<float>());
   }
 }
+
+TEST_CASE("mix_linear by hand, across block boundaries, with and without a base") {
+  const int64_t count = 5000;  // more than one 2048-value block, and a partial one
+  std::vector<float> base(count), a(count), b(count), out(count);
+  for (int64_t j = 0; j < count; ++j) {
+    base[j] = static_cast<float>(j % 7);
+    a[j] = base[j] + 1.0f;
+    b[j] = base[j] - 0.5f * static_cast<float>(j % 3);
+  }
+  // base + 0.5 * (2 * 1 + 1 * (-0.5 (j % 3))) / 4
+  mix_linear(base.data(), {a.data(), b.data()}, {2.0f, 1.0f}, 0.5f, 4.0f, count, out.data());
+  for (int64_t j = 0; j < count; j += 997) CHECK(out[j] == doctest::Approx(base[j] + 0.5 * (2.0 - 0.5 * (j % 3)) / 4));
+  CHECK(out[count - 1] == doctest::Approx(base[count - 1] + 0.5 * (2.0 - 0.5 * ((count - 1) % 3)) / 4));
+  // No base: lambda * (2 a + b) / 3.
+  mix_linear(nullptr, {a.data(), b.data()}, {2.0f, 1.0f}, 1.0f, 3.0f, count, out.data());
+  for (int64_t j = 0; j < count; j += 1001) CHECK(out[j] == doctest::Approx((2.0 * a[j] + b[j]) / 3));
+  // linear_mix: linear normalises by the weight sum; task arithmetic only when asked.
+  MethodOptions o;
+  o.method = "linear";
+  std::vector<ModelParams> ps(2);
+  ps[0].weight = 1.5;
+  ps[1].weight = 0.5;
+  LinearMix m = linear_mix(o, ps);
+  CHECK(m.divisor == 2.0f);
+  CHECK(m.lambda == 1.0f);
+  o.method = "task_arithmetic";
+  o.lambda = 0.3;
+  m = linear_mix(o, ps);
+  CHECK(m.divisor == 1.0f);
+  CHECK(m.lambda == doctest::Approx(0.3));
+  o.normalize = true;
+  CHECK(linear_mix(o, ps).divisor == 2.0f);
+}

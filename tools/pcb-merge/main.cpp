@@ -14,6 +14,7 @@
 using namespace paramkit;
 
 int main(int argc, char** argv) {
+  reuse_freed_memory();
   Tool tool("pcb-merge",
             "Merge fine-tuned models of one base model: PCB-Merging (parameter competition balancing) or "
             "linear, task_arithmetic, ties, dare_linear, dare_ties, breadcrumbs, della, slerp, model_stock.",
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
     if (!budget_s.empty()) job.memory_budget = budget_s == "0" ? 0 : parse_size(budget_s, "--memory-budget");
     if (!shard_size.empty()) job.out_shard_size = parse_size(shard_size, "--out-shard-size");
     job.seed = ctx.common.seed;
+    job.threads = ctx.common.threads;
     if (!grid_s.empty()) search.grid = merge::parse_grid(grid_s);
     if (lambda_range.size() == 2) {
       search.lo = lambda_range[0];

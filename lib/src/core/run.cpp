@@ -3,6 +3,9 @@
 
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cstdio>
 #include <fstream>
@@ -16,6 +19,15 @@
 #include "paramkit/io/json.h"
 
 namespace paramkit {
+
+void reuse_freed_memory() {
+#ifdef __GLIBC__
+  mallopt(M_ARENA_MAX, 1);                  // threads share the heap, so one's frees serve another
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);      // glibc's largest: blocks up to 32 MiB come from the heap
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);       // keep up to 1 GiB of free heap for reuse
+#endif
+}
+
 namespace {
 
 nlohmann::json typed(const std::string& s) {

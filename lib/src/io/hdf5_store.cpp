@@ -2,6 +2,7 @@
 // (a "dtype" attribute keeps the safetensors name), metadata as root string attributes.
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 
 #include "paramkit/core/error.h"
 #include "paramkit/io/atomic_file.h"
@@ -20,11 +21,18 @@ bool have_hdf5() { return false; }
 std::unique_ptr<TensorReader> open_h5(const fs::path& path) {
   throw UsageError(path.string() + ": this build of paramkit has no HDF5 support (PARAMKIT_WITH_HDF5=OFF)");
 }
-void write_h5(const fs::path& path, std::vector<TensorRecord>, const FillFn&, const Metadata&, int) {
+void write_h5(const fs::path& path, std::vector<TensorRecord>, const FillFn&, const Metadata&, int, int) {
   throw UsageError(path.string() + ": this build of paramkit has no HDF5 support (PARAMKIT_WITH_HDF5=OFF)");
 }
 #else
 namespace {
+
+// The HDF5 library (as Debian builds it) is not thread-safe: every call that may run beside another
+// thread (reads from fill threads, writes from the sink) holds this lock.
+std::recursive_mutex& h5_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
 
 // Owns an HDF5 identifier.
 class Hid {
@@ -183,6 +191,7 @@ class H5Reader : public TensorReader {
   std::vector<fs::path> files() const override { return {source_}; }
 
   void read(const TensorInfo& t, void* dst) const override {
+    std::lock_guard<std::recursive_mutex> lock(h5_mutex());
     std::string path = "/" + t.name;
     std::replace(path.begin(), path.end(), '.', '/');
     auto it = paths_.find(t.name);
@@ -248,7 +257,7 @@ bool have_hdf5() { return true; }
 std::unique_ptr<TensorReader> open_h5(const fs::path& path) { return std::make_unique<H5Reader>(path); }
 
 void write_h5(const fs::path& path, std::vector<TensorRecord> records, const FillFn& fill, const Metadata& metadata,
-              int compression) {
+              int compression, int fill_threads) {
   quiet_hdf5();
   if (compression < 0 || compression > 9) throw UsageError("HDF5 compression level must be 0-9");
   std::sort(records.begin(), records.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -264,8 +273,9 @@ void write_h5(const fs::path& path, std::vector<TensorRecord> records, const Fil
     H5Pset_create_intermediate_group(lcpl.get(), 1);
     H5Pset_char_encoding(lcpl.get(), H5T_CSET_UTF8);
     for (const auto& [k, v] : metadata) write_string_attr(file.get(), k, v);
-    std::vector<uint8_t> buf;
-    for (const auto& r : records) {
+    fill_in_order(records, fill, fill_threads, [&](size_t index, const uint8_t* bytes) {
+      std::lock_guard<std::recursive_mutex> lock(h5_mutex());
+      const TensorRecord& r = records[index];
       std::string p = "/" + r.name;
       std::replace(p.begin(), p.end(), '.', '/');
       // Create the parent groups ourselves so they carry no timestamps either.
@@ -301,13 +311,9 @@ void write_h5(const fs::path& path, std::vector<TensorRecord> records, const Fil
       Hid ds(H5Dcreate2(file.get(), p.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), H5Dclose);
       if (!ds.ok()) throw Error(path.string() + ": HDF5: cannot create dataset '" + p + "'");
       write_string_attr(ds.get(), "dtype", std::string(dtype_name(r.dtype)));
-      buf.resize(n);
-      if (n > 0) {
-        fill(r, buf.data());
-        if (H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
-          throw Error(path.string() + ": HDF5: cannot write dataset '" + p + "'");
-      }
-    }
+      if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
+        throw Error(path.string() + ": HDF5: cannot write dataset '" + p + "'");
+    });
     if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error(path.string() + ": HDF5: flush failed");
   }
   out.commit();

@@ -3,8 +3,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "paramkit/core/error.h"
@@ -108,19 +112,85 @@ class ShardedReader : public TensorReader {
 };
 
 void write_single(const fs::path& path, const std::vector<TensorRecord>& records, const FillFn& fill,
-                  const Metadata& metadata) {
+                  const Metadata& metadata, int threads) {
   SafetensorsWriter w(path, metadata);
   for (const auto& r : records) w.add(r.name, r.dtype, r.shape);
-  std::vector<uint8_t> buf;
-  for (const auto& t : w.layout()) {
-    TensorRecord r{t.name, t.dtype, t.shape};
-    buf.resize(r.nbytes());
-    fill(r, buf.data());
-    w.write(t.name, buf.data());
-  }
+  std::vector<TensorRecord> ordered;
+  for (const auto& t : w.layout()) ordered.push_back({t.name, t.dtype, t.shape});
+  fill_in_order(ordered, fill, threads, [&](size_t i, const uint8_t* bytes) { w.write(ordered[i].name, bytes); });
   w.commit();
 }
 }  // namespace
+
+void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill, int threads,
+                   const std::function<void(size_t, const uint8_t*)>& sink) {
+  const size_t count = records.size();
+  if (threads <= 1 || count <= 1) {
+    std::vector<uint8_t> buf;
+    for (size_t i = 0; i < count; ++i) {
+      buf.resize(records[i].nbytes());
+      fill(records[i], buf.data());
+      sink(i, buf.data());
+    }
+    return;
+  }
+  // Slot i % window holds record i. A worker may start record i once record i - window has been
+  // handed to the sink; the calling thread hands them over in order.
+  const size_t workers = std::min<size_t>(static_cast<size_t>(threads), count);
+  const size_t window = workers + 1;
+  std::vector<std::vector<uint8_t>> slots(window);
+  std::vector<char> ready(count, 0);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t next = 0, done = 0;  // next record to claim; records handed to the sink
+  std::exception_ptr error;
+  auto work = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return error || next >= count || next < done + window; });
+        if (error || next >= count) return;
+        i = next++;
+      }
+      try {
+        std::vector<uint8_t>& buf = slots[i % window];
+        buf.resize(records[i].nbytes());
+        fill(records[i], buf.data());
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        cv.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      ready[i] = 1;
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+  for (size_t i = 0; i < count; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return error || ready[i]; });
+      if (error) break;
+    }
+    try {
+      sink(i, slots[i % window].data());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+      cv.notify_all();
+      break;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ++done;
+    cv.notify_all();
+  }
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
 
 bool TensorReader::contains(const std::string& name) const { return find_tensor(tensors(), name) != nullptr; }
 
@@ -172,14 +242,15 @@ void write_tensors(const fs::path& path, StoreFormat format, std::vector<TensorR
   for (size_t i = 1; i < records.size(); ++i)
     if (records[i].name == records[i - 1].name) throw UsageError(path.string() + ": duplicate tensor name '" + records[i].name + "'");
   switch (format) {
-    case StoreFormat::safetensors: return write_single(path, records, fill, metadata);
-    case StoreFormat::sharded: return write_sharded(path, std::move(records), fill, metadata, options.shard_size);
-    case StoreFormat::hdf5: return write_h5(path, std::move(records), fill, metadata, options.compression);
+    case StoreFormat::safetensors: return write_single(path, records, fill, metadata, options.fill_threads);
+    case StoreFormat::sharded:
+      return write_sharded(path, std::move(records), fill, metadata, options.shard_size, options.fill_threads);
+    case StoreFormat::hdf5: return write_h5(path, std::move(records), fill, metadata, options.compression, options.fill_threads);
   }
 }
 
 void write_sharded(const fs::path& dir, std::vector<TensorRecord> records, const FillFn& fill, const Metadata& metadata,
-                   uint64_t shard_size) {
+                   uint64_t shard_size, int fill_threads) {
   if (shard_size == 0) shard_size = 5000000000ull;
   std::sort(records.begin(), records.end(), [](auto& a, auto& b) { return a.name < b.name; });
   // Greedy packing in name order; a tensor larger than the limit gets a shard of its own.
@@ -209,7 +280,7 @@ void write_sharded(const fs::path& dir, std::vector<TensorRecord> records, const
   }
   nlohmann::json weight_map = nlohmann::json::object();
   for (size_t i = 0; i < count; ++i) {
-    write_single(dir / names[i], shards[i], fill, metadata);
+    write_single(dir / names[i], shards[i], fill, metadata, fill_threads);
     out.add(names[i]);
     for (const auto& r : shards[i]) weight_map[r.name] = names[i];
   }

@@ -1,11 +1,14 @@
 // Planning and running a merge.
 #include "paramkit/merge/merge_job.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
+#include <sys/mman.h>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
@@ -256,25 +259,71 @@ nlohmann::json run_merge(const MergeJob& job) {
     log::info("global PCB statistics ({}) over {} parameters x {} models", stats_mode, d, n);
   }
 
-  int64_t merged = 0;
+  // fill runs on several threads at once: everything it shares is read-only, atomic or locked.
+  std::atomic<int64_t> merged{0};
+  std::mutex cache_mutex;
+  const bool linear = method_is_linear_mix(mo.method);
   FillFn fill = [&](const TensorRecord& r, void* dst) {
+    check_stop();
     const TensorInfo& bi = ref.info(r.name);
     if (plan.copied.count(r.name)) {
       ref.read_as(bi, r.dtype, dst);
       return;
     }
     const auto& who = plan.contributors.at(r.name);
+    if (linear) {
+      // Streaming fast path: inputs read into buffers this thread reuses, mixed straight into the
+      // output (no LibTorch temporaries, no fresh pages per tensor).
+      thread_local std::vector<std::vector<float>> bufs;
+      const size_t count = shape_numel(r.shape);
+      if (bufs.size() < who.size() + 2) bufs.resize(who.size() + 2);
+      std::vector<std::pair<const uint8_t*, size_t>> views;
+      auto input = [&](const TensorReader& rd, size_t slot) {
+        const TensorInfo& ti = rd.info(r.name);
+        if (const uint8_t* p = rd.mapped(ti); p && ti.dtype == DType::F32 && reinterpret_cast<uintptr_t>(p) % 4 == 0) {
+          views.emplace_back(p, ti.nbytes());
+          return reinterpret_cast<const float*>(p);
+        }
+        bufs[slot].resize(count);
+        rd.read_as(rd.info(r.name), DType::F32, bufs[slot].data());
+        return static_cast<const float*>(bufs[slot].data());
+      };
+      std::vector<const float*> xs;
+      std::vector<ModelParams> ps;
+      for (size_t k = 0; k < who.size(); ++k) {
+        xs.push_back(input(*models[who[k]], k));
+        ps.push_back(job.params[who[k]]);
+      }
+      const float* b = mo.method == "linear" ? nullptr : input(ref, who.size());
+      float* out = r.dtype == DType::F32 ? static_cast<float*>(dst) : nullptr;
+      if (!out) {
+        bufs[who.size() + 1].resize(count);
+        out = bufs[who.size() + 1].data();
+      }
+      const LinearMix mix = linear_mix(mo, ps);
+      mix_linear(b, xs, mix.w, mix.lambda, mix.divisor, static_cast<int64_t>(count), out);
+      if (r.dtype != DType::F32) convert_dtype(out, DType::F32, dst, r.dtype, count);
+      for (auto [p, len] : views) {
+        const long page = 4096;
+        uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page, e = (reinterpret_cast<uintptr_t>(p) + len) / page * page;
+        if (e > a) ::madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
+      }
+      ++merged;
+      return;
+    }
     torch::Tensor out;
     if (global_pcb) {
       torch::Tensor b, tau;
-      auto it = global_cache.find(r.name);
-      if (it != global_cache.end()) {
-        b = load(ref, r.name);
-        tau = it->second;
-        global_cache.erase(it);  // each cached tensor is used once more, then freed
-      } else {
-        tau = task_matrix(r.name, b);
+      {
+        std::unique_lock<std::mutex> lock(cache_mutex);
+        auto it = global_cache.find(r.name);
+        if (it != global_cache.end()) {
+          tau = it->second;
+          global_cache.erase(it);  // each cached tensor is used once more, then freed
+        }
       }
+      if (tau.defined()) b = load(ref, r.name);
+      else tau = task_matrix(r.name, b);
       out = b + pcb_apply(tau, mo.pcb, global).reshape(b.sizes());
     } else {
       torch::Tensor b = base ? load(*base, r.name) : torch::Tensor();
@@ -300,12 +349,24 @@ nlohmann::json run_merge(const MergeJob& job) {
   StoreFormat fmt = format_for_path(job.out);
   WriteOptions wo;
   wo.shard_size = job.out_shard_size;
-  write_tensors(job.out, fmt, plan.records, fill, meta, wo);
+  // Tensors in parallel, each single-threaded inside (LibTorch's intra-op threads would compete);
+  // worker threads take LibTorch's thread count when they first use it, so set it before they start.
+  const int saved_threads = at::get_num_threads();
+  wo.fill_threads = job.threads > 0 ? job.threads : saved_threads;
+  if (wo.fill_threads > 1 && plan.records.size() < 2 * static_cast<size_t>(wo.fill_threads)) wo.fill_threads = 1;
+  if (wo.fill_threads > 1) at::set_num_threads(1);
+  try {
+    write_tensors(job.out, fmt, plan.records, fill, meta, wo);
+  } catch (...) {
+    at::set_num_threads(saved_threads);
+    throw;
+  }
+  at::set_num_threads(saved_threads);
 
   nlohmann::json copied_files =
       fmt == StoreFormat::sharded && !job.base.empty() ? copy_hf_side_files(job.base, job.out) : std::vector<std::string>{};
   if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
-  return {{"method", mo.method}, {"tensors", plan.records.size()}, {"merged", merged}, {"copied", plan.copied.size()},
+  return {{"method", mo.method}, {"tensors", plan.records.size()}, {"merged", merged.load()}, {"merge_threads", wo.fill_threads}, {"copied", plan.copied.size()},
           {"missing_pairs", plan.missing}, {"copied_files", copied_files}, {"pcb_scope", mo.method == "pcb" ? job.pcb_scope : ""}, {"pcb_statistics", stats_mode}};
 }
 

@@ -129,6 +129,51 @@ torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double 
   return rescaled(delta, mask, rescale);
 }
 
+bool method_is_linear_mix(const std::string& m) { return m == "linear" || m == "task_arithmetic"; }
+
+LinearMix linear_mix(const MethodOptions& o, const std::vector<ModelParams>& params) {
+  const bool normalize = o.normalize.value_or(method_defaults(o.method).first);
+  LinearMix mix;
+  double wsum = 0;
+  for (const auto& p : params) {
+    mix.w.push_back(static_cast<float>(p.weight));
+    wsum += p.weight;
+  }
+  // mergekit: linear divides by the weight sum unless it is ~0; task arithmetic (normalize off by
+  // default) likewise when asked to; lambda scales the task-vector sum (linear has none).
+  if (normalize && std::fabs(wsum) >= 1e-8) mix.divisor = static_cast<float>(wsum);
+  if (o.method != "linear") mix.lambda = static_cast<float>(o.lambda);
+  return mix;
+}
+
+void mix_linear(const float* base, const std::vector<const float*>& xs, const std::vector<float>& w, float lambda,
+                float divisor, int64_t count, float* out) {
+  constexpr int64_t kBlock = 2048;  // accumulators stay in L1
+  float acc[kBlock];
+  const size_t n = xs.size();
+  for (int64_t j0 = 0; j0 < count; j0 += kBlock) {
+    const int64_t m = std::min(kBlock, count - j0);
+    for (int64_t j = 0; j < m; ++j) acc[j] = 0.f;
+    for (size_t i = 0; i < n; ++i) {
+      const float* x = xs[i] + j0;
+      const float wi = w[i];
+      if (base) {
+        const float* b = base + j0;
+        for (int64_t j = 0; j < m; ++j) acc[j] += wi * (x[j] - b[j]);
+      } else {
+        for (int64_t j = 0; j < m; ++j) acc[j] += wi * x[j];
+      }
+    }
+    float* o = out + j0;
+    if (base) {
+      const float* b = base + j0;
+      for (int64_t j = 0; j < m; ++j) o[j] = b[j] + lambda * (acc[j] / divisor);
+    } else {
+      for (int64_t j = 0; j < m; ++j) o[j] = lambda * (acc[j] / divisor);
+    }
+  }
+}
+
 torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
                            const std::vector<ModelParams>& params, torch::Generator& gen) {
   const std::string& m = o.method;
@@ -136,15 +181,26 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   const bool normalize = o.normalize.value_or(def_norm), rescale = o.rescale.value_or(def_rescale);
   const int64_t n = static_cast<int64_t>(models.size());
 
-  if (m == "linear") {
-    torch::Tensor acc = torch::zeros_like(models[0]);
-    double wsum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      acc += models[i] * params[i].weight;
-      wsum += params[i].weight;
+  if (method_is_linear_mix(m)) {
+    const LinearMix mix = linear_mix(o, params);
+    const bool with_base = m != "linear";
+    if (!models[0].device().is_cpu()) {  // GPU: the same arithmetic as LibTorch ops
+      torch::Tensor acc = torch::zeros_like(models[0], models[0].options().dtype(torch::kFloat32));
+      for (int64_t i = 0; i < n; ++i) acc.add_(with_base ? models[i] - base : models[i], mix.w[i]);
+      acc = mix.lambda * (acc / mix.divisor);
+      return with_base ? base + acc : acc;
     }
-    if (normalize && std::fabs(wsum) > 1e-8) acc /= wsum;
-    return acc;
+    std::vector<torch::Tensor> keep;
+    std::vector<const float*> xs;
+    for (const auto& x : models) {
+      keep.push_back(x.to(torch::kFloat32).contiguous());
+      xs.push_back(keep.back().data_ptr<float>());
+    }
+    torch::Tensor b = with_base ? base.to(torch::kFloat32).contiguous() : torch::Tensor();
+    torch::Tensor out = torch::empty(models[0].sizes(), models[0].options().dtype(torch::kFloat32));
+    mix_linear(b.defined() ? b.data_ptr<float>() : nullptr, xs, mix.w, mix.lambda, mix.divisor, out.numel(),
+               out.data_ptr<float>());
+    return out;
   }
   if (m == "slerp") {
     torch::Tensor v0 = base.flatten().to(torch::kFloat64), v1 = models[0].flatten().to(torch::kFloat64);

@@ -47,6 +47,12 @@ class Tool {
 // The effective configuration of a parsed app (every long option of it and its used subcommands).
 nlohmann::json effective_config(const CLI::App& app);
 
+// For tools that allocate and free many large tensors (merging): glibc keeps freed memory in one
+// heap for reuse instead of returning it to the system and faulting fresh zeroed pages in on the
+// next allocation (measured: TIES merge 6.6 s -> 3.6 s, two thirds of it page faults). Peak RSS
+// stays what the work needs; memory is not returned before exit. No-op outside glibc.
+void reuse_freed_memory();
+
 // CLI11 config reader/writer for JSON files: top-level keys are long option names, nested objects are
 // subcommands.
 class JsonConfig : public CLI::Config {

@@ -49,7 +49,15 @@ using FillFn = std::function<void(const TensorRecord&, void* dst)>;
 struct WriteOptions {
   uint64_t shard_size = 0;   // sharded: max bytes of tensor data per shard (0: 5 GB, HF's default)
   int compression = 0;       // hdf5: gzip level 0-9
+  int fill_threads = 1;      // fill() calls run at once (each into its own buffer); fill must be thread-safe
 };
+
+// Calls fill for every record, up to `threads` at once, each into its own buffer, and hands the
+// buffers to sink(index, bytes) in record order on the calling thread. At most threads + 1 buffers
+// exist at a time (bounded memory). The first exception (from fill or sink) stops the others and is
+// rethrown. threads <= 1: plain sequential calls.
+void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill, int threads,
+                   const std::function<void(size_t, const uint8_t*)>& sink);
 
 // Format from the path: folder-like (no extension or trailing '/') -> sharded, .h5/.hdf5 -> hdf5,
 // otherwise safetensors.
@@ -59,7 +67,7 @@ void write_tensors(const std::filesystem::path& path, StoreFormat format, std::v
 
 // HF sharded folder helpers.
 void write_sharded(const std::filesystem::path& dir, std::vector<TensorRecord> records, const FillFn& fill,
-                   const Metadata& metadata, uint64_t shard_size);
+                   const Metadata& metadata, uint64_t shard_size, int fill_threads = 1);
 std::unique_ptr<TensorReader> open_hf_folder(const std::filesystem::path& dir);
 // Copies a Hugging Face folder's other files (config.json, tokenizer files, ...) atomically into `to`;
 // nothing when `from` is not a folder or is `to`. Returns the names copied.
@@ -69,7 +77,7 @@ std::vector<std::string> copy_hf_side_files(const std::filesystem::path& from, c
 bool have_hdf5();
 std::unique_ptr<TensorReader> open_h5(const std::filesystem::path& path);
 void write_h5(const std::filesystem::path& path, std::vector<TensorRecord> records, const FillFn& fill,
-              const Metadata& metadata, int compression);
+              const Metadata& metadata, int compression, int fill_threads = 1);
 
 }  // namespace paramkit
 

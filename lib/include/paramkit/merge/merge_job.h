@@ -26,7 +26,10 @@ struct MergeJob {
   bool allow_missing = false;
   // Global PCB keeps the task vectors (n d floats) in memory when they fit; else it reads the inputs
   // once per pass.
-  uint64_t memory_budget = 4ull << 30;        // a model lacking some of the base's tensors leaves them to the others
+  uint64_t memory_budget = 4ull << 30;
+  // Tensors merged at once (0: LibTorch's thread count). Several at once run LibTorch single-threaded
+  // inside each; peak memory grows with the count (a few tensors each).
+  int threads = 0;
 };
 
 // Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,

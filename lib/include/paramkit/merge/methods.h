@@ -43,6 +43,19 @@ torch::Tensor sparsify_bernoulli(const torch::Tensor& delta, double density, boo
 torch::Tensor sparsify_outliers(const torch::Tensor& delta, double density, double gamma, bool rescale);
 torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double epsilon, bool rescale, torch::Generator& gen);
 
+// The kernel of linear and task_arithmetic over float32 arrays of `count` values (no temporaries):
+// with a base, out = base + lambda * (sum_i w_i (x_i - base)) / divisor; without (base null),
+// out = lambda * (sum_i w_i x_i) / divisor. out may not alias the inputs.
+void mix_linear(const float* base, const std::vector<const float*>& xs, const std::vector<float>& w, float lambda,
+                float divisor, int64_t count, float* out);
+// mix_linear's weights, lambda and divisor for a linear-type method ("linear" or "task_arithmetic").
+struct LinearMix {
+  std::vector<float> w;
+  float lambda = 1, divisor = 1;
+};
+LinearMix linear_mix(const MethodOptions& o, const std::vector<ModelParams>& params);
+bool method_is_linear_mix(const std::string& method);
+
 // Merges one tensor. base: the base model's tensor (undefined for linear without a base); models:
 // the fine-tuned models' tensors, float32, same shape. gen: seeded per tensor by the caller.
 torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
