@@ -14,7 +14,7 @@ echo "demo: finished in $(( $(date +%s) - start )) s; outputs in $out/"
 json_field() { grep -o "\"$2\": *[^,}]*" "$1" | head -1 | cut -d: -f2 | tr -d ' '; }
 echo "  paramkit-smoke  $out/smoke/model.safetensors  (MLP on MNIST: test accuracy $(json_field $out/smoke/results.json test_accuracy), $(json_field $out/smoke/results.json steps) steps)"
 echo "                  $out/smoke/eval.json, metrics.json, manifest.json"
-echo "  pcb-merge       $out/merge/table.md  (MNIST: 3 digit-subset fine-tunes merged by task_arithmetic, ties, dare_ties, pcb; test accuracy)"
+echo "  pcb-merge       $out/merge/table.md, table.svg  (MNIST: 3 digit-subset fine-tunes merged by task_arithmetic, ties, dare_ties, pcb; test accuracy)"
 sed 's/^/                  /' "$out/merge/table.md"
 echo "  ckpt-tool       $out/ckpt/info.json  ($(json_field $out/ckpt/info.json parameters) parameters)"
 echo "                  $out/ckpt/model.h5  (HDF5, gzip), $out/ckpt/hf/  ($(ls $out/ckpt/hf/*.safetensors | wc -l) shards + index)"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Writes the merge comparison as Markdown and CSV: test accuracy of each model on each task and the mean.
+# Writes the merge comparison as Markdown, CSV and an SVG bar chart (table.md, table.csv, table.svg):
+# test accuracy of each model on each task and the mean.
 # Usage: table.sh BIN DATA OUTDIR NAME=MODEL...
 set -euo pipefail
 bin=$1 data=$2 out=$3
@@ -16,5 +17,6 @@ for entry in "$@"; do
   md+="\n| $name | $(printf %.4f "$a") | $(printf %.4f "$b") | $(printf %.4f "$c") | $(printf %.4f "$m") |"
 done
 printf '%s\n' "$csv" > "$out/table.csv.part" && mv "$out/table.csv.part" "$out/table.csv"
+"$here/plot.sh" "$out/table.csv" "$out/table.svg"
 printf "$md\n" > "$out/table.md.part" && mv "$out/table.md.part" "$out/table.md"
 cat "$out/table.md"

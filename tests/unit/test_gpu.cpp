@@ -4,10 +4,13 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <map>
 
 #include "helpers.h"
 #include "paramkit/io/state_dict.h"
+#include "paramkit/io/tensor_store.h"
 #include "paramkit/kernels/decode.h"
+#include "paramkit/merge/merge_job.h"
 
 using namespace paramkit;
 
@@ -53,5 +56,46 @@ TEST_CASE("read_tensor_to decodes stored BF16 and FP8 weights on the GPU") {
     torch::Tensor gpu = read_tensor_to(*r, "w", torch::kCUDA, DType::F32);
     CHECK(gpu.is_cuda());
     CHECK(torch::equal(gpu.cpu(), read_tensor(*r, "w", DType::F32)));
+  }
+}
+
+TEST_CASE("merges on the GPU equal the CPU merges (every method; same masks for seeded ones)") {
+  REQUIRE(torch::cuda::is_available());
+  auto dir = test::scratch("gpu-merge");
+  torch::manual_seed(3);
+  std::vector<std::pair<std::string, torch::Tensor>> base = {
+      {"a.weight", torch::randn({64, 48})}, {"a.bias", torch::randn({64})}, {"b.weight", torch::randn({10, 64})}};
+  save_tensors(dir / "base.safetensors", base, {});
+  std::vector<std::string> models;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<std::pair<std::string, torch::Tensor>> ft;
+    for (const auto& [k, v] : base) ft.emplace_back(k, v + 0.1 * torch::randn_like(v));
+    models.push_back((dir / ("ft" + std::to_string(i) + ".safetensors")).string());
+    save_tensors(models.back(), ft, {});
+  }
+  for (const std::string m : {"linear", "task_arithmetic", "ties", "dare_linear", "dare_ties", "breadcrumbs", "della",
+                              "model_stock", "pcb"}) {
+    CAPTURE(m);
+    for (const std::string scope : {"global", "per-tensor"}) {
+      if (scope == "per-tensor" && m != "pcb") continue;
+      merge::MergeJob job;
+      job.base = (dir / "base.safetensors").string();
+      job.models = models;
+      job.params.assign(3, merge::ModelParams{});
+      for (auto& p : job.params) p.density = 0.5;
+      job.method.method = m;
+      job.pcb_scope = scope;
+      job.seed = 11;
+      job.out = dir / ("cpu-" + m + ".safetensors");
+      merge::run_merge(job);
+      job.device = "cuda";
+      job.out = dir / ("gpu-" + m + ".safetensors");
+      merge::run_merge(job);
+      auto cpu = open_tensors(dir / ("cpu-" + m + ".safetensors")), gpu = open_tensors(job.out);
+      for (const auto& [k, v] : base) {
+        CAPTURE(k);
+        CHECK(torch::allclose(read_tensor(*cpu, k), read_tensor(*gpu, k), 1e-5, 1e-5));
+      }
+    }
   }
 }

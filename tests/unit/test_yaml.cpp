@@ -47,9 +47,23 @@ TEST_CASE("lists at their key's indentation, scalars, nulls") {
   CHECK(j["d"] == -0.25);
 }
 
+TEST_CASE("flow mappings and lists on one line, nested, as values and as list items") {
+  nlohmann::json j = parse_yaml_lite(
+      "models:\n  - {model: \"a b\", parameters: {weight: 0.5, density: [1, 0.5]}}\n  - model: c\n"
+      "    parameters: {weight: 1}\nempty: {}\nnone: []\n",
+      "t.yaml");
+  CHECK(j == nlohmann::json::parse(R"({"models": [{"model": "a b", "parameters": {"weight": 0.5, "density": [1, 0.5]}},
+                                                  {"model": "c", "parameters": {"weight": 1}}],
+                                       "empty": {}, "none": []})"));
+}
+
 TEST_CASE("errors carry the line") {
   CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\n\tb: 2\n", "t.yaml"), doctest::Contains("t.yaml: line 2: tabs"), InputError);
-  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: {b: 1}\n", "t.yaml"), doctest::Contains("line 1: unsupported YAML"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: {b: 1\n", "t.yaml"), doctest::Contains("line 1: a flow list or mapping must close"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: {b: 1, b: 2}\n", "t.yaml"), doctest::Contains("duplicate key 'b'"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: {b 1}\n", "t.yaml"), doctest::Contains("expected 'key: value'"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: [1, , 2]\n", "t.yaml"), doctest::Contains("empty item"), InputError);
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: [1] x\n", "t.yaml"), doctest::Contains("unexpected text"), InputError);
   CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\n    b: 2\n", "t.yaml"), doctest::Contains("line 2: unexpected indentation"), InputError);
   CHECK_THROWS_WITH_AS(parse_yaml_lite("a: 1\na: 2\n", "t.yaml"), doctest::Contains("duplicate key 'a'"), InputError);
   CHECK_THROWS_WITH_AS(parse_yaml_lite("a: [1, 2\n", "t.yaml"), doctest::Contains("flow list"), InputError);

@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
     if (!shard_size.empty()) job.out_shard_size = parse_size(shard_size, "--out-shard-size");
     job.seed = ctx.common.seed;
     job.threads = ctx.common.threads;
+    job.device = ctx.common.device;
     if (!grid_s.empty()) search.grid = merge::parse_grid(grid_s);
     if (lambda_range.size() == 2) {
       search.lo = lambda_range[0];

@@ -117,24 +117,79 @@ class Parser {
   }
 
   nlohmann::json scalar_or_flow(const std::string& s, const Line& l) {
-    if (s[0] == '[') {
-      if (s.back() != ']') fail(l, "a flow list must close on the same line");
-      nlohmann::json arr = nlohmann::json::array();
-      std::string inner = trim(s.substr(1, s.size() - 2));
-      size_t pos = 0;
-      while (!inner.empty() && pos <= inner.size()) {
-        size_t e = inner.find(',', pos);
-        if (e == std::string::npos) e = inner.size();
-        std::string item = trim(inner.substr(pos, e - pos));
-        if (item.empty()) fail(l, "empty item in a flow list");
-        arr.push_back(scalar(item, l));
-        pos = e + 1;
-      }
-      return arr;
+    if (s[0] == '[' || s[0] == '{') {
+      size_t i = 0;
+      nlohmann::json v = flow(s, i, l);
+      skip_spaces(s, i);
+      if (i != s.size()) fail(l, "unexpected text after a flow " + std::string(s[0] == '[' ? "list" : "mapping"));
+      return v;
     }
-    if (s[0] == '{' || s[0] == '&' || s[0] == '*' || s[0] == '!' || s[0] == '|' || s[0] == '>')
+    if (s[0] == '&' || s[0] == '*' || s[0] == '!' || s[0] == '|' || s[0] == '>')
       fail(l, "unsupported YAML ('" + s.substr(0, 1) + "'): use plain mappings, lists and scalars");
     return scalar(s, l);
+  }
+
+  static void skip_spaces(const std::string& s, size_t& i) {
+    while (i < s.size() && s[i] == ' ') ++i;
+  }
+
+  // One flow value on one line: [a, b], {k: v, ...} (nested), quoted or plain scalars.
+  nlohmann::json flow(const std::string& s, size_t& i, const Line& l) {
+    skip_spaces(s, i);
+    if (i >= s.size()) fail(l, "a flow list or mapping must close on the same line");
+    const char open = s[i];
+    if (open == '[' || open == '{') {
+      const char close = open == '[' ? ']' : '}';
+      nlohmann::json out = open == '[' ? nlohmann::json::array() : nlohmann::json::object();
+      ++i;
+      skip_spaces(s, i);
+      if (i < s.size() && s[i] == close) {
+        ++i;
+        return out;
+      }
+      for (;;) {
+        if (open == '[') {
+          out.push_back(flow(s, i, l));
+        } else {
+          nlohmann::json key = flow_scalar(s, i, l, true);
+          if (i >= s.size() || s[i] != ':') fail(l, "expected 'key: value' in a flow mapping");
+          ++i;
+          std::string k = key.is_string() ? key.get<std::string>() : key.dump();
+          if (out.contains(k)) fail(l, "duplicate key '" + k + "'");
+          out[k] = flow(s, i, l);
+        }
+        skip_spaces(s, i);
+        if (i >= s.size()) fail(l, "a flow list or mapping must close on the same line");
+        if (s[i] == close) {
+          ++i;
+          return out;
+        }
+        if (s[i] != ',') fail(l, std::string("expected ',' or '") + close + "' in a flow collection");
+        ++i;
+      }
+    }
+    return flow_scalar(s, i, l, false);
+  }
+
+  nlohmann::json flow_scalar(const std::string& s, size_t& i, const Line& l, bool key) {
+    skip_spaces(s, i);
+    size_t b = i;
+    if (i < s.size() && (s[i] == '"' || s[i] == '\'')) {
+      const char q = s[i++];
+      while (i < s.size() && s[i] != q) ++i;
+      if (i >= s.size()) fail(l, "unterminated quoted string");
+      ++i;
+      std::string tok = s.substr(b, i - b);
+      skip_spaces(s, i);
+      return unquote(tok, l);
+    }
+    while (i < s.size() && s[i] != ',' && s[i] != ']' && s[i] != '}' && !(key && s[i] == ':') && s[i] != '[' && s[i] != '{')
+      ++i;
+    std::string tok = trim(s.substr(b, i - b));
+    if (tok.empty()) fail(l, key ? "empty key in a flow mapping" : "empty item in a flow collection");
+    if (i < s.size() && (s[i] == '[' || s[i] == '{')) fail(l, "unexpected '" + s.substr(i, 1) + "' in a flow collection");
+    if (tok[0] == '&' || tok[0] == '*' || tok[0] == '!') fail(l, "unsupported YAML ('" + tok.substr(0, 1) + "')");
+    return scalar(tok, l);
   }
 
   nlohmann::json scalar(const std::string& s, const Line& l) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <sys/mman.h>
 
+#include "paramkit/core/device.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/provenance.h"
@@ -189,7 +190,10 @@ nlohmann::json run_merge(const MergeJob& job) {
         throw InputError(models[0]->source(), "tensor '" + name + "'",
                          "global PCB needs every fine-tuned model to have every merged tensor; use --pcb-scope per-tensor");
 
-  auto load = [](const TensorReader& r, const std::string& name) { return read_tensor(r, name, DType::F32); };
+  // --device cuda: tensors are decoded to float32 on the GPU and merged there; selections (quantiles,
+  // top-k thresholds) and random masks are computed on the CPU, so a seed gives the same masks.
+  const c10::Device device = parse_device(job.device);
+  auto load = [&](const TensorReader& r, const std::string& name) { return read_tensor_to(r, name, device, DType::F32); };
   auto task_matrix = [&](const std::string& name, torch::Tensor& b) {
     b = load(ref, name);
     std::vector<torch::Tensor> rows;
@@ -228,7 +232,7 @@ nlohmann::json run_merge(const MergeJob& job) {
       }
     };
     auto feed = [&](const torch::Tensor& m, const RowSink& sink) {
-      torch::Tensor c = m.contiguous();
+      torch::Tensor c = m.to(torch::kCPU).contiguous();
       for (int64_t r = 0; r < n; ++r) sink(r, c.data_ptr<float>() + r * c.size(1), c.size(1));
     };
     if (mo.pcb.clamp) {
@@ -262,7 +266,7 @@ nlohmann::json run_merge(const MergeJob& job) {
   // fill runs on several threads at once: everything it shares is read-only, atomic or locked.
   std::atomic<int64_t> merged{0};
   std::mutex cache_mutex;
-  const bool linear = method_is_linear_mix(mo.method);
+  const bool linear = method_is_linear_mix(mo.method) && device.is_cpu();
   FillFn fill = [&](const TensorRecord& r, void* dst) {
     check_stop();
     const TensorInfo& bi = ref.info(r.name);
@@ -340,7 +344,7 @@ nlohmann::json run_merge(const MergeJob& job) {
       out = merge_tensor(local, b, xs, ps, gen);
     }
     ++merged;
-    torch::Tensor f = out.to(torch::kFloat32).contiguous();
+    torch::Tensor f = out.to(torch::kCPU, torch::kFloat32).contiguous();
     convert_dtype(f.data_ptr(), DType::F32, dst, r.dtype, static_cast<size_t>(f.numel()));
   };
 
@@ -352,7 +356,7 @@ nlohmann::json run_merge(const MergeJob& job) {
   // Tensors in parallel, each single-threaded inside (LibTorch's intra-op threads would compete);
   // worker threads take LibTorch's thread count when they first use it, so set it before they start.
   const int saved_threads = at::get_num_threads();
-  wo.fill_threads = job.threads > 0 ? job.threads : saved_threads;
+  wo.fill_threads = !device.is_cpu() ? 1 : job.threads > 0 ? job.threads : saved_threads;
   if (wo.fill_threads > 1 && plan.records.size() < 2 * static_cast<size_t>(wo.fill_threads)) wo.fill_threads = 1;
   if (wo.fill_threads > 1) at::set_num_threads(1);
   try {

@@ -94,8 +94,9 @@ torch::Tensor sparsify_magnitude(const torch::Tensor& delta, double density, boo
 
 torch::Tensor sparsify_bernoulli(const torch::Tensor& delta, double density, bool rescale, torch::Generator& gen) {
   if (density >= 1) return delta;
-  torch::Tensor mask = torch::bernoulli(torch::full_like(delta, density), gen);
-  return rescaled(delta, mask, rescale);
+  // Drawn on the CPU (the generator is a CPU one), so a seed gives the same mask on every device.
+  torch::Tensor mask = torch::bernoulli(torch::full(delta.sizes(), density, torch::kFloat32), gen);
+  return rescaled(delta, mask.to(delta.device(), delta.scalar_type()), rescale);
 }
 
 torch::Tensor sparsify_outliers(const torch::Tensor& delta, double density, double gamma, bool rescale) {
@@ -125,7 +126,7 @@ torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double 
   torch::Tensor mn = std::get<0>(ranks.min(1, true)), mx = std::get<0>(ranks.max(1, true));
   torch::Tensor rank_norm = torch::where(mx > mn, (ranks - mn) / (mx - mn), torch::zeros_like(ranks)).clamp(0, 1);
   torch::Tensor probs = (density - epsilon) + rank_norm * 2 * epsilon;
-  torch::Tensor mask = torch::bernoulli(probs, gen).reshape(delta.sizes());
+  torch::Tensor mask = torch::bernoulli(probs.to(torch::kCPU), gen).reshape(delta.sizes()).to(delta.device());
   return rescaled(delta, mask, rescale);
 }
 
@@ -270,7 +271,7 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>(params[i].weight);
   std::vector<int64_t> wshape(stacked.dim(), 1);
   wshape[0] = n;
-  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape);
+  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape).to(stacked.device());
   torch::Tensor weighted = stacked * weights;
   torch::Tensor mixed, divisor;
   {

@@ -96,7 +96,7 @@ std::vector<std::vector<float>> select_ranks(int64_t n, const std::vector<std::v
 
 std::vector<std::vector<float>> row_ranks(const torch::Tensor& rows, const std::vector<int64_t>& ranks,
                                           std::vector<float>* row_max) {
-  torch::Tensor r = rows.to(torch::kFloat32).contiguous();
+  torch::Tensor r = rows.to(torch::kCPU, torch::kFloat32).contiguous();  // selection runs on the CPU
   const int64_t n = r.size(0), d = r.size(1);
   std::vector<std::vector<int64_t>> all(n, ranks);
   return select_ranks(
@@ -108,17 +108,20 @@ std::vector<std::vector<float>> row_ranks(const torch::Tensor& rows, const std::
 }
 
 namespace {
-torch::Tensor col(const std::vector<float>& v) { return torch::tensor(v, torch::kFloat32).unsqueeze(1); }
+// A column of per-task values on `like`'s device.
+torch::Tensor col(const std::vector<float>& v, const torch::Tensor& like) {
+  return torch::tensor(v, torch::kFloat32).unsqueeze(1).to(like.device());
+}
 
 // N(|tau~|) per row: clamped values lie in [lo, hi] and both bounds occur, so min-max normalisation
 // is (x - lo) / (hi - lo). A constant row normalises to 0 (the reference divides 0 by 0).
 torch::Tensor norm_abs(const torch::Tensor& abs_clamped, const PcbStats& st) {
-  torch::Tensor lo = col(st.lo), span = col(st.hi) - lo;
+  torch::Tensor lo = col(st.lo, abs_clamped), span = col(st.hi, abs_clamped) - lo;
   return torch::where(span > 0, (abs_clamped - lo) / span, torch::zeros_like(abs_clamped));
 }
 
 torch::Tensor clamped_abs(const torch::Tensor& tau, const PcbStats& st) {
-  return torch::max(torch::min(tau.abs(), col(st.hi)), col(st.lo));
+  return torch::max(torch::min(tau.abs(), col(st.hi, tau)), col(st.lo, tau));
 }
 }  // namespace
 
@@ -134,7 +137,7 @@ void pcb_stage1(const torch::Tensor& tau, const PcbOptions& o, PcbStats& st) {
       st.hi.push_back(q[i][1]);
     }
   } else {
-    torch::Tensor mn = std::get<0>(a.min(1)).contiguous(), mx = std::get<0>(a.max(1)).contiguous();
+    torch::Tensor mn = std::get<0>(a.min(1)).to(torch::kCPU).contiguous(), mx = std::get<0>(a.max(1)).to(torch::kCPU).contiguous();
     st.lo.assign(mn.data_ptr<float>(), mn.data_ptr<float>() + n);
     st.hi.assign(mx.data_ptr<float>(), mx.data_ptr<float>() + n);
   }
@@ -169,12 +172,12 @@ void pcb_stage2(const torch::Tensor& beta, const PcbOptions& o, PcbStats& st) {
 torch::Tensor pcb_apply(const torch::Tensor& tau, const PcbOptions& o, const PcbStats& st, const torch::Tensor& beta_in) {
   const int64_t n = tau.size(0);
   torch::Tensor beta = beta_in.defined() ? beta_in : pcb_beta(tau, o, st);
-  torch::Tensor thr = col(st.thr), span = col(st.beta_max) - thr;
+  torch::Tensor thr = col(st.thr, tau), span = col(st.beta_max, tau) - thr;
   torch::Tensor s = torch::where(span > 0, (torch::max(beta, thr) - thr) / span, torch::zeros_like(beta));
   torch::Tensor tv = o.clamp ? torch::sign(tau) * clamped_abs(tau, st) : tau;
   std::vector<float> lam(n);
   for (int64_t i = 0; i < n; ++i) lam[i] = static_cast<float>(o.lambdas.empty() ? o.lambda : o.lambdas[i]);
-  torch::Tensor num = (col(lam) * tv * s).sum(0);
+  torch::Tensor num = (col(lam, tau) * tv * s).sum(0);
   return num / torch::clamp_min(s.sum(0), 1e-12);
 }
 

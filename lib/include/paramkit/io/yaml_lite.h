@@ -1,6 +1,7 @@
 // A YAML subset, enough for the configs users already have (mergekit's): block mappings and sequences
-// by indentation, "- key: value" items, flow lists of scalars, quoted and plain scalars, comments.
-// Anchors, multi-line strings, flow mappings and tags are rejected with the line number.
+// by indentation, "- key: value" items, one-line flow lists and mappings ([1, 2], {weight: 0.5},
+// nested), quoted and plain scalars, comments. Anchors, multi-line strings and tags are rejected
+// with the line number.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

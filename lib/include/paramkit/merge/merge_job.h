@@ -30,6 +30,7 @@ struct MergeJob {
   // Tensors merged at once (0: LibTorch's thread count). Several at once run LibTorch single-threaded
   // inside each; peak memory grows with the count (a few tensors each).
   int threads = 0;
+  std::string device = "cpu";  // cpu, cuda, cuda:N: where tensors are merged (one at a time on a GPU)
 };
 
 // Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,

@@ -1,0 +1,550 @@
+#include "paramkit/survival/fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/survival/stats.h"
+
+namespace paramkit::survival {
+namespace {
+
+using Vec = std::vector<double>;
+
+torch::Tensor to_tensor(const Vec& v) { return torch::tensor(v, torch::kFloat64); }
+
+// The log-likelihood of one model structure over the data, as a function of the stacked coefficient
+// vector of the free parameters. Designs are kept as n x p_k double tensors.
+class Objective {
+ public:
+  Objective(const Family& f, const SurvData& d, std::vector<torch::Tensor> designs, std::vector<std::optional<double>> fixed)
+      : f_(f), x_(std::move(designs)), fixed_(std::move(fixed)) {
+    t_ = torch::tensor(d.time, torch::kFloat64);
+    std::vector<double> ev(d.event.begin(), d.event.end());
+    d_ = torch::tensor(ev, torch::kFloat64);
+    if (!d.entry.empty()) {
+      entry_ = torch::tensor(d.entry, torch::kFloat64);
+      truncated_ = entry_ > 0;
+      entry_ = torch::where(truncated_, entry_, torch::ones_like(entry_));  // avoid log(0); masked below
+    }
+    n_ = static_cast<int64_t>(d.n());
+    for (size_t k = 0; k < x_.size(); ++k) {
+      offset_.push_back(size_);
+      size_ += fixed_[k] ? 0 : x_[k].size(1);
+    }
+  }
+  int64_t size() const { return size_; }
+
+  double value(const Vec& theta) {
+    torch::NoGradGuard ng;
+    return loglik(etas(theta)).item<double>();
+  }
+
+  // Log-likelihood, gradient and Hessian (row-major size x size) at theta.
+  double derivs(const Vec& theta, Vec& grad, Vec& hess) {
+    std::vector<torch::Tensor> e = etas(theta);
+    std::vector<int> free;
+    for (size_t k = 0; k < x_.size(); ++k)
+      if (!fixed_[k]) free.push_back(static_cast<int>(k));
+    torch::Tensor E = torch::stack(gather(e, free), 1).detach().requires_grad_(true);
+    for (size_t j = 0; j < free.size(); ++j) e[free[j]] = E.select(1, static_cast<int64_t>(j));
+    torch::Tensor ll = loglik(e);
+    torch::Tensor G = torch::autograd::grad({ll}, {E}, {}, true, true)[0];  // n x K: d l_i / d eta_ik
+    grad.assign(size_, 0.0);
+    hess.assign(size_ * size_, 0.0);
+    std::vector<torch::Tensor> W;  // W[j]: n x K, d^2 l_i / d eta_ij d eta_ik
+    for (size_t j = 0; j < free.size(); ++j)
+      W.push_back(torch::autograd::grad({G.select(1, static_cast<int64_t>(j)).sum()}, {E}, {}, true, false)[0].detach());
+    G = G.detach();
+    for (size_t j = 0; j < free.size(); ++j) {
+      const torch::Tensor& xj = x_[free[j]];
+      torch::Tensor gj = xj.t().mv(G.select(1, static_cast<int64_t>(j))).contiguous();
+      const int64_t pj = xj.size(1), oj = offset_[free[j]];
+      for (int64_t a = 0; a < pj; ++a) grad[oj + a] = gj[a].item<double>();
+      for (size_t l = 0; l < free.size(); ++l) {
+        const torch::Tensor& xl = x_[free[l]];
+        torch::Tensor block = xj.t().mm(xl * W[j].select(1, static_cast<int64_t>(l)).unsqueeze(1)).contiguous();
+        const int64_t pl = xl.size(1), ol = offset_[free[l]];
+        const double* b = block.data_ptr<double>();
+        for (int64_t a = 0; a < pj; ++a)
+          for (int64_t c = 0; c < pl; ++c) hess[(oj + a) * size_ + ol + c] = b[a * pl + c];
+      }
+    }
+    return ll.item<double>();
+  }
+
+ private:
+  static std::vector<torch::Tensor> gather(const std::vector<torch::Tensor>& v, const std::vector<int>& idx) {
+    std::vector<torch::Tensor> out;
+    for (int i : idx) out.push_back(v[i]);
+    return out;
+  }
+  std::vector<torch::Tensor> etas(const Vec& theta) const {
+    std::vector<torch::Tensor> e;
+    for (size_t k = 0; k < x_.size(); ++k) {
+      if (fixed_[k]) {
+        e.push_back(torch::full({n_}, link(f_.params[k].link, *fixed_[k]), torch::kFloat64));
+      } else {
+        Vec b(theta.begin() + offset_[k], theta.begin() + offset_[k] + x_[k].size(1));
+        e.push_back(x_[k].mv(to_tensor(b)));
+      }
+    }
+    return e;
+  }
+  torch::Tensor loglik(const std::vector<torch::Tensor>& e) const {
+    std::vector<torch::Tensor> p;
+    for (size_t k = 0; k < e.size(); ++k) p.push_back(link_inverse(f_.params[k].link, e[k]));
+    HazardTerms h = hazard_terms(f_, t_, p);
+    torch::Tensor l = d_ * h.log_h - h.H;
+    if (entry_.defined()) {
+      HazardTerms h0 = hazard_terms(f_, entry_, p);
+      l = l + torch::where(truncated_, h0.H, torch::zeros_like(h0.H));
+    }
+    return l.sum();
+  }
+
+  const Family& f_;
+  std::vector<torch::Tensor> x_;
+  std::vector<std::optional<double>> fixed_;
+  std::vector<int64_t> offset_;
+  int64_t size_ = 0, n_ = 0;
+  torch::Tensor t_, d_, entry_, truncated_;
+};
+
+// Solves (A + mu I) x = b for symmetric positive definite A by Cholesky; false when not PD.
+bool cholesky_solve(Vec a, int64_t n, double mu, const Vec& b, Vec& x) {
+  for (int64_t i = 0; i < n; ++i) a[i * n + i] += mu;
+  for (int64_t j = 0; j < n; ++j) {
+    double s = a[j * n + j];
+    for (int64_t k = 0; k < j; ++k) s -= a[j * n + k] * a[j * n + k];
+    if (!(s > 0) || !std::isfinite(s)) return false;
+    a[j * n + j] = std::sqrt(s);
+    for (int64_t i = j + 1; i < n; ++i) {
+      double v = a[i * n + j];
+      for (int64_t k = 0; k < j; ++k) v -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = v / a[j * n + j];
+    }
+  }
+  x = b;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t k = 0; k < i; ++k) x[i] -= a[i * n + k] * x[k];
+    x[i] /= a[i * n + i];
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {
+    for (int64_t k = i + 1; k < n; ++k) x[i] -= a[k * n + i] * x[k];
+    x[i] /= a[i * n + i];
+  }
+  return true;
+}
+
+// Inverse of a symmetric positive definite matrix (empty when it is not).
+Vec spd_inverse(const Vec& a, int64_t n) {
+  Vec inv(n * n), e(n), col;
+  for (int64_t c = 0; c < n; ++c) {
+    std::fill(e.begin(), e.end(), 0.0);
+    e[c] = 1;
+    if (!cholesky_solve(a, n, 0, e, col)) return {};
+    for (int64_t r = 0; r < n; ++r) inv[r * n + c] = col[r];
+  }
+  return inv;
+}
+
+struct NewtonResult {
+  Vec theta;
+  double loglik = -INFINITY;
+  int iterations = 0;
+  bool converged = false;
+  bool damped = false;  // the Levenberg fallback was needed on some step
+  std::string message;
+};
+
+NewtonResult newton(Objective& obj, Vec theta, int max_iter, double tol) {
+  NewtonResult r;
+  const int64_t n = obj.size();
+  Vec g, h, step, neg(n * n);
+  double ll = obj.value(theta);
+  if (!std::isfinite(ll)) {
+    r.message = "the log-likelihood is not finite at the start";
+    r.theta = theta;
+    return r;
+  }
+  for (int it = 1; it <= max_iter; ++it) {
+    check_stop();
+    r.iterations = it;
+    ll = obj.derivs(theta, g, h);
+    for (int64_t i = 0; i < n * n; ++i) neg[i] = -h[i];
+    // Newton direction; where -H is not positive definite, Levenberg damping mu I (growing).
+    double scale = 0;
+    for (int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(neg[i * n + i]));
+    double mu = 0;
+    while (!cholesky_solve(neg, n, mu, g, step)) {
+      mu = mu == 0 ? 1e-8 * std::max(scale, 1.0) : mu * 10;
+      r.damped = true;
+      if (mu > 1e12 * std::max(scale, 1.0)) {
+        r.message = "no ascent direction (Hessian not finite)";
+        r.theta = theta;
+        r.loglik = ll;
+        return r;
+      }
+    }
+    // Backtracking: halve the step until the log-likelihood does not decrease.
+    double t = 1, next = -INFINITY;
+    Vec trial(n);
+    for (int k = 0; k < 60; ++k, t *= 0.5) {
+      for (int64_t i = 0; i < n; ++i) trial[i] = theta[i] + t * step[i];
+      next = obj.value(trial);
+      if (std::isfinite(next) && next >= ll - 1e-12 * std::fabs(ll)) break;
+    }
+    if (!std::isfinite(next) || next < ll - 1e-12 * std::fabs(ll)) {
+      // The line search failed: converged when the gradient is already negligible.
+      double gmax = 0;
+      for (double x : g) gmax = std::max(gmax, std::fabs(x));
+      r.converged = gmax < 1e-6 * (1 + std::fabs(ll));
+      if (!r.converged) r.message = "line search failed";
+      r.theta = theta;
+      r.loglik = ll;
+      return r;
+    }
+    double move = 0;
+    for (int64_t i = 0; i < n; ++i) move = std::max(move, std::fabs(trial[i] - theta[i]));
+    theta = trial;
+    const double change = std::fabs(next - ll);
+    ll = next;
+    if (change <= tol * (std::fabs(ll) + tol) && move < 1e-6) {
+      r.converged = true;
+      break;
+    }
+  }
+  if (!r.converged) r.message = "not converged after " + std::to_string(max_iter) + " iterations";
+  r.theta = theta;
+  r.loglik = ll;
+  return r;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> Model::params(const Table& data) const {
+  const size_t K = family->params.size();
+  std::vector<std::vector<double>> out(data.rows, std::vector<double>(K));
+  size_t free_i = 0;
+  for (size_t k = 0; k < K; ++k) {
+    if (fixed[k]) {
+      for (auto& row : out) row[k] = *fixed[k];
+      continue;
+    }
+    Design d = build_design(formulas[k], data, false);
+    const Vec& b = coef[free_i++];
+    for (int64_t r = 0; r < d.rows; ++r) {
+      double eta = 0;
+      for (int64_t c = 0; c < d.cols; ++c) eta += d.at(r, c) * b[c];
+      out[r][k] = link_inverse(family->params[k].link, eta);
+    }
+  }
+  return out;
+}
+
+nlohmann::json Model::to_json() const {
+  nlohmann::json ps = nlohmann::json::array();
+  size_t free_i = 0;
+  for (size_t k = 0; k < family->params.size(); ++k) {
+    nlohmann::json p = {{"name", family->params[k].name}, {"link", link_name(family->params[k].link)},
+                        {"formula", formula_to_json(formulas[k])}};
+    if (fixed[k]) p["fixed"] = *fixed[k];
+    else p["coefficients"] = coef[free_i++];
+    ps.push_back(p);
+  }
+  return {{"family", family->name}, {"parameters", ps}};
+}
+
+Model Model::from_json(const nlohmann::json& j, const std::string& source) {
+  Model m;
+  try {
+    m.family = &find_family(j.at("family").get<std::string>());
+    const auto& ps = j.at("parameters");
+    if (ps.size() != m.family->params.size()) throw InputError(source, "model.parameters", "expected one entry per parameter of " + m.family->name);
+    for (size_t k = 0; k < ps.size(); ++k) {
+      m.formulas.push_back(formula_from_json(ps[k].at("formula"), source));
+      if (ps[k].contains("fixed")) {
+        m.fixed.push_back(ps[k]["fixed"].get<double>());
+      } else {
+        m.fixed.push_back(std::nullopt);
+        m.coef.push_back(ps[k].at("coefficients").get<Vec>());
+        size_t want = 1;
+        for (const auto& t : m.formulas.back().terms) want += t.names().size();
+        if (m.coef.back().size() != want)
+          throw InputError(source, "model.parameters[" + std::to_string(k) + "].coefficients", "expected " + std::to_string(want) + " values");
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(source, "model", std::string("malformed: ") + e.what());
+  }
+  return m;
+}
+
+FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
+  const Family& fam = find_family(o.family);
+  const size_t K = fam.params.size();
+  for (const auto& [name, _] : o.formulas) {
+    if (std::none_of(fam.params.begin(), fam.params.end(), [&](const ParamInfo& p) { return p.name == name; })) {
+      std::string all;
+      for (const auto& p : fam.params) all += (all.empty() ? "" : ", ") + p.name;
+      throw UsageError("family " + fam.name + " has no parameter '" + name + "' (parameters: " + all + ")");
+    }
+  }
+  for (const auto& [name, v] : o.fixed) {
+    auto it = std::find_if(fam.params.begin(), fam.params.end(), [&](const ParamInfo& p) { return p.name == name; });
+    if (it == fam.params.end()) throw UsageError("family " + fam.name + " has no parameter '" + name + "' to fix");
+    if (!std::isfinite(link(it->link, v))) throw UsageError("fixed " + name + " = " + std::to_string(v) + " is outside its range");
+    if (o.formulas.count(name)) throw UsageError("parameter '" + name + "' cannot be both fixed and given covariates");
+  }
+  Model m;
+  m.family = &fam;
+  std::vector<Design> designs;
+  std::vector<torch::Tensor> xs_std, xs_orig;
+  for (size_t k = 0; k < K; ++k) {
+    const std::string& pn = fam.params[k].name;
+    auto fi = o.fixed.find(pn);
+    m.fixed.push_back(fi == o.fixed.end() ? std::nullopt : std::optional<double>(fi->second));
+    auto it = o.formulas.find(pn);
+    Formula f = parse_formula(it == o.formulas.end() ? "" : it->second, "--" + pn);
+    resolve_formula(f, data.rows, o.refs);
+    m.formulas.push_back(f);
+    Design d = build_design(f, data.rows, true);
+    if (!m.fixed[k]) check_collinear(d, data.source, pn);
+    torch::Tensor xo = torch::from_blob(d.x.data(), {d.rows, d.cols}, torch::kFloat64).clone();
+    torch::Tensor xs = (xo - to_tensor(d.center)) / to_tensor(d.scale);
+    xs.select(1, 0).fill_(1.0);
+    xs_std.push_back(xs);
+    xs_orig.push_back(xo);
+    designs.push_back(std::move(d));
+  }
+  Objective obj(fam, data, xs_std, m.fixed);
+  const int64_t P = obj.size();
+  if (P == 0) throw UsageError("every parameter is fixed: nothing to fit");
+
+  // Starting points (natural-scale intercepts, covariate coefficients 0).
+  double sum_t = 0;
+  for (double t : data.time) sum_t += t;
+  const double rate = static_cast<double>(data.events()) / sum_t;
+  Vec sorted = data.time;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median_t = sorted[sorted.size() / 2];
+  auto start_vec = [&](const std::map<std::string, double>& natural, const std::map<std::string, Vec>& coefs) {
+    Vec th(P, 0.0);
+    size_t off = 0;
+    for (size_t k = 0; k < K; ++k) {
+      if (m.fixed[k]) continue;
+      const auto& pi = fam.params[k];
+      auto c = coefs.find(pi.name);
+      if (c != coefs.end() && static_cast<int64_t>(c->second.size()) == designs[k].cols) {
+        for (int64_t j = 0; j < designs[k].cols; ++j) th[off + j] = c->second[j];
+      } else {
+        th[off] = link(pi.link, natural.at(pi.name));
+      }
+      off += designs[k].cols;
+    }
+    return th;
+  };
+  std::vector<std::pair<std::string, Vec>> starts;
+  const std::string& fn = fam.name;
+  if (fam.location_scale) {
+    starts.push_back({"exponential rate", start_vec({{"mu", -std::log(rate)}, {"scale", 1.0}}, {})});
+  } else if (fn == "weibull-ph") {
+    starts.push_back({"exponential rate", start_vec({{"lambda", rate}, {"gamma", 1.0}}, {})});
+  } else if (fn == "gompertz") {
+    starts.push_back({"exponential rate", start_vec({{"rate", rate}, {"shape", 0.0}}, {})});
+  } else {
+    // Nested Weibull (PH) fit with lambda's and gamma's covariates, then kappa values around it.
+    FitOptions wo = o;
+    wo.family = "weibull-ph";
+    wo.formulas.clear();
+    wo.fixed.clear();
+    for (const char* p : {"lambda", "gamma"})
+      if (o.formulas.count(p)) wo.formulas[p] = o.formulas.at(p);
+    for (const char* p : {"lambda", "gamma"})
+      if (o.fixed.count(p)) wo.fixed[p] = o.fixed.at(p);
+    std::map<std::string, Vec> nested;
+    double lam_w = rate, gam_w = 1;
+    try {
+      Objective wobj(find_family("weibull-ph"), data, {xs_std[0], xs_std[2]},
+                     {m.fixed[0], m.fixed[2]});
+      Vec w0(wobj.size(), 0.0);
+      size_t off = 0;
+      if (!m.fixed[0]) {
+        w0[0] = std::log(rate);
+        off = designs[0].cols;
+      }
+      NewtonResult wr = newton(wobj, w0, o.max_iter, o.tol);
+      if (wr.converged) {
+        off = 0;
+        if (!m.fixed[0]) {
+          nested["lambda"] = Vec(wr.theta.begin(), wr.theta.begin() + designs[0].cols);
+          lam_w = std::exp(wr.theta[0]);
+          off = designs[0].cols;
+        }
+        if (!m.fixed[2]) {
+          nested["gamma"] = Vec(wr.theta.begin() + off, wr.theta.begin() + off + designs[2].cols);
+          gam_w = std::exp(wr.theta[off]);
+        }
+      }
+    } catch (const Error&) {
+    }
+    const double phi0 = m.fixed[1] ? *m.fixed[1] : 1.0 / median_t;
+    // At kappa = 1, H = lambda (phi t)^gamma: the Weibull's lambda t^gamma needs lambda / phi^gamma.
+    const double lam0 = lam_w / std::pow(phi0, gam_w);
+    std::vector<double> kappas = fn == "burr" ? std::vector<double>{0.0}
+                                 : fn == "pgw" ? std::vector<double>{1.0, 0.5, 2.0}
+                                               : std::vector<double>{1.0, 0.5, 2.0, 0.0, -0.5};
+    for (double kap : kappas) {
+      std::map<std::string, Vec> c = nested;
+      if (c.count("lambda")) c["lambda"][0] = std::log(lam0);
+      starts.push_back({"nested Weibull, kappa " + std::to_string(kap).substr(0, 4),
+                        start_vec({{"lambda", lam0}, {"phi", phi0}, {"gamma", gam_w}, {"kappa", kap}}, c)});
+    }
+  }
+  NewtonResult best;
+  std::string best_start;
+  int total_iter = 0;
+  for (const auto& [label, th] : starts) {
+    NewtonResult r = newton(obj, th, o.max_iter, o.tol);
+    total_iter += r.iterations;
+    log::debug("start '{}': loglik {} after {} iterations ({})", label, r.loglik, r.iterations, r.converged ? "converged" : r.message);
+    if ((r.converged && (!best.converged || r.loglik > best.loglik)) || (!best.converged && r.loglik > best.loglik)) {
+      best = r;
+      best_start = label;
+    }
+  }
+
+  // Back to the original scale: eta = b0 + sum_j b_j (x_j - c_j)/s_j.
+  Vec theta_orig(P);
+  {
+    size_t off = 0;
+    for (size_t k = 0; k < K; ++k) {
+      if (m.fixed[k]) continue;
+      const Design& d = designs[k];
+      double b0 = best.theta[off];
+      for (int64_t j = 1; j < d.cols; ++j) {
+        theta_orig[off + j] = best.theta[off + j] / d.scale[j];
+        b0 -= best.theta[off + j] * d.center[j] / d.scale[j];
+      }
+      theta_orig[off] = b0;
+      m.coef.push_back(Vec(theta_orig.begin() + off, theta_orig.begin() + off + d.cols));
+      off += d.cols;
+    }
+  }
+  // Observed information on the original scale, and on the standardised one (for the cure fraction).
+  Vec g, h, cov, cov_std;
+  Objective orig(fam, data, xs_orig, m.fixed);
+  orig.derivs(theta_orig, g, h);
+  for (double& x : h) x = -x;
+  cov = spd_inverse(h, P);
+  {
+    Vec gs, hs;
+    obj.derivs(best.theta, gs, hs);
+    for (double& x : hs) x = -x;
+    cov_std = spd_inverse(hs, P);
+  }
+  if (cov.empty() && best.converged) log::warn("the information matrix is not positive definite at the optimum: no standard errors (is a parameter not identifiable? e.g. lambda and phi when kappa = 1)");
+
+  const double z = normal_quantile(0.5 + o.conf / 2);
+  nlohmann::json params = nlohmann::json::array();
+  size_t off = 0;
+  for (size_t k = 0; k < K; ++k) {
+    const auto& pi = fam.params[k];
+    nlohmann::json p = {{"name", pi.name}, {"link", link_name(pi.link)}, {"meaning", pi.meaning}, {"formula", m.formulas[k].text}};
+    if (m.fixed[k]) {
+      p["fixed"] = *m.fixed[k];
+    } else {
+      nlohmann::json rows = nlohmann::json::array();
+      for (int64_t j = 0; j < designs[k].cols; ++j) {
+        const double est = theta_orig[off + j];
+        const double se = cov.empty() ? NAN : std::sqrt(cov[(off + j) * P + off + j]);
+        rows.push_back({{"term", designs[k].names[j]}, {"estimate", est}, {"se", se}, {"z", est / se}, {"p", two_sided_p(est / se)},
+                        {"lower", est - z * se}, {"upper", est + z * se}});
+      }
+      p["coefficients"] = rows;
+      if (designs[k].cols == 1) {
+        const double est = theta_orig[off], se = cov.empty() ? NAN : std::sqrt(cov[off * P + off]);
+        p["value"] = {{"estimate", link_inverse(pi.link, est)}, {"lower", link_inverse(pi.link, est - z * se)},
+                      {"upper", link_inverse(pi.link, est + z * se)}};
+      }
+      off += designs[k].cols;
+    }
+    params.push_back(p);
+  }
+  const double n = static_cast<double>(data.n());
+  FitResult res;
+  res.model = m;
+  res.converged = best.converged;
+  res.loglik = best.loglik;
+  res.df = static_cast<int>(P);
+  std::vector<std::string> coef_names;
+  for (size_t k = 0; k < K; ++k)
+    if (!m.fixed[k])
+      for (const auto& nm : designs[k].names) coef_names.push_back(fam.params[k].name + ":" + nm);
+  nlohmann::json vc = nlohmann::json::array();
+  for (int64_t i = 0; i < P && !cov.empty(); ++i) vc.push_back(Vec(cov.begin() + i * P, cov.begin() + (i + 1) * P));
+  res.report = {{"family", fam.name},
+                {"description", fam.description},
+                {"n", data.n()},
+                {"events", data.events()},
+                {"dropped_na", data.dropped},
+                {"left_truncated", !data.entry.empty()},
+                {"loglik", best.loglik},
+                {"df", P},
+                {"aic", -2 * best.loglik + 2.0 * P},
+                {"bic", -2 * best.loglik + std::log(n) * P},
+                {"converged", best.converged},
+                {"message", best.converged ? "converged" : best.message},
+                {"iterations", best.iterations},
+                {"iterations_all_starts", total_iter},
+                {"start", best_start},
+                {"damped_steps", best.damped},
+                {"conf_level", o.conf},
+                {"parameters", params},
+                {"coef_names", coef_names},
+                {"vcov", vc},
+                {"model", m.to_json()}};
+  if (fam.location_scale) {
+    // survreg's presentation: coefficients of log T's location, and the scale.
+    nlohmann::json s = {{"coefficients", params[0]["coefficients"]}};
+    if (fam.name != "exponential" && params[1].contains("value")) s["scale"] = params[1]["value"]["estimate"];
+    if (fam.name == "exponential") s["scale"] = 1.0;
+    res.report["survreg"] = s;
+  }
+  if (fam.name == "apgw" && !m.fixed[0] && !m.fixed[3] && !cov_std.empty()) {
+    // Cure fraction at the covariate means (the standardised intercepts): exp(-lambda (kappa+1)/-kappa).
+    size_t o_lam = 0, o_kap = 0, acc = 0;
+    for (size_t k = 0; k < K; ++k) {
+      if (m.fixed[k]) continue;
+      if (k == 0) o_lam = acc;
+      if (k == 3) o_kap = acc;
+      acc += designs[k].cols;
+    }
+    const double kap = std::expm1(best.theta[o_kap]);
+    if (kap < 0) {
+      const double g0 = best.theta[o_lam] + std::log1p(kap) - std::log(-kap);  // log H(inf)
+      const double dk = 1 / -kap;
+      const double var = cov_std[o_lam * P + o_lam] + 2 * dk * cov_std[o_lam * P + o_kap] + dk * dk * cov_std[o_kap * P + o_kap];
+      const double se = std::sqrt(var);
+      res.report["cure_fraction"] = {{"estimate", std::exp(-std::exp(g0))},
+                                     {"lower", std::exp(-std::exp(g0 + z * se))},
+                                     {"upper", std::exp(-std::exp(g0 - z * se))},
+                                     {"at", "covariate means"}};
+    }
+  }
+  return res;
+}
+
+nlohmann::json likelihood_ratio(const nlohmann::json& full, const nlohmann::json& nested) {
+  const double lf = full.at("loglik").get<double>(), ln = nested.at("loglik").get<double>();
+  const int df = full.at("df").get<int>() - nested.at("df").get<int>();
+  if (df <= 0) throw UsageError("the full model must have more free parameters than the nested one (" + std::to_string(df) + ")");
+  const double stat = std::max(0.0, 2 * (lf - ln));
+  return {{"statistic", stat}, {"df", df}, {"p", chi2_sf(stat, df)}, {"loglik_full", lf}, {"loglik_nested", ln}};
+}
+
+}  // namespace paramkit::survival

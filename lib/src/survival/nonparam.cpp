@@ -1,0 +1,314 @@
+#include "paramkit/survival/nonparam.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/survival/stats.h"
+
+namespace paramkit::survival {
+
+double KaplanMeier::at(double t) const {
+  double s = 1;
+  for (size_t i = 0; i < time.size() && time[i] <= t; ++i) s = surv[i];
+  return s;
+}
+
+namespace {
+// R's quantile rule on a step curve: the first event time where y <= p; when y equals p there (within
+// sqrt(eps)), the midpoint with the next event time.
+double curve_quantile(const std::vector<double>& t, const std::vector<double>& y, const std::vector<double>& events, double p) {
+  const double tol = std::sqrt(2.220446e-16);
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < t.size(); ++i)
+    if (events[i] > 0) idx.push_back(i);
+  for (size_t k = 0; k < idx.size(); ++k) {
+    const size_t i = idx[k];
+    if (std::isnan(y[i])) continue;
+    if (y[i] <= p + tol) {
+      if (std::fabs(y[i] - p) < tol && k + 1 < idx.size()) return (t[i] + t[idx[k + 1]]) / 2;
+      return t[i];
+    }
+  }
+  return NAN;
+}
+}  // namespace
+
+KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<uint8_t>& event, double conf) {
+  KaplanMeier km;
+  std::vector<size_t> order(time.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return time[a] < time[b]; });
+  const double z = normal_quantile(0.5 + conf / 2);
+  double at_risk = static_cast<double>(time.size()), s = 1, varlog = 0;
+  for (size_t i = 0; i < order.size();) {
+    const double t = time[order[i]];
+    double d = 0, c = 0;
+    size_t j = i;
+    for (; j < order.size() && time[order[j]] == t; ++j) (event[order[j]] ? d : c) += 1;
+    if (d > 0) {
+      s *= 1 - d / at_risk;
+      varlog += at_risk > d ? d / (at_risk * (at_risk - d)) : INFINITY;
+    }
+    km.time.push_back(t);
+    km.n_risk.push_back(at_risk);
+    km.n_event.push_back(d);
+    km.n_censor.push_back(c);
+    km.surv.push_back(s);
+    const double se = std::sqrt(varlog);
+    km.std_err.push_back(s > 0 ? s * se : NAN);
+    if (s > 0 && std::isfinite(se)) {
+      km.lower.push_back(s * std::exp(-z * se));
+      km.upper.push_back(std::min(1.0, s * std::exp(z * se)));
+    } else {
+      km.lower.push_back(NAN);
+      km.upper.push_back(NAN);
+    }
+    at_risk -= d + c;
+    i = j;
+  }
+  km.median = curve_quantile(km.time, km.surv, km.n_event, 0.5);
+  km.median_lower = curve_quantile(km.time, km.lower, km.n_event, 0.5);
+  km.median_upper = curve_quantile(km.time, km.upper, km.n_event, 0.5);
+  return km;
+}
+
+nlohmann::json KaplanMeier::to_json() const {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < time.size(); ++i)
+    rows.push_back({{"time", time[i]}, {"n_risk", n_risk[i]}, {"n_event", n_event[i]}, {"n_censor", n_censor[i]},
+                    {"surv", surv[i]}, {"std_err", num(std_err[i])}, {"lower", num(lower[i])}, {"upper", num(upper[i])}});
+  double events = 0;
+  for (double d : n_event) events += d;
+  return {{"n", n_risk.empty() ? 0 : n_risk[0]}, {"events", events}, {"median", num(median)},
+          {"median_lower", num(median_lower)}, {"median_upper", num(median_upper)}, {"table", rows}};
+}
+
+Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk) {
+  const size_t n = time.size();
+  std::vector<double> levels(risk);
+  std::sort(levels.begin(), levels.end());
+  levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
+  std::vector<size_t> rank(n);
+  for (size_t i = 0; i < n; ++i) rank[i] = std::lower_bound(levels.begin(), levels.end(), risk[i]) - levels.begin();
+  std::vector<double> tree(levels.size() + 1, 0.0);  // Fenwick tree of counts by risk rank
+  auto add = [&](size_t r) {
+    for (size_t i = r + 1; i < tree.size(); i += i & (~i + 1)) tree[i] += 1;
+  };
+  auto below = [&](size_t r) {  // count with rank < r
+    double s = 0;
+    for (size_t i = r; i > 0; i -= i & (~i + 1)) s += tree[i];
+    return s;
+  };
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return time[a] > time[b]; });
+  Concordance c;
+  double inserted = 0;
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && time[order[j]] == time[order[i]]) ++j;
+    for (size_t k = i; k < j; ++k)
+      if (!event[order[k]]) {
+        add(rank[order[k]]);
+        ++inserted;
+      }
+    for (size_t k = i; k < j; ++k) {
+      if (!event[order[k]]) continue;
+      const size_t r = rank[order[k]];
+      const double less = below(r), leq = below(r + 1);
+      c.concordant += less;
+      c.tied_risk += leq - less;
+      c.discordant += inserted - leq;
+    }
+    for (size_t k = i; k < j; ++k)
+      if (event[order[k]]) {
+        add(rank[order[k]]);
+        ++inserted;
+      }
+    i = j;
+  }
+  return c;
+}
+
+namespace {
+struct CoxEval {
+  double loglik = 0;
+  std::vector<double> grad, info;  // info: minus the Hessian
+};
+
+// Partial log-likelihood of beta over subjects sorted by descending time (groups of equal times).
+CoxEval cox_eval(const std::vector<double>& x, int64_t p, const std::vector<double>& time, const std::vector<uint8_t>& event,
+                 const std::vector<size_t>& order, const std::vector<double>& beta, bool efron, bool derivs) {
+  const size_t n = time.size();
+  CoxEval r;
+  r.grad.assign(p, 0.0);
+  r.info.assign(p * p, 0.0);
+  std::vector<double> s1(p, 0.0), s2(p * p, 0.0), d1(p), d2(p * p), a1(p);
+  double s0 = 0;
+  std::vector<double> eta(n);
+  for (size_t i = 0; i < n; ++i) {
+    double e = 0;
+    for (int64_t k = 0; k < p; ++k) e += x[i * p + k] * beta[k];
+    eta[i] = e;
+  }
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && time[order[j]] == time[order[i]]) ++j;
+    double dcount = 0, dsum0 = 0;
+    std::fill(d1.begin(), d1.end(), 0.0);
+    if (derivs) std::fill(d2.begin(), d2.end(), 0.0);
+    for (size_t k = i; k < j; ++k) {
+      const size_t s = order[k];
+      const double w = std::exp(eta[s]);
+      const double* xs = &x[s * p];
+      s0 += w;
+      for (int64_t a = 0; a < p; ++a) {
+        s1[a] += w * xs[a];
+        if (derivs)
+          for (int64_t b = 0; b <= a; ++b) s2[a * p + b] += w * xs[a] * xs[b];
+      }
+      if (event[s]) {
+        dcount += 1;
+        dsum0 += w;
+        r.loglik += eta[s];
+        for (int64_t a = 0; a < p; ++a) {
+          r.grad[a] += xs[a];
+          d1[a] += w * xs[a];
+          if (derivs)
+            for (int64_t b = 0; b <= a; ++b) d2[a * p + b] += w * xs[a] * xs[b];
+        }
+      }
+    }
+    if (dcount > 0) {
+      const int reps = efron ? static_cast<int>(dcount) : 1;
+      const double mult = efron ? 1.0 : dcount;
+      for (int rr = 0; rr < reps; ++rr) {
+        const double f = efron ? rr / dcount : 0.0;
+        const double a0 = s0 - f * dsum0;
+        r.loglik -= mult * std::log(a0);
+        for (int64_t a = 0; a < p; ++a) {
+          a1[a] = s1[a] - f * d1[a];
+          r.grad[a] -= mult * a1[a] / a0;
+        }
+        if (derivs)
+          for (int64_t a = 0; a < p; ++a)
+            for (int64_t b = 0; b <= a; ++b)
+              r.info[a * p + b] += mult * ((s2[a * p + b] - f * d2[a * p + b]) / a0 - a1[a] * a1[b] / (a0 * a0));
+      }
+    }
+    i = j;
+  }
+  for (int64_t a = 0; a < p; ++a)
+    for (int64_t b = 0; b < a; ++b) r.info[b * p + a] = r.info[a * p + b];
+  return r;
+}
+
+// Gauss-Jordan inverse of a symmetric positive definite matrix (empty if singular).
+std::vector<double> invert(std::vector<double> a, int64_t n) {
+  std::vector<double> inv(n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i) inv[i * n + i] = 1;
+  for (int64_t c = 0; c < n; ++c) {
+    int64_t piv = c;
+    for (int64_t r = c + 1; r < n; ++r)
+      if (std::fabs(a[r * n + c]) > std::fabs(a[piv * n + c])) piv = r;
+    if (std::fabs(a[piv * n + c]) < 1e-300) return {};
+    for (int64_t k = 0; k < n; ++k) {
+      std::swap(a[c * n + k], a[piv * n + k]);
+      std::swap(inv[c * n + k], inv[piv * n + k]);
+    }
+    const double d = a[c * n + c];
+    for (int64_t k = 0; k < n; ++k) {
+      a[c * n + k] /= d;
+      inv[c * n + k] /= d;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double f = a[r * n + c];
+      if (f == 0) continue;
+      for (int64_t k = 0; k < n; ++k) {
+        a[r * n + k] -= f * a[c * n + k];
+        inv[r * n + k] -= f * inv[c * n + k];
+      }
+    }
+  }
+  return inv;
+}
+}  // namespace
+
+nlohmann::json fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& o) {
+  if (o.ties != "efron" && o.ties != "breslow") throw UsageError("--ties must be efron or breslow, got '" + o.ties + "'");
+  if (formula.terms.empty()) throw UsageError("a Cox model needs at least one covariate (--formula)");
+  if (!data.entry.empty()) throw UsageError("the Cox fit does not take entry times (left truncation) yet");
+  Design d = build_design(formula, data.rows, true);
+  check_collinear(d, data.source, "the Cox model");
+  const int64_t n = d.rows, p = d.cols - 1;
+  std::vector<double> x(n * p);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < p; ++c) x[r * p + c] = (d.at(r, c + 1) - d.center[c + 1]) / d.scale[c + 1];
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return data.time[a] > data.time[b]; });
+  const bool efron = o.ties == "efron";
+  std::vector<double> beta(p, 0.0), step;
+  CoxEval cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
+  const double loglik0 = cur.loglik;
+  int iter = 0;
+  bool converged = false;
+  for (iter = 1; iter <= o.max_iter; ++iter) {
+    check_stop();
+    std::vector<double> inv = invert(cur.info, p);
+    if (inv.empty()) break;
+    step.assign(p, 0.0);
+    for (int64_t a = 0; a < p; ++a)
+      for (int64_t b = 0; b < p; ++b) step[a] += inv[a * p + b] * cur.grad[b];
+    double t = 1;
+    std::vector<double> trial(p);
+    CoxEval next;
+    for (int k = 0; k < 40; ++k, t *= 0.5) {
+      for (int64_t a = 0; a < p; ++a) trial[a] = beta[a] + t * step[a];
+      next = cox_eval(x, p, data.time, data.event, order, trial, efron, false);
+      if (std::isfinite(next.loglik) && next.loglik >= cur.loglik - 1e-12 * std::fabs(cur.loglik)) break;
+    }
+    const double change = std::fabs(next.loglik - cur.loglik);
+    beta = trial;
+    cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
+    if (change <= o.tol * std::fabs(cur.loglik)) {
+      converged = true;
+      break;
+    }
+  }
+  std::vector<double> cov = invert(cur.info, p);
+  const double z = normal_quantile(0.5 + o.conf / 2);
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<double> lp(n, 0.0);
+  for (int64_t a = 0; a < p; ++a) {
+    const double s = d.scale[a + 1];
+    const double est = beta[a] / s;
+    const double se = cov.empty() ? NAN : std::sqrt(cov[a * p + a]) / s;
+    rows.push_back({{"term", d.names[a + 1]}, {"coef", est}, {"exp_coef", std::exp(est)}, {"se", se}, {"z", est / se},
+                    {"p", two_sided_p(est / se)}, {"exp_lower", std::exp(est - z * se)}, {"exp_upper", std::exp(est + z * se)}});
+    for (int64_t r = 0; r < n; ++r) lp[r] += beta[a] * x[r * p + a];
+  }
+  Concordance cc = concordance(data.time, data.event, lp);
+  const double lr = 2 * (cur.loglik - loglik0);
+  return {{"model", "cox"},
+          {"ties", o.ties},
+          {"n", data.n()},
+          {"events", data.events()},
+          {"dropped_na", data.dropped},
+          {"formula", d.names.size() > 1 ? formula.text : ""},
+          {"coefficients", rows},
+          {"loglik_null", loglik0},
+          {"loglik", cur.loglik},
+          {"lr_test", {{"statistic", lr}, {"df", p}, {"p", chi2_sf(lr, static_cast<double>(p))}}},
+          {"concordance", {{"c", cc.c()}, {"concordant", cc.concordant}, {"discordant", cc.discordant}, {"tied_risk", cc.tied_risk}}},
+          {"iterations", iter},
+          {"converged", converged},
+          {"conf_level", o.conf}};
+}
+
+}  // namespace paramkit::survival

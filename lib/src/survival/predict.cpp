@@ -1,0 +1,94 @@
+#include "paramkit/survival/predict.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
+
+namespace paramkit::survival {
+namespace {
+std::string num_name(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
+  for (double t : o.times)
+    if (!(t >= 0) || !std::isfinite(t)) throw UsageError("--times: times must be finite and >= 0");
+  for (double q : o.quantiles)
+    if (!(q > 0 && q < 1)) throw UsageError("--quantiles: values must lie in (0, 1)");
+  auto params = m.params(rows);
+  Table out;
+  out.source = rows.source;
+  out.rows = rows.rows;
+  if (!o.id_column.empty()) out.columns.push_back(rows.col(o.id_column));
+  std::vector<double> row_index(rows.rows);
+  for (size_t r = 0; r < rows.rows; ++r) row_index[r] = static_cast<double>(r + 1);
+  if (o.id_column.empty()) out.columns.push_back(numeric_column("row", row_index));
+  for (double t : o.times) {
+    std::vector<double> s(rows.rows), h(rows.rows), H(rows.rows);
+    for (size_t r = 0; r < rows.rows; ++r) {
+      H[r] = t == 0 ? 0 : cumhaz(*m.family, t, params[r]);
+      h[r] = t == 0 ? NAN : hazard(*m.family, t, params[r]);
+      s[r] = std::exp(-H[r]);
+    }
+    out.columns.push_back(numeric_column("surv_" + num_name(t), s));
+    out.columns.push_back(numeric_column("hazard_" + num_name(t), h));
+    out.columns.push_back(numeric_column("cumhaz_" + num_name(t), H));
+  }
+  for (double q : o.quantiles) {
+    std::vector<double> v(rows.rows);
+    for (size_t r = 0; r < rows.rows; ++r) {
+      double t = inverse_cumhaz(*m.family, -std::log1p(-q), params[r]);
+      v[r] = std::isfinite(t) ? t : NAN;
+    }
+    out.columns.push_back(numeric_column("q_" + num_name(q), v));
+  }
+  return out;
+}
+
+Table simulate(const Model& m, const Table& covariates, const SimulateOptions& o) {
+  bool needs_rows = false;
+  for (const auto& f : m.formulas) needs_rows |= !f.terms.empty();
+  if (needs_rows && covariates.rows == 0) throw UsageError("the model has covariates: give rows to simulate for (--data)");
+  const size_t n = o.n > 0 ? o.n : covariates.rows;
+  if (n == 0) throw UsageError("--n: nothing to simulate");
+  Table base_rows = covariates;
+  if (covariates.rows == 0) {
+    base_rows.rows = 1;
+    base_rows.columns.clear();
+  }
+  auto params = m.params(base_rows);
+  Rng rng(o.seed);
+  std::vector<double> time(n), status(n);
+  std::vector<size_t> src(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t r = i % base_rows.rows;
+    src[i] = r;
+    const double e = -std::log1p(-rng.uniform());
+    const double t = inverse_cumhaz(*m.family, e, params[r]);
+    double c = o.admin;
+    if (o.censor_uniform > 0) c = std::min(c, o.censor_uniform * (1 - rng.uniform()));
+    if (o.censor_rate > 0) c = std::min(c, -std::log1p(-rng.uniform()) / o.censor_rate);
+    if (!std::isfinite(t) && !std::isfinite(c))
+      throw UsageError("the model has a cure fraction (some subjects never fail): give a censoring time (--admin, --censor-uniform or --censor-rate)");
+    time[i] = std::min(t, c);
+    status[i] = t <= c ? 1 : 0;
+  }
+  Table out;
+  out.source = "simulated";
+  out.rows = n;
+  out.columns.push_back(numeric_column("time", time));
+  out.columns.push_back(numeric_column("status", status));
+  if (covariates.rows > 0) {
+    std::vector<size_t> rows(src.begin(), src.end());
+    Table cov = covariates.select_rows(rows);
+    for (auto& c : cov.columns) out.columns.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace paramkit::survival
