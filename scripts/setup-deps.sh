@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what paramkit needs on Debian 12 (when run as root), or says exactly what to install.
-# Idempotent: a second run only checks. Usage: scripts/setup-deps.sh [build|fuzz|data|bench]...
+# Idempotent: a second run only checks. Usage: scripts/setup-deps.sh [build|fuzz|data|bench|r]...
+# r: R and its survival package, the oracle for survfit's golden numbers and benchmark.
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build ccache g++ make pkg-config libtorch-dev libopenblas0-openmp libcli11-dev
             nlohmann-json3-dev libfmt-dev libhdf5-dev doctest-dev zlib1g-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 bench_pkgs=(bc python3-torch python3-numpy)
+r_pkgs=(r-base-core r-cran-survival)
 
 want=()
 for group in "${@:-build}"; do
@@ -14,8 +16,9 @@ for group in "${@:-build}"; do
     build) want+=("${build_pkgs[@]}") ;;
     fuzz) want+=("${fuzz_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
+    r) want+=("${r_pkgs[@]}") ;;
     data) command -v npm >/dev/null 2>&1 || want+=(npm) ;;
-    *) echo "setup-deps: unknown group '$group' (build, fuzz, data, bench)" >&2; exit 2 ;;
+    *) echo "setup-deps: unknown group '$group' (build, fuzz, data, bench, r)" >&2; exit 2 ;;
   esac
 done
 

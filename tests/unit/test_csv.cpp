@@ -64,7 +64,7 @@ TEST_CASE("errors name the file, line and column") {
 }
 
 TEST_CASE("veteran.csv from R's survival package") {
-  Table t = read_csv(paramkit::test::data_file("veteran.csv"));
+  Table t = read_csv(paramkit::test::data_file("survival/veteran.csv"));
   CHECK(t.rows == 137);
   CHECK(t.columns.size() == 8);
   CHECK(t.col("celltype").levels() == std::vector<std::string>{"adeno", "large", "smallcell", "squamous"});

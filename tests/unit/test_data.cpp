@@ -70,7 +70,7 @@ TEST_CASE("HDF5 dataset X/y") {
 #endif
 
 TEST_CASE("table dataset from CSV columns") {
-  Table t = read_csv(paramkit::test::data_file("veteran.csv"));
+  Table t = read_csv(paramkit::test::data_file("survival/veteran.csv"));
   Dataset d = table_dataset(t, {"karno", "age"}, "time");
   CHECK(d.x.sizes() == torch::IntArrayRef({137, 2}));
   CHECK(d.x[0][0].item<float>() == 60.0f);

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   Tool tool("survfit",
             "Flexible parametric survival analysis (APGW family, PH/AFT/multi-parameter regression), Kaplan-Meier, "
             "Cox PH, predictions and simulation, with R-compatible numbers.",
-            "survfit fit tests/data/veteran.csv --family weibull --formula 'trt + karno' --out /tmp/weibull.json --table");
+            "survfit fit tests/data/survival/veteran.csv --family weibull --formula 'trt + karno' --out /tmp/weibull.json --table");
   CLI::App& app = tool.app();
   app.require_subcommand(1);
   app.fallthrough();  // common flags (-q, --seed, --metrics) also after the subcommand

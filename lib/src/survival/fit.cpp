@@ -284,7 +284,16 @@ Model Model::from_json(const nlohmann::json& j, const std::string& source) {
   return m;
 }
 
-FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
+namespace {
+// The model structure of a fit: formulas resolved on the data, fixed values, design matrices (original
+// and standardised). UsageError for unknown parameters, InputError for collinear covariates.
+struct Prepared {
+  Model m;
+  std::vector<Design> designs;
+  std::vector<torch::Tensor> xs_std, xs_orig;
+};
+
+Prepared prepare(const SurvData& data, const FitOptions& o) {
   const Family& fam = find_family(o.family);
   const size_t K = fam.params.size();
   for (const auto& [name, _] : o.formulas) {
@@ -300,10 +309,9 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
     if (!std::isfinite(link(it->link, v))) throw UsageError("fixed " + name + " = " + std::to_string(v) + " is outside its range");
     if (o.formulas.count(name)) throw UsageError("parameter '" + name + "' cannot be both fixed and given covariates");
   }
-  Model m;
+  Prepared pr;
+  Model& m = pr.m;
   m.family = &fam;
-  std::vector<Design> designs;
-  std::vector<torch::Tensor> xs_std, xs_orig;
   for (size_t k = 0; k < K; ++k) {
     const std::string& pn = fam.params[k].name;
     auto fi = o.fixed.find(pn);
@@ -317,10 +325,32 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
     torch::Tensor xo = torch::from_blob(d.x.data(), {d.rows, d.cols}, torch::kFloat64).clone();
     torch::Tensor xs = (xo - to_tensor(d.center)) / to_tensor(d.scale);
     xs.select(1, 0).fill_(1.0);
-    xs_std.push_back(xs);
-    xs_orig.push_back(xo);
-    designs.push_back(std::move(d));
+    pr.xs_std.push_back(xs);
+    pr.xs_orig.push_back(xo);
+    pr.designs.push_back(std::move(d));
   }
+  return pr;
+}
+}  // namespace
+
+LoglikValue evaluate_loglik(const SurvData& data, const FitOptions& o, const std::vector<double>& theta) {
+  Prepared pr = prepare(data, o);
+  Objective obj(*pr.m.family, data, pr.xs_orig, pr.m.fixed);
+  if (static_cast<int64_t>(theta.size()) != obj.size())
+    throw UsageError("expected " + std::to_string(obj.size()) + " coefficients, got " + std::to_string(theta.size()));
+  LoglikValue v;
+  v.value = obj.derivs(theta, v.grad, v.hess);
+  return v;
+}
+
+FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
+  Prepared pr = prepare(data, o);
+  Model& m = pr.m;
+  const Family& fam = *m.family;
+  const size_t K = fam.params.size();
+  std::vector<Design>& designs = pr.designs;
+  std::vector<torch::Tensor>& xs_std = pr.xs_std;
+  std::vector<torch::Tensor>& xs_orig = pr.xs_orig;
   Objective obj(fam, data, xs_std, m.fixed);
   const int64_t P = obj.size();
   if (P == 0) throw UsageError("every parameter is fixed: nothing to fit");

@@ -8,11 +8,11 @@ namespace paramkit::survival {
 double normal_cdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 
 double normal_log_sf(double x) {
-  if (x < 5) return std::log(0.5 * std::erfc(x / std::sqrt(2.0)));
+  if (x < 35) return std::log(0.5 * std::erfc(x / std::sqrt(2.0)));  // erfc keeps full relative precision here
   // Asymptotic series of the Mills ratio: 1 - Phi(x) = phi(x)/x (1 - 1/x^2 + 3/x^4 - 15/x^6 + ...).
   const double x2 = x * x;
   double s = 1, term = 1;
-  for (int k = 1; k < 8; ++k) {
+  for (int k = 1; k < 20; ++k) {
     term *= -(2.0 * k - 1) / x2;
     s += term;
   }

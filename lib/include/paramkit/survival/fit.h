@@ -46,6 +46,14 @@ struct FitResult {
   int df = 0;
 };
 
+// The log-likelihood of the model structure at coefficients theta (original scale, stacked over the
+// free parameters in the family's order), with its gradient and Hessian (autograd): for checks.
+struct LoglikValue {
+  double value = 0;
+  std::vector<double> grad, hess;  // hess row-major
+};
+LoglikValue evaluate_loglik(const SurvData& data, const FitOptions& options, const std::vector<double>& theta);
+
 // Fits; UsageError for unknown parameters in formulas/fixed, InputError for collinear covariates.
 FitResult fit_parametric(const SurvData& data, const FitOptions& options);
 

@@ -1,0 +1,331 @@
+// survfit's numbers against R (golden.json, written by tests/data/survival/golden.R), closed forms,
+// finite differences and simulation.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+
+#include "helpers.h"
+#include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
+#include "paramkit/io/json.h"
+#include "paramkit/survival/fit.h"
+#include "paramkit/survival/nonparam.h"
+#include "paramkit/survival/predict.h"
+#include "paramkit/survival/stats.h"
+
+using namespace paramkit;
+using namespace paramkit::survival;
+using paramkit::test::data_file;
+
+namespace {
+const nlohmann::json& golden() {
+  static nlohmann::json g = read_json(data_file("survival/golden.json"));
+  return g;
+}
+SurvData load(const std::string& name, const std::vector<std::string>& cols, bool positive = true) {
+  SurvSpec s;
+  s.positive_times = positive;
+  return load_surv(read_csv(data_file("survival/" + name + ".csv")), s, cols);
+}
+void close_rel(double got, double want, double rel) {
+  CHECK(std::fabs(got - want) <= rel * std::max(std::fabs(want), 1e-3));
+}
+std::vector<std::string> columns_of(const std::string& f) { return parse_formula(f, "test").columns(); }
+const nlohmann::json& coef_row(const nlohmann::json& params, size_t k, const std::string& term) {
+  for (const auto& c : params[k]["coefficients"])
+    if (c["term"] == term) return c;
+  FAIL("no term " << term);
+  return params;
+}
+}  // namespace
+
+TEST_CASE("survreg parity: weibull, exponential, loglogistic, lognormal on veteran and lung (R golden, 1e-5)") {
+  for (const auto& g : golden()["survreg"]) {
+    const std::string data = g["data"], formula = g["formula"], dist = g["dist"];
+    CAPTURE(data);
+    CAPTURE(formula);
+    CAPTURE(dist);
+    SurvData d = load(data, columns_of(formula));
+    CHECK(d.n() == g["n"].get<size_t>());
+    FitOptions o;
+    o.family = dist;
+    o.formulas["mu"] = formula;
+    FitResult r = fit_parametric(d, o);
+    REQUIRE(r.converged);
+    close_rel(r.loglik, g["loglik"].get<double>(), 1e-8);
+    for (auto it = g["coef"].begin(); it != g["coef"].end(); ++it) {
+      CAPTURE(it.key());
+      const auto& row = coef_row(r.report["parameters"], 0, it.key());
+      close_rel(row["estimate"].get<double>(), it.value().get<double>(), 1e-5);
+      close_rel(row["se"].get<double>(), g["se"][it.key()].get<double>(), 1e-4);
+    }
+    close_rel(r.report["survreg"]["scale"].get<double>(), g["scale"].get<double>(), 1e-5);
+  }
+}
+
+TEST_CASE("coxph parity: Efron and Breslow ties, numeric and categorical covariates, concordance (R golden)") {
+  for (const auto& g : golden()["coxph"]) {
+    const std::string data = g["data"], formula = g["formula"], ties = g["ties"];
+    CAPTURE(data);
+    CAPTURE(formula);
+    CAPTURE(ties);
+    Formula f = parse_formula(formula, "test");
+    SurvData d = load(data, f.columns(), false);
+    resolve_formula(f, d.rows, {});
+    CoxOptions o;
+    o.ties = ties;
+    nlohmann::json r = fit_cox(d, f, o);
+    REQUIRE(r["converged"].get<bool>());
+    close_rel(r["loglik_null"].get<double>(), g["loglik"][0].get<double>(), 1e-9);
+    close_rel(r["loglik"].get<double>(), g["loglik"][1].get<double>(), 1e-9);
+    for (auto it = g["coef"].begin(); it != g["coef"].end(); ++it) {
+      CAPTURE(it.key());
+      const auto& rows = r["coefficients"];
+      auto row = std::find_if(rows.begin(), rows.end(), [&](const nlohmann::json& x) { return x["term"] == it.key(); });
+      REQUIRE(row != rows.end());
+      close_rel((*row)["coef"].get<double>(), it.value().get<double>(), 1e-6);
+      close_rel((*row)["se"].get<double>(), g["se"][it.key()].get<double>(), 1e-5);
+    }
+    close_rel(r["concordance"]["c"].get<double>(), g["concordance"].get<double>(), 1e-9);
+  }
+}
+
+TEST_CASE("Kaplan-Meier parity: survival, Greenwood std.err, log CI, median and its CI (R golden)") {
+  for (const auto& g : golden()["km"]) {
+    CAPTURE(g["data"].get<std::string>());
+    SurvData d = load(g["data"], {}, false);
+    KaplanMeier km = kaplan_meier(d.time, d.event);
+    size_t k = 0;
+    for (size_t i = 0; i < km.time.size(); ++i) {
+      if (km.n_event[i] == 0) continue;  // summary() lists event times only
+      REQUIRE(k < g["time"].size());
+      CHECK(km.time[i] == g["time"][k].get<double>());
+      close_rel(km.surv[i], g["surv"][k].get<double>(), 1e-12);
+      if (!g["std_err"][k].is_null()) close_rel(km.std_err[i], g["std_err"][k].get<double>(), 1e-10);
+      if (!g["lower"][k].is_null()) close_rel(km.lower[i], g["lower"][k].get<double>(), 1e-10);
+      if (!g["upper"][k].is_null()) close_rel(km.upper[i], g["upper"][k].get<double>(), 1e-10);
+      ++k;
+    }
+    CHECK(k == g["time"].size());
+    auto same = [](double got, const nlohmann::json& want) { return want.is_null() ? std::isnan(got) : got == want.get<double>(); };
+    CHECK(same(km.median, g["median"]));
+    CHECK(same(km.median_lower, g["median_lower"]));
+    CHECK(same(km.median_upper, g["median_upper"]));
+  }
+  // The spec's facts: S(100) = 0.417995, median 80.
+  SurvData v = load("veteran", {}, false);
+  KaplanMeier km = kaplan_meier(v.time, v.event);
+  CHECK(km.at(100) == doctest::Approx(0.417995).epsilon(1e-6));
+  CHECK(km.median == 80);
+}
+
+TEST_CASE("APGW nesting: kappa = 1 (phi = 1) is the Weibull; Burr with lambda = 1 is the log-logistic; free kappa never lowers logLik") {
+  SurvData d = load("veteran", {"trt", "karno"});
+  FitOptions w;
+  w.family = "weibull";
+  w.formulas["mu"] = "trt + karno";
+  FitResult weib = fit_parametric(d, w);
+  FitOptions a;
+  a.family = "apgw";
+  a.formulas["lambda"] = "trt + karno";
+  a.fixed = {{"kappa", 1.0}, {"phi", 1.0}};
+  FitResult nested = fit_parametric(d, a);
+  REQUIRE(nested.converged);
+  close_rel(nested.loglik, weib.loglik, 1e-10);
+  // PH coefficient = -AFT coefficient / scale.
+  const double scale = weib.report["survreg"]["scale"].get<double>();
+  close_rel(coef_row(nested.report["parameters"], 0, "karno")["estimate"].get<double>(),
+            -coef_row(weib.report["parameters"], 0, "karno")["estimate"].get<double>() / scale, 1e-6);
+  a.fixed.clear();
+  FitResult full = fit_parametric(d, a);
+  REQUIRE(full.converged);
+  CHECK(full.loglik >= nested.loglik - 1e-9);
+  CHECK(full.df == nested.df + 2);
+
+  FitOptions ll;
+  ll.family = "loglogistic";
+  ll.formulas["mu"] = "trt + karno";
+  FitResult llf = fit_parametric(d, ll);
+  FitOptions b;
+  b.family = "burr";
+  b.fixed = {{"lambda", 1.0}};
+  b.formulas["phi"] = "trt + karno";
+  FitResult burr = fit_parametric(d, b);
+  REQUIRE(burr.converged);
+  close_rel(burr.loglik, llf.loglik, 1e-10);
+  close_rel(coef_row(burr.report["parameters"], 1, "karno")["estimate"].get<double>(),
+            -coef_row(llf.report["parameters"], 0, "karno")["estimate"].get<double>(), 1e-6);
+  close_rel(burr.report["parameters"][2]["value"]["estimate"].get<double>(), 1 / llf.report["survreg"]["scale"].get<double>(), 1e-6);
+
+  // The likelihood-ratio test of kappa = 1 (phi = 1) against free kappa and phi.
+  nlohmann::json lrt = likelihood_ratio(full.report, nested.report);
+  CHECK(lrt["df"] == 2);
+  close_rel(lrt["statistic"].get<double>(), 2 * (full.loglik - nested.loglik), 1e-12);
+  close_rel(lrt["p"].get<double>(), chi2_sf(lrt["statistic"].get<double>(), 2), 1e-12);
+}
+
+TEST_CASE("autograd gradient and Hessian equal central finite differences (MPR APGW, left truncation)") {
+  Table t = read_csv(data_file("survival/veteran.csv"));
+  std::vector<double> entry(t.rows);
+  for (size_t i = 0; i < t.rows; ++i) entry[i] = std::min(t.col("diagtime").values[i], t.col("time").values[i] * 0.5);
+  t.columns.push_back(numeric_column("entry", entry));
+  for (bool truncated : {false, true}) {
+    CAPTURE(truncated);
+    SurvSpec s;
+    if (truncated) s.entry = "entry";
+    SurvData d = load_surv(t, s, {"karno", "trt"});
+    FitOptions o;
+    o.family = "apgw";
+    o.formulas = {{"lambda", "karno + trt"}, {"gamma", "karno"}};
+    std::vector<double> th = {-1.0, -0.03, 0.1, -3.0, 0.2, 0.004, 0.4};
+    LoglikValue v = evaluate_loglik(d, o, th);
+    const size_t p = th.size();
+    for (size_t i = 0; i < p; ++i) {
+      const double h = 1e-5 * std::max(1.0, std::fabs(th[i]));
+      std::vector<double> up = th, dn = th;
+      up[i] += h;
+      dn[i] -= h;
+      LoglikValue vu = evaluate_loglik(d, o, up), vd = evaluate_loglik(d, o, dn);
+      CAPTURE(i);
+      CHECK(v.grad[i] == doctest::Approx((vu.value - vd.value) / (2 * h)).epsilon(1e-5));
+      for (size_t j = 0; j < p; ++j) {
+        CAPTURE(j);
+        const double fd = (vu.grad[j] - vd.grad[j]) / (2 * h);
+        CHECK(v.hess[i * p + j] == doctest::Approx(fd).epsilon(1e-4).scale(std::fabs(v.hess[j * p + j]) * 1e-6 + 1e-9));
+      }
+    }
+  }
+}
+
+TEST_CASE("simulated APGW data (with a cure fraction) give back the parameters within 3 standard errors") {
+  const Family& f = find_family("apgw");
+  Model truth;
+  truth.family = &f;
+  // log lambda = -0.5 + 0.8 x; phi, gamma, kappa fixed per subject.
+  Formula fx = parse_formula("x", "test");
+  Table cov;
+  cov.rows = 4000;
+  std::vector<double> x(cov.rows);
+  Rng rng(5);
+  for (auto& v : x) v = rng.normal();
+  cov.columns.push_back(numeric_column("x", x));
+  resolve_formula(fx, cov, {});
+  truth.formulas = {fx, Formula{}, Formula{}, Formula{}};
+  truth.fixed = {std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  const double phi = 0.5, gamma = 1.3, kappa = -0.4;
+  truth.coef = {{-0.5, 0.8}, {std::log(phi)}, {std::log(gamma)}, {std::log1p(kappa)}};
+  SimulateOptions so;
+  so.seed = 11;
+  so.admin = 40;
+  so.censor_rate = 0.02;
+  Table sim = simulate(truth, cov, so);
+  SurvData d = load_surv(sim, SurvSpec{}, {"x"});
+  FitOptions o;
+  o.family = "apgw";
+  o.formulas["lambda"] = "x";
+  FitResult r = fit_parametric(d, o);
+  REQUIRE(r.converged);
+  std::vector<double> want = {-0.5, 0.8, std::log(phi), std::log(gamma), std::log1p(kappa)};
+  std::vector<double> got, se;
+  for (const auto& p : r.report["parameters"])
+    for (const auto& c : p["coefficients"]) {
+      got.push_back(c["estimate"].get<double>());
+      se.push_back(c["se"].get<double>());
+    }
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::fabs(got[i] - want[i]) < 3 * se[i]);
+  }
+  REQUIRE(r.report.contains("cure_fraction"));
+  // The cure fraction at x = mean(x) ~ 0: exp(-lambda (kappa+1)/-kappa) with log lambda = -0.5 + 0.8 mean(x).
+  double mx = 0;
+  for (double v : x) mx += v / x.size();
+  const double cure = std::exp(-std::exp(-0.5 + 0.8 * mx) * (kappa + 1) / -kappa);
+  CHECK(r.report["cure_fraction"]["lower"].get<double>() <= cure);
+  CHECK(r.report["cure_fraction"]["upper"].get<double>() >= cure);
+}
+
+TEST_CASE("inverse cumulative hazards invert every family; defective APGW never reaches its limit") {
+  std::map<std::string, std::vector<double>> ps = {
+      {"exponential", {2.0}},          {"weibull", {2.0, 0.7}},          {"loglogistic", {1.0, 0.5}},
+      {"lognormal", {1.0, 0.8}},       {"weibull-ph", {0.1, 1.4}},       {"gompertz", {0.05, 0.2}},
+      {"burr", {0.7, 0.3, 1.5}},       {"pgw", {0.5, 0.2, 1.2, 0.6}},    {"apgw", {0.5, 0.2, 1.2, 2.5}}};
+  for (const auto& [name, p] : ps) {
+    CAPTURE(name);
+    const Family& f = find_family(name);
+    for (double t : {0.1, 1.0, 7.5, 30.0}) {
+      const double H = cumhaz(f, t, p);
+      CHECK(inverse_cumhaz(f, H, p) == doctest::Approx(t).epsilon(1e-9));
+      // h = dH/dt.
+      CHECK(hazard(f, t, p) == doctest::Approx((cumhaz(f, t * (1 + 1e-6), p) - cumhaz(f, t * (1 - 1e-6), p)) / (2e-6 * t)).epsilon(1e-6));
+    }
+  }
+  const Family& a = find_family("apgw");
+  std::vector<double> cure = {0.5, 0.2, 1.2, -0.3};
+  const double lim = cumhaz_limit(a, cure);
+  CHECK(lim == doctest::Approx(0.5 * 0.7 / 0.3));
+  CHECK(cumhaz(a, 1e30, cure) == doctest::Approx(lim).epsilon(1e-6));
+  CHECK(std::isinf(inverse_cumhaz(a, lim * 1.01, cure)));
+  // kappa = 0 (Burr) and kappa = 1 (Weibull) special cases of the APGW formula.
+  CHECK(cumhaz(a, 3.0, {0.5, 0.2, 1.2, 0.0}) == doctest::Approx(0.5 * std::log1p(std::pow(0.6, 1.2))));
+  CHECK(cumhaz(a, 3.0, {0.5, 0.2, 1.2, 1.0}) == doctest::Approx(0.5 * std::pow(0.6, 1.2)));
+}
+
+TEST_CASE("normal and chi-square functions against R") {
+  CHECK(normal_quantile(0.975) == doctest::Approx(1.95996398454005).epsilon(1e-13));
+  CHECK(normal_quantile(1e-10) == doctest::Approx(-6.36134090240406).epsilon(1e-11));  // qnorm(1e-10)
+  CHECK(chi2_sf(3.84, 1) == doctest::Approx(0.0500435212487052).epsilon(1e-12));
+  CHECK(chi2_sf(10, 4) == doctest::Approx(0.0404276819945128).epsilon(1e-12));
+  CHECK(chi2_sf(0.5, 7) == doctest::Approx(0.999446481390425).epsilon(1e-12));
+  CHECK(normal_log_sf(10) == doctest::Approx(-53.2312851505125).epsilon(1e-12));  // pnorm(10, lower=F, log=T)
+}
+
+TEST_CASE("concordance equals counting every pair") {
+  Rng rng(3);
+  std::vector<double> t(300), risk(300);
+  std::vector<uint8_t> e(300);
+  for (size_t i = 0; i < t.size(); ++i) {
+    t[i] = static_cast<double>(rng.below(40));  // many tied times
+    e[i] = rng.uniform() < 0.7;
+    risk[i] = static_cast<double>(rng.below(25));  // many tied risks
+  }
+  Concordance c = concordance(t, e, risk);
+  double conc = 0, disc = 0, tied = 0;
+  for (size_t i = 0; i < t.size(); ++i)
+    for (size_t j = 0; j < t.size(); ++j) {
+      if (!e[i]) continue;
+      if (!(t[i] < t[j] || (t[i] == t[j] && !e[j]))) continue;
+      if (risk[i] > risk[j]) ++conc;
+      else if (risk[i] < risk[j]) ++disc;
+      else ++tied;
+    }
+  CHECK(c.concordant == conc);
+  CHECK(c.discordant == disc);
+  CHECK(c.tied_risk == tied);
+}
+
+TEST_CASE("bad survival data: messages name the file, column and row") {
+  auto parse = [](const std::string& csv) { return parse_csv(csv, "d.csv"); };
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n-2,0\n"), SurvSpec{}, {}), doctest::Contains("d.csv: column 'time', data row 2"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\nx,0\n"), SurvSpec{}, {}), doctest::Contains("d.csv"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n2,3\n"), SurvSpec{}, {}), doctest::Contains("status 3 is outside the coding"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,0\n2,0\n"), SurvSpec{}, {}), doctest::Contains("every observation is censored"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n"), SurvSpec{}, {"age"}), doctest::Contains("age"), InputError);
+  SurvSpec fail;
+  fail.na_fail = true;
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status,x\n1,1,2\n2,1,NA\n"), fail, {"x"}), doctest::Contains("column 'x', data row 2: missing"), InputError);
+  SurvData d = load_surv(parse("time,status,x\n1,1,2\n2,1,NA\n3,0,1\n"), SurvSpec{}, {"x"});
+  CHECK(d.n() == 2);
+  CHECK(d.dropped == 1);
+  // R's 1/2 coding.
+  SurvData l = load_surv(parse("time,status\n1,2\n2,1\n"), SurvSpec{}, {});
+  CHECK(l.event == std::vector<uint8_t>{1, 0});
+  // Collinear covariates: x2 = 2 x1.
+  SurvData c = load_surv(parse("time,status,x1,x2\n1,1,1,2\n2,1,2,4\n3,0,3,6\n4,1,5,10\n"), SurvSpec{}, {"x1", "x2"});
+  FitOptions o;
+  o.family = "weibull";
+  o.formulas["mu"] = "x1 + x2";
+  CHECK_THROWS_WITH_AS(fit_parametric(c, o), doctest::Contains("covariate 'x2' of mu"), InputError);
+}
