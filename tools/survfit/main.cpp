@@ -1,5 +1,6 @@
 // survfit: parametric survival regression (APGW family, PH/AFT/multi-parameter regression), Kaplan-
 // Meier, Cox PH, predictions, simulation and likelihood-ratio tests on CSV data.
+#include <chrono>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -91,14 +92,19 @@ int main(int argc, char** argv) {
     };
     if (*fit) {
       FitOptions o = fitc.options();
+      auto t0 = std::chrono::steady_clock::now();
       SurvData d = load_for_fit(data_path, data_opts, o);
+      auto t1 = std::chrono::steady_clock::now();
       FitResult r = fit_parametric(d, o);
+      const double read_s = std::chrono::duration<double>(t1 - t0).count();
+      const double fit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
       if (!r.converged) throw Error(data_path + ": the " + o.family + " fit did not converge (" + r.report["message"].get<std::string>() +
                                     "); nothing written");
       write_json(out, with_provenance(r.report));
       if (!fitc.plot.empty()) write_file_atomic(fitc.plot, fit_plot_svg(d, r, fitc.plot_by));
       if (table) std::cout << format_fit(r.report);
-      ctx.results = {{"loglik", r.loglik}, {"aic", r.report["aic"]}, {"iterations", r.report["iterations"]}, {"n", d.n()}};
+      ctx.results = {{"loglik", r.loglik}, {"aic", r.report["aic"]}, {"iterations", r.report["iterations"]}, {"n", d.n()},
+                     {"read_s", read_s}, {"fit_s", fit_s}};
       return 0;
     }
     if (*km) {
