@@ -107,11 +107,15 @@ parameters:
   normalize: true
 dtype: float32
 YAML
-expect_rc 2 pcb-merge --merge-config merge.yaml --out bad16.safetensors
-expect_err "merge.yaml: line 9: unsupported YAML"
+# A flow mapping and the same as a block mapping give the same merge.
+expect_rc 0 pcb-merge --merge-config merge.yaml --out yaml-flow.safetensors
+expect_rc 0 ckpt-tool diff yaml-flow.safetensors cfg.safetensors --atol 0 --rtol 0
 sed -i 's/    parameters: {weight: 0.5, density: 0.5}/    parameters:\n      weight: 0.5\n      density: 0.5/' merge.yaml
 expect_rc 0 pcb-merge --merge-config merge.yaml --out yaml.safetensors
 expect_rc 0 ckpt-tool diff yaml.safetensors cfg.safetensors --atol 0 --rtol 0
+printf 'merge_method: ties\nmodels: [{model: x, parameters: {weight: 1}\n' > unclosed.yaml
+expect_rc 2 pcb-merge --merge-config unclosed.yaml --out bad16.safetensors
+expect_err "unclosed.yaml: line 2: a flow list or mapping must close on the same line"
 printf 'merge_method: ties\nmodels:\n  - model: x\n    parameters:\n      density: [1, 0.5]\n' > gradient.yml
 expect_rc 2 pcb-merge --merge-config gradient.yml --out bad17.safetensors
 expect_err "gradient.yml: models[0].parameters.density: per-layer gradients"

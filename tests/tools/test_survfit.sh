@@ -24,6 +24,18 @@ expect_rc 2 survfit fit "$L" --family weibull --formula "sex + ph.ecog" --na fai
 expect_err "column 'ph.ecog', data row 14: missing value"
 expect_no_file lung-fail.json
 
+# A fit that does not converge says so, exits 1 and writes nothing.
+expect_rc 1 survfit fit "$V" --family apgw --lambda "trt + karno" --max-iter 1 --out noconv.json
+expect_err "did not converge"
+expect_no_file noconv.json
+# The parametric fit's concordance is close to the Cox model's for a PH model with the same covariates
+# (both rank subjects by a linear predictor in trt and karno; the coefficients differ a little).
+expect_rc 0 survfit fit "$V" --family weibull-ph --lambda "trt + karno" --out wph.json
+expect_rc 0 survfit cox "$V" --formula "trt + karno" --out cox0.json
+c1=$(grep -o '"c": [0-9.]*' wph.json | cut -d' ' -f2)
+c2=$(grep -o '"c": [0-9.]*' cox0.json | cut -d' ' -f2)
+awk -v a="$c1" -v b="$c2" 'BEGIN { exit !(a > 0.7 && (a - b < 0.002 && b - a < 0.002)) }' || fail "concordance: weibull-ph $c1, cox $c2"
+
 # Kaplan-Meier and Cox.
 expect_rc 0 survfit km "$V" --times 100 --out km.json --csv km.csv --plot km.svg --table
 expect_out "median = 80"

@@ -7,6 +7,7 @@
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/stats.h"
 
 namespace paramkit::survival {
@@ -538,6 +539,18 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
                 {"coef_names", coef_names},
                 {"vcov", vc},
                 {"model", m.to_json()}};
+  {
+    // Harrell's concordance of the predicted median survival (shorter predicted median = higher risk).
+    auto pr = m.params(data.rows);
+    std::vector<double> risk(data.n());
+    for (size_t i = 0; i < data.n(); ++i) {
+      const double med = inverse_cumhaz(fam, std::log(2.0), pr[i]);
+      risk[i] = std::isfinite(med) ? -std::log(med) : -INFINITY;
+    }
+    Concordance cc = concordance(data.time, data.event, risk);
+    res.report["concordance"] = {{"c", cc.c()}, {"concordant", cc.concordant}, {"discordant", cc.discordant}, {"tied_risk", cc.tied_risk},
+                                 {"risk_score", "-log(predicted median)"}};
+  }
   if (fam.location_scale) {
     // survreg's presentation: coefficients of log T's location, and the scale.
     nlohmann::json s = {{"coefficients", params[0]["coefficients"]}};
