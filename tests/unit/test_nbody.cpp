@@ -1,9 +1,12 @@
 // nbody integrators against closed forms and the classic problems (figure-eight, Pythagorean, Kepler).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/nbody/dqn.h"
+#include "paramkit/nbody/env.h"
 #include "paramkit/nbody/integrators.h"
 #include "paramkit/nbody/system.h"
 
@@ -107,4 +110,87 @@ TEST_CASE("accelerations and jerks against finite differences; bad systems rejec
   bad.v[0][1] = NAN;
   CHECK_THROWS_AS(validate(bad, "ic.csv"), InputError);
   CHECK_THROWS_AS(make_integrator("verlet"), UsageError);
+}
+
+TEST_CASE("reward 5 values from the spec; the paper's initial conditions") {
+  CHECK(reward5(1e-8, 1, 1e-3) == doctest::Approx(-12.3385).epsilon(1e-5));
+  CHECK(reward5(1e-12, 1, 1e-3) == doctest::Approx(5.3843).epsilon(1e-5));
+  CHECK(reward5(1e-2, 1, 0.1) == doctest::Approx(-3496.0).epsilon(1e-9));
+  System a = paper_initial_conditions(7), b = paper_initial_conditions(7), c = paper_initial_conditions(8);
+  CHECK((a.x == b.x));
+  CHECK((a.x != c.x));
+  Vec3 p = momentum(a);
+  for (int k = 0; k < 3; ++k) CHECK(std::fabs(p[k]) < 1e-12);
+  // Before the shift to the centre of mass: body 1 in [5, 20] x [0, 10], body 2 in [-10, 0] x [5, 20].
+  // Body 0 started at the origin, so positions relative to it are the drawn ones.
+  const double x1 = a.x[1][0] - a.x[0][0], x2 = a.x[2][0] - a.x[0][0];
+  const double y1 = a.x[1][1] - a.x[0][1], y2 = a.x[2][1] - a.x[0][1];
+  CHECK(y1 >= -1e-9);
+  CHECK(y1 <= 10 + 1e-9);
+  CHECK(y2 >= 5 - 1e-9);
+  CHECK(y2 <= 20 + 1e-9);
+  CHECK(x1 >= 5 - 1e-9);
+  CHECK(x1 <= 20 + 1e-9);
+  CHECK(x2 <= 1e-9);
+  CHECK(x2 >= -10 - 1e-9);
+}
+
+TEST_CASE("environment: 13-d state, first reward 0, termination on the energy error, deterministic") {
+  EnvOptions o;
+  ThreeBodyEnv env(o);
+  std::vector<double> s = env.reset(3);
+  REQUIRE(s.size() == 13);
+  CHECK(s[12] == doctest::Approx(16));  // no error yet: -log10 of the floor
+  StepResult r1 = env.step(9);
+  CHECK(r1.reward == 0);
+  CHECK(r1.force_evaluations > 0);
+  CHECK(env.system().t == doctest::Approx(0.1));
+  StepResult r2 = env.step(9);
+  CHECK(r2.reward == doctest::Approx(reward5(std::clamp(r2.energy_error, 1e-16, 0.1), 2, 0.1)));
+  ThreeBodyEnv again(o);
+  again.reset(3);
+  again.step(9);
+  CHECK(again.step(9).state == r2.state);
+  EnvOptions strict = o;
+  strict.max_error = 1e-300;  // any error ends the episode
+  ThreeBodyEnv e2(strict);
+  e2.reset(3);
+  CHECK(e2.step(0).done);
+}
+
+TEST_CASE("DQN update against a hand-computed case: Huber TD loss, one AdamW step, soft target update") {
+  DqnOptions o;
+  o.hidden = 2;
+  o.repeats = 0;
+  o.batch = 1;
+  o.replay = 1;
+  o.lr = 0.01;
+  o.gamma = 0.5;
+  o.tau = 0.1;
+  o.weight_decay = 0;
+  DqnAgent agent(13, 3, o, 1);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : agent.policy->parameters()) p.zero_();
+    for (auto& p : agent.target->parameters()) p.zero_();
+    agent.policy->out->bias.copy_(torch::tensor({1.0f, 2.0f, 3.0f}));
+    agent.target->out->bias.copy_(torch::tensor({4.0f, 0.5f, -1.0f}));
+  }
+  Transition t;
+  t.s.assign(13, 0.3);
+  t.s2.assign(13, -0.2);
+  t.a = 1;
+  t.r = 1.5;
+  // Q(s, 1) = 2; target 1.5 + 0.5 * max(4, 0.5, -1) = 3.5; Huber(2 - 3.5) = 1.5 - 0.5 = 1.0.
+  CHECK(dqn_loss(agent.policy, agent.target, {t}, o.gamma).item<double>() == doctest::Approx(1.0));
+  t.done = true;  // no bootstrap: target 1.5, |2 - 1.5| < 1: 0.5 * 0.25
+  CHECK(dqn_loss(agent.policy, agent.target, {t}, o.gamma).item<double>() == doctest::Approx(0.125));
+  t.done = false;
+  agent.remember(t);
+  agent.learn();
+  // dL/db1 = -1 (Huber slope at -1.5): AdamW's first step moves the bias by +lr (m/sqrt(v) = sign).
+  CHECK(agent.policy->out->bias[1].item<double>() == doctest::Approx(2.01).epsilon(1e-6));
+  CHECK(agent.policy->out->bias[0].item<double>() == doctest::Approx(1.0));
+  // Target: (1 - tau) 0.5 + tau 2.01.
+  CHECK(agent.target->out->bias[1].item<double>() == doctest::Approx(0.9 * 0.5 + 0.1 * 2.01).epsilon(1e-6));
 }

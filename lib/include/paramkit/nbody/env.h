@@ -1,0 +1,71 @@
+// The paper's reinforcement-learning environment (Saz Ulibarrena & Portegies Zwart 2025): three 1 Msun
+// bodies from seeded initial conditions, an episode of 100 steps of 0.1 yr in which the agent picks the
+// time-step parameter eta of the integrator from 10 log-spaced values, a 13-d state and "reward 5".
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "paramkit/nbody/integrators.h"
+#include "paramkit/nbody/system.h"
+
+namespace paramkit::nbody {
+
+// Units of the environment: Msun, au, yr (G = 4 pi^2). km/s in au/yr:
+constexpr double kKmPerSInAuPerYr = 0.210944692;
+// N-body units of the state: M = 3 Msun, L = 1 au, so velocities are divided by sqrt(G M / L).
+
+// Initial conditions of the paper for a seed: body 0 at the origin moving (0, 10, 0) km/s, body 1
+// uniform in [5, 20] x [0, 10] au moving (-10, 0, 0) km/s, body 2 uniform in [-10, 0] x [5, 20] au at
+// rest; then the centre-of-mass frame.
+System paper_initial_conditions(uint64_t seed);
+
+struct RewardWeights {
+  double w0 = 3500, w1 = 0, w2 = 4;
+};
+// R_i = -W0 log10(dE / 1e-10) / (|log10 dE|^3 i) + W2 / |log10 eta|, dE = |dE/E0| > 0, i >= 1.
+double reward5(double dE, int i, double eta, const RewardWeights& w = {});
+
+struct EnvOptions {
+  std::string integrator = "hermite";
+  int steps = 100;           // RL steps per episode
+  double step_time = 0.1;    // yr per RL step
+  double max_error = 0.1;    // the episode ends when |dE/E0| exceeds this
+  std::vector<double> actions;  // eta values; empty: 10 log-spaced in [1e-4, 0.1]
+  RewardWeights weights;
+  double cost_weight = 0;    // > 0: the variant that charges force evaluations, R - w log10(evaluations)
+  // Maps an eta action to the integrator's parameter (Hermite: eta itself; for the transfer
+  // experiment, RK45's tolerance and IAS15's epsilon as eta^4, leapfrog's dt as eta * 0.1 yr).
+  double parameter_for(double eta) const;
+};
+
+struct StepResult {
+  std::vector<double> state;
+  double reward = 0, energy_error = 0;
+  bool done = false;
+  int64_t force_evaluations = 0;  // in this step
+};
+
+class ThreeBodyEnv {
+ public:
+  explicit ThreeBodyEnv(EnvOptions o);
+  std::vector<double> reset(uint64_t seed);
+  std::vector<double> reset(const System& s);
+  StepResult step(int action);
+  const System& system() const { return sys_; }
+  const EnvOptions& options() const { return o_; }
+  int steps_done() const { return i_; }
+  double energy_error() const;
+  int64_t force_evaluations() const { return integ_->stats.force_evaluations; }
+  static constexpr int kStateSize = 13;
+
+ private:
+  std::vector<double> state() const;
+  EnvOptions o_;
+  std::unique_ptr<Integrator> integ_;
+  System sys_;
+  double e0_ = 0;
+  int i_ = 0;
+};
+
+}  // namespace paramkit::nbody

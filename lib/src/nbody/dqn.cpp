@@ -1,0 +1,270 @@
+#include "paramkit/nbody/dqn.h"
+
+#include <cmath>
+#include <optional>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/provenance.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/io/checkpoint.h"
+#include "paramkit/io/json.h"
+#include "paramkit/io/state_dict.h"
+#include "paramkit/io/tensor_store.h"
+
+namespace paramkit::nbody {
+
+void DqnOptions::register_flags(CLI::App& app) {
+  app.add_option("--hidden", hidden, "Width of the hidden layers")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--repeats", repeats, "Times the shared hidden layer is applied")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--lr", lr, "AdamW learning rate")->capture_default_str();
+  app.add_option("--gamma", gamma, "Discount")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--tau", tau, "Soft target update rate")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--replay", replay, "Replay memory size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--eps-start", eps_start, "Initial exploration rate")->capture_default_str();
+  app.add_option("--eps-end", eps_end, "Final exploration rate")->capture_default_str();
+  app.add_option("--eps-decay", eps_decay, "Exploration decay, in agent steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--eps-reset-each-episode", eps_reset_each_episode, "Restart the decay every episode (the reference code's behaviour)");
+}
+
+QNetImpl::QNetImpl(int state, int hidden, int rep, int actions) : repeats(rep) {
+  in = register_module("in", torch::nn::Linear(state, hidden));
+  mid = register_module("mid", torch::nn::Linear(hidden, hidden));
+  out = register_module("out", torch::nn::Linear(hidden, actions));
+}
+
+torch::Tensor QNetImpl::forward(torch::Tensor x) {
+  x = torch::relu(in->forward(x));
+  for (int r = 0; r < repeats; ++r) x = torch::relu(mid->forward(x));
+  return out->forward(x);
+}
+
+namespace {
+torch::Tensor rows(const std::vector<Transition>& b, bool next) {
+  const int64_t n = static_cast<int64_t>(b.size()), d = static_cast<int64_t>(b[0].s.size());
+  torch::Tensor t = torch::empty({n, d}, torch::kFloat32);
+  auto a = t.accessor<float, 2>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < d; ++k) a[i][k] = static_cast<float>(next ? b[i].s2[k] : b[i].s[k]);
+  return t;
+}
+torch::Tensor state_tensor(const std::vector<double>& s) {
+  torch::Tensor t = torch::empty({1, static_cast<int64_t>(s.size())}, torch::kFloat32);
+  for (size_t k = 0; k < s.size(); ++k) t[0][static_cast<int64_t>(k)] = static_cast<float>(s[k]);
+  return t;
+}
+}  // namespace
+
+torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>& b, double gamma) {
+  const int64_t n = static_cast<int64_t>(b.size());
+  std::vector<int64_t> a(n);
+  std::vector<float> r(n), notdone(n);
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = b[i].a;
+    r[i] = static_cast<float>(b[i].r);
+    notdone[i] = b[i].done ? 0.f : 1.f;
+  }
+  torch::Tensor q = policy->forward(rows(b, false)).gather(1, torch::tensor(a).unsqueeze(1)).squeeze(1);
+  torch::Tensor next;
+  {
+    torch::NoGradGuard ng;
+    next = std::get<0>(target->forward(rows(b, true)).max(1));
+  }
+  torch::Tensor y = torch::tensor(r) + static_cast<float>(gamma) * torch::tensor(notdone) * next;
+  return torch::nn::functional::smooth_l1_loss(q, y);  // Huber with delta 1
+}
+
+DqnAgent::DqnAgent(int state, int n_actions, const DqnOptions& o, uint64_t seed) : opt(o), actions(n_actions), rng_(seed, 17) {
+  torch::manual_seed(seed);
+  policy = QNet(state, o.hidden, o.repeats, n_actions);
+  target = QNet(state, o.hidden, o.repeats, n_actions);
+  {
+    torch::NoGradGuard ng;
+    auto p = policy->parameters(), t = target->parameters();
+    for (size_t i = 0; i < p.size(); ++i) t[i].copy_(p[i]);
+  }
+  adam_ = std::make_unique<torch::optim::AdamW>(policy->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).amsgrad(true));
+}
+
+int DqnAgent::greedy(const std::vector<double>& s) {
+  torch::NoGradGuard ng;
+  return static_cast<int>(policy->forward(state_tensor(s)).argmax(1).item<int64_t>());
+}
+
+int DqnAgent::act(const std::vector<double>& s, double eps) {
+  if (rng_.uniform() < eps) return static_cast<int>(rng_.below(static_cast<uint64_t>(actions)));
+  return greedy(s);
+}
+
+double DqnAgent::epsilon(int64_t steps) const {
+  return opt.eps_end + (opt.eps_start - opt.eps_end) * std::exp(-static_cast<double>(steps) / opt.eps_decay);
+}
+
+void DqnAgent::remember(const Transition& t) {
+  if (memory_.size() < static_cast<size_t>(opt.replay)) {
+    memory_.push_back(t);
+  } else {
+    memory_[next_] = t;
+  }
+  next_ = (next_ + 1) % static_cast<size_t>(opt.replay);
+}
+
+double DqnAgent::learn() {
+  if (memory_.size() < static_cast<size_t>(opt.batch)) return 0;
+  std::vector<Transition> b;
+  for (int i = 0; i < opt.batch; ++i) b.push_back(memory_[rng_.below(memory_.size())]);
+  torch::Tensor loss = dqn_loss(policy, target, b, opt.gamma);
+  adam_->zero_grad();
+  loss.backward();
+  for (auto& p : policy->parameters())
+    if (p.grad().defined()) p.grad().clamp_(-opt.clip, opt.clip);
+  adam_->step();
+  torch::NoGradGuard ng;
+  auto p = policy->parameters(), t = target->parameters();
+  for (size_t i = 0; i < p.size(); ++i) t[i].mul_(1 - opt.tau).add_(p[i], opt.tau);
+  return loss.item<double>();
+}
+
+namespace {
+struct Pair : torch::nn::Module {
+  Pair(QNet p, QNet t) {
+    register_module("policy", p);
+    register_module("target", t);
+  }
+};
+}  // namespace
+
+void DqnAgent::save(const std::filesystem::path& path, const nlohmann::json& extra) {
+  CheckpointState st;
+  st.extra = extra;
+  nlohmann::json mem = nlohmann::json::array();
+  for (const auto& t : memory_) mem.push_back({t.s, t.a, t.r, t.s2, t.done});
+  st.extra["replay"] = mem;
+  st.extra["replay_next"] = next_;
+  Pair pair(policy, target);
+  save_checkpoint(path, pair, *adam_, &rng_, st);
+}
+
+nlohmann::json DqnAgent::load(const std::filesystem::path& path) {
+  Pair pair(policy, target);
+  CheckpointState st = load_checkpoint(path, pair, *adam_, &rng_);
+  memory_.clear();
+  try {
+    for (const auto& m : st.extra.at("replay")) {
+      Transition t;
+      t.s = m[0].get<std::vector<double>>();
+      t.a = m[1].get<int>();
+      t.r = m[2].get<double>();
+      t.s2 = m[3].get<std::vector<double>>();
+      t.done = m[4].get<bool>();
+      memory_.push_back(std::move(t));
+    }
+    next_ = st.extra.at("replay_next").get<size_t>();
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path.string(), "replay", std::string("malformed checkpoint: ") + e.what());
+  }
+  return st.extra;
+}
+
+namespace {
+nlohmann::json env_json(const EnvOptions& e) {
+  return {{"integrator", e.integrator}, {"steps", e.steps}, {"step_time", e.step_time}, {"max_error", e.max_error},
+          {"actions", e.actions}, {"w", {e.weights.w0, e.weights.w1, e.weights.w2}}, {"cost_weight", e.cost_weight}};
+}
+EnvOptions env_from_json(const nlohmann::json& j) {
+  EnvOptions e;
+  e.integrator = j.at("integrator").get<std::string>();
+  e.steps = j.at("steps").get<int>();
+  e.step_time = j.at("step_time").get<double>();
+  e.max_error = j.at("max_error").get<double>();
+  e.actions = j.at("actions").get<std::vector<double>>();
+  e.weights = {j.at("w")[0].get<double>(), j.at("w")[1].get<double>(), j.at("w")[2].get<double>()};
+  e.cost_weight = j.at("cost_weight").get<double>();
+  return e;
+}
+}  // namespace
+
+nlohmann::json train_dqn(const TrainConfig& c) {
+  ThreeBodyEnv env(c.env);
+  const int n_actions = static_cast<int>(env.options().actions.size());
+  DqnAgent agent(ThreeBodyEnv::kStateSize, n_actions, c.dqn, c.seed);
+  int start_episode = 0;
+  int64_t steps_done = 0;
+  nlohmann::json history = nlohmann::json::array();
+  if (c.resume && !c.checkpoint.empty() && std::filesystem::exists(c.checkpoint)) {
+    nlohmann::json extra = agent.load(c.checkpoint);
+    start_episode = extra.at("episode").get<int>();
+    steps_done = extra.at("steps_done").get<int64_t>();
+    history = extra.at("history");
+    log::info("resumed from {} at episode {}", c.checkpoint.string(), start_episode);
+  }
+  std::optional<JsonlLog> jl;
+  if (!c.log.empty()) jl.emplace(c.log, "episode", start_episode > 0 ? start_episode - 1 : -1);
+  int done_here = 0;
+  for (int ep = start_episode; ep < c.episodes; ++ep) {
+    check_stop();
+    std::vector<double> s = env.reset(c.seed * 100000 + static_cast<uint64_t>(ep));
+    int64_t ep_steps = 0;
+    double ret = 0, loss = 0;
+    StepResult r;
+    for (;;) {
+      const double eps = agent.epsilon(c.dqn.eps_reset_each_episode ? ep_steps : steps_done);
+      const int a = agent.act(s, eps);
+      r = env.step(a);
+      agent.remember({s, r.state, a, r.reward, r.done});
+      loss = agent.learn();
+      ret += r.reward;
+      s = r.state;
+      ++steps_done;
+      ++ep_steps;
+      if (r.done) break;
+    }
+    nlohmann::json row = {{"episode", ep},         {"return", ret},
+                          {"steps", ep_steps},     {"energy_error", std::isfinite(r.energy_error) ? nlohmann::json(r.energy_error) : nlohmann::json(nullptr)},
+                          {"force_evaluations", env.force_evaluations()}, {"epsilon", agent.epsilon(c.dqn.eps_reset_each_episode ? ep_steps : steps_done)},
+                          {"loss", loss}};
+    history.push_back(ret);
+    if (jl) jl->write(row);
+    log::debug("episode {}: return {:.2f}, |dE/E0| {:.2e}", ep, ret, r.energy_error);
+    ++done_here;
+    const bool last = ep + 1 == c.episodes;
+    const bool stopping = c.stop_after > 0 && done_here >= c.stop_after;
+    if (!c.checkpoint.empty() && (last || stopping || (ep + 1) % 10 == 0))
+      agent.save(c.checkpoint, {{"episode", ep + 1}, {"steps_done", steps_done}, {"history", history}});
+    if (stopping && !last) {
+      log::info("stopped after {} episodes (--stop-after); --resume continues", done_here);
+      return {{"episodes_done", ep + 1}, {"finished", false}};
+    }
+  }
+  Metadata meta = provenance_metadata();
+  meta["nbody_policy"] = nlohmann::json({{"env", env_json(env.options())}, {"hidden", c.dqn.hidden}, {"repeats", c.dqn.repeats}}).dump();
+  save_tensors(c.out, named_state(*agent.policy), meta);
+  double last10 = 0;
+  int k = 0;
+  for (size_t i = history.size() >= 10 ? history.size() - 10 : 0; i < history.size(); ++i, ++k) last10 += history[i].get<double>();
+  return {{"episodes_done", c.episodes}, {"finished", true}, {"agent_steps", steps_done}, {"mean_return_last_10", k ? last10 / k : 0.0}};
+}
+
+int Policy::choose(const std::vector<double>& state) {
+  torch::NoGradGuard ng;
+  return static_cast<int>(net->forward(state_tensor(state)).argmax(1).item<int64_t>());
+}
+
+Policy load_policy(const std::filesystem::path& path) {
+  auto reader = open_tensors(path);
+  auto it = reader->metadata().find("nbody_policy");
+  if (it == reader->metadata().end()) throw InputError(path.string(), "__metadata__.nbody_policy", "not a policy written by 'nbody-rl train'");
+  Policy p;
+  try {
+    nlohmann::json j = parse_json(it->second, path.string());
+    p.env = env_from_json(j.at("env"));
+    p.net = QNet(ThreeBodyEnv::kStateSize, j.at("hidden").get<int>(), j.at("repeats").get<int>(), static_cast<int>(p.env.actions.size()));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path.string(), "__metadata__.nbody_policy", std::string("malformed: ") + e.what());
+  }
+  load_state_dict(*p.net, *reader);
+  return p;
+}
+
+}  // namespace paramkit::nbody
