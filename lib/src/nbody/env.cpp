@@ -29,7 +29,8 @@ double reward5(double dE, int i, double eta, const RewardWeights& w) {
 
 double EnvOptions::parameter_for(double eta) const {
   if (integrator == "hermite") return eta;
-  if (integrator == "rk45" || integrator == "ias15") return std::pow(eta, 4);
+  // eta in [1e-4, 0.1] -> tolerance in [1e-13, 1e-4] (log-linear; below ~1e-14 no double step meets it).
+  if (integrator == "rk45" || integrator == "ias15") return 0.1 * eta * eta * eta;
   return eta * step_time;  // leapfrog: a fixed step
 }
 
@@ -70,6 +71,7 @@ StepResult ThreeBodyEnv::step(int action) {
   const double eta = o_.actions[action];
   integ_->set_parameter(o_.parameter_for(eta));
   const int64_t before = integ_->stats.force_evaluations;
+  integ_->max_force_evaluations = before + o_.max_evaluations_per_step;
   ++i_;
   StepResult r;
   try {

@@ -6,6 +6,12 @@
 #include "paramkit/core/error.h"
 
 namespace paramkit::nbody {
+
+void Integrator::check_budget() const {
+  if (max_force_evaluations > 0 && stats.force_evaluations > max_force_evaluations)
+    throw Error(name() + ": more than " + std::to_string(max_force_evaluations) + " force evaluations");
+}
+
 namespace {
 
 void check_dt(double dt, double t, const std::string& who) {
@@ -51,6 +57,7 @@ class Hermite : public Integrator {
       a_.swap(a1);  // PEC: the forces at the predicted state start the next step
       j_.swap(j1);
       ++stats.steps;
+      check_budget();
     }
   }
 
@@ -88,6 +95,7 @@ class Leapfrog : public Integrator {
         for (int k = 0; k < 3; ++k) s.v[i][k] += a_[i][k] * dt / 2;
       s.t = (s.t + dt >= t_end) ? t_end : s.t + dt;
       ++stats.steps;
+      check_budget();
     }
   }
 
@@ -147,6 +155,8 @@ class Ias15 : public Integrator {
       // A shortened last step says nothing about the next natural step: keep the larger.
       dt_ = last ? std::max(dt_next, dt_) : dt_next;
       ++stats.steps;
+      check_budget();
+      check_budget();
     }
   }
 
@@ -360,12 +370,15 @@ class Rk45 : public Integrator {
       if (err > 1) {
         ++stats.rejected_steps;
         dt_ = dt * factor;
+        check_budget();
         continue;
       }
       y.swap(yn);
       s.t = last ? t_end : s.t + dt;
       if (!last) dt_ = dt * factor;
       ++stats.steps;
+      check_budget();
+      check_budget();
     }
     for (size_t i = 0; i < n; ++i)
       for (int k2 = 0; k2 < 3; ++k2) {

@@ -28,6 +28,12 @@ class Integrator {
   // Forgets state carried between calls (cached forces, step predictions) after s was changed.
   virtual void reset() {}
   IntegratorStats stats;
+  // > 0: Error once stats.force_evaluations exceeds this (a guard for callers such as the RL
+  // environment, where a bad parameter on a close encounter could otherwise run for hours).
+  int64_t max_force_evaluations = 0;
+
+ protected:
+  void check_budget() const;
 };
 
 // hermite, leapfrog, ias15, rk45; parameter <= 0 takes the default (0.03, 1e-3, 1e-9, 1e-10).
