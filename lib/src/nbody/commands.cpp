@@ -52,7 +52,7 @@ System plummer_sphere(int n, uint64_t seed) {
 
 void IntegrateOptions::register_flags(CLI::App& app) {
   app.add_option("input", input, "Initial conditions: CSV (m,x,y,z,vx,vy,vz or m,x,y,vx,vy) or JSON");
-  app.add_option("--problem", problem, "Or a named problem: figure-eight, pythagorean, kepler, paper:SEED (the RL environment's initial conditions)");
+  app.add_option("--problem", problem, "Or a named problem: figure-eight, pythagorean, kepler, paper:SEED (the RL environment's initial conditions), plummer:N[:SEED]");
   app.add_option("--units", units, "nbody (G = 1) or msun-au-yr (G = 4 pi^2)")->capture_default_str();
   app.add_option("--integrator", integrator, "hermite, leapfrog, ias15 or rk45")->capture_default_str();
   app.add_option("--param", parameter, "hermite: eta (0.03); leapfrog: dt (1e-3); ias15: epsilon (1e-9); rk45: tolerance (1e-10)");
@@ -73,8 +73,13 @@ nlohmann::json run_integrate(const IntegrateOptions& o) {
   Units u = units_named(o.units);
   if (!o.problem.empty()) {
     source = o.problem;
-    if (o.problem.rfind("paper:", 0) == 0) s = paper_initial_conditions(std::stoull(o.problem.substr(6)));
-    else {
+    if (o.problem.rfind("paper:", 0) == 0) {
+      s = paper_initial_conditions(std::stoull(o.problem.substr(6)));
+    } else if (o.problem.rfind("plummer:", 0) == 0) {
+      const std::string rest = o.problem.substr(8);
+      const size_t c = rest.find(':');
+      s = plummer_sphere(std::stoi(rest.substr(0, c)), c == std::string::npos ? 0 : std::stoull(rest.substr(c + 1)));
+    } else {
       s = named_problem(o.problem);
       s.G = u.G;
     }
