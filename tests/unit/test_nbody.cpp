@@ -1,10 +1,14 @@
 // nbody integrators against closed forms and the classic problems (figure-eight, Pythagorean, Kepler).
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
 #include "paramkit/nbody/dqn.h"
 #include "paramkit/nbody/env.h"
 #include "paramkit/nbody/integrators.h"
@@ -193,4 +197,29 @@ TEST_CASE("DQN update against a hand-computed case: Huber TD loss, one AdamW ste
   CHECK(agent.policy->out->bias[0].item<double>() == doctest::Approx(1.0));
   // Target: (1 - tau) 0.5 + tau 2.01.
   CHECK(agent.target->out->bias[1].item<double>() == doctest::Approx(0.9 * 0.5 + 0.1 * 2.01).epsilon(1e-6));
+}
+
+TEST_CASE("a policy's plain C++ forward pass equals the LibTorch network") {
+  DqnOptions o;
+  o.hidden = 32;
+  o.repeats = 2;
+  DqnAgent agent(13, 10, o, 4);
+  auto dir = std::filesystem::temp_directory_path() / ("pk-policy-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  Policy p;
+  p.net = agent.policy;
+  p.prepare();
+  Rng rng(9);
+  for (int k = 0; k < 50; ++k) {
+    std::vector<double> s(13);
+    for (auto& v : s) v = rng.normal();
+    torch::Tensor t = torch::empty({1, 13});
+    for (int i = 0; i < 13; ++i) t[0][i] = static_cast<float>(s[i]);
+    torch::NoGradGuard ng;
+    torch::Tensor q = agent.policy->forward(t)[0];
+    std::vector<float> mine = p.q_values(s);
+    for (int a = 0; a < 10; ++a) CHECK(mine[a] == doctest::Approx(q[a].item<float>()).epsilon(1e-5));
+    CHECK(p.choose(s) == q.argmax().item<int64_t>());
+  }
+  std::filesystem::remove_all(dir);
 }

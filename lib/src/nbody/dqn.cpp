@@ -1,5 +1,6 @@
 #include "paramkit/nbody/dqn.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -246,9 +247,44 @@ nlohmann::json train_dqn(const TrainConfig& c) {
   return {{"episodes_done", c.episodes}, {"finished", true}, {"agent_steps", steps_done}, {"mean_return_last_10", k ? last10 / k : 0.0}};
 }
 
-int Policy::choose(const std::vector<double>& state) {
-  torch::NoGradGuard ng;
-  return static_cast<int>(net->forward(state_tensor(state)).argmax(1).item<int64_t>());
+void Policy::prepare() {
+  // Weights stored transposed ([in][out]) so the inner loop runs over outputs without a reduction
+  // chain, which the compiler vectorises.
+  auto copy = [](const torch::nn::Linear& l, Dense& d) {
+    torch::Tensor w = l->weight.detach().to(torch::kFloat32).t().contiguous(), b = l->bias.detach().to(torch::kFloat32).contiguous();
+    d.in = static_cast<int>(w.size(0));
+    d.out = static_cast<int>(w.size(1));
+    d.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    d.b.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
+  };
+  copy(net->in, in_);
+  copy(net->mid, mid_);
+  copy(net->out, out_);
+  repeats_ = net->repeats;
+}
+
+std::vector<float> Policy::q_values(const std::vector<double>& state) const {
+  auto layer = [](const Dense& d, const std::vector<float>& x, bool relu) {
+    std::vector<float> y(d.b);
+    float* __restrict yp = y.data();
+    for (int i = 0; i < d.in; ++i) {
+      const float xi = x[i];
+      const float* __restrict w = &d.w[static_cast<size_t>(i) * d.out];
+      for (int o = 0; o < d.out; ++o) yp[o] += xi * w[o];
+    }
+    if (relu)
+      for (float& v : y) v = v < 0 ? 0 : v;
+    return y;
+  };
+  std::vector<float> x(state.begin(), state.end());
+  x = layer(in_, x, true);
+  for (int r = 0; r < repeats_; ++r) x = layer(mid_, x, true);
+  return layer(out_, x, false);
+}
+
+int Policy::choose(const std::vector<double>& state) const {
+  std::vector<float> q = q_values(state);
+  return static_cast<int>(std::max_element(q.begin(), q.end()) - q.begin());
 }
 
 Policy load_policy(const std::filesystem::path& path) {
@@ -264,6 +300,7 @@ Policy load_policy(const std::filesystem::path& path) {
     throw InputError(path.string(), "__metadata__.nbody_policy", std::string("malformed: ") + e.what());
   }
   load_state_dict(*p.net, *reader);
+  p.prepare();
   return p;
 }
 

@@ -79,11 +79,22 @@ struct TrainConfig {
 // Trains; returns a summary (episodes, mean return of the last 10, ...).
 nlohmann::json train_dqn(const TrainConfig& c);
 
-// A trained policy: the network and the environment settings it was trained with.
+// A trained policy: the network and the environment settings it was trained with. Decisions run the
+// network in plain C++ (a LibTorch call per layer costs more than the arithmetic of this small net).
 struct Policy {
   QNet net{nullptr};
   EnvOptions env;
-  int choose(const std::vector<double>& state);
+  int choose(const std::vector<double>& state) const;
+  std::vector<float> q_values(const std::vector<double>& state) const;  // the plain forward pass
+  void prepare();  // copies the weights for q_values (load_policy calls it)
+
+ private:
+  struct Dense {
+    int in = 0, out = 0;
+    std::vector<float> w, b;  // w row-major [in][out] (transposed)
+  };
+  Dense in_, mid_, out_;
+  int repeats_ = 0;
 };
 Policy load_policy(const std::filesystem::path& path);
 
