@@ -62,6 +62,14 @@ namespace {
 // Value at 0-based ascending rank k of a flat float tensor (exact, O(n)).
 float value_at_rank(const torch::Tensor& flat, int64_t k) { return row_ranks(flat.unsqueeze(0), {k})[0][0]; }
 
+// The first `need` true entries of a bool mask (all of them when there are no more than that; the
+// running count, an int64 copy of the mask, is built only when some must be left out).
+torch::Tensor first_true(const torch::Tensor& mask, int64_t need) {
+  if (need <= 0) return torch::zeros_like(mask);
+  if (mask.sum().item<int64_t>() <= need) return mask;
+  return mask.logical_and(mask.cumsum(0) <= need);
+}
+
 // The k largest values; among equal values the lower indices first (a stable descending sort's top k).
 torch::Tensor largest_mask(const torch::Tensor& mag, int64_t k) {
   const int64_t n = mag.numel();
@@ -70,7 +78,7 @@ torch::Tensor largest_mask(const torch::Tensor& mag, int64_t k) {
   const float thr = value_at_rank(mag, n - k);
   torch::Tensor greater = mag > thr, equal = mag == thr;
   const int64_t need = k - greater.sum().item<int64_t>();
-  return greater.logical_or(equal.logical_and(equal.cumsum(0) <= need));
+  return greater.logical_or_(first_true(equal, need));
 }
 
 // The k smallest values; among equal values the lower indices first (a stable ascending sort's first k).
@@ -81,7 +89,7 @@ torch::Tensor smallest_mask(const torch::Tensor& mag, int64_t k) {
   const float thr = value_at_rank(mag, k - 1);
   torch::Tensor less = mag < thr, equal = mag == thr;
   const int64_t need = k - less.sum().item<int64_t>();
-  return less.logical_or(equal.logical_and(equal.cumsum(0) <= need));
+  return less.logical_or_(first_true(equal, need));
 }
 }  // namespace
 
@@ -266,19 +274,20 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   }
   // Sign consensus (TIES-style): sparsify, weight, elect, mix the agreeing entries, normalise, lambda.
   for (int64_t i = 0; i < n; ++i) deltas.push_back(sparsified(i));
-  torch::Tensor stacked = torch::stack(deltas);
+  torch::Tensor weighted = torch::stack(deltas);
+  deltas.clear();  // in-place from here on: a merge holds few tensor-sized temporaries
   std::vector<float> w(n);
   for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>(params[i].weight);
-  std::vector<int64_t> wshape(stacked.dim(), 1);
+  std::vector<int64_t> wshape(weighted.dim(), 1);
   wshape[0] = n;
-  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape).to(stacked.device());
-  torch::Tensor weighted = stacked * weights;
+  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape(wshape).to(weighted.device());
+  weighted.mul_(weights);
   torch::Tensor mixed, divisor;
   {
     torch::Tensor majority = torch::where(weighted.sum(0) >= 0, torch::ones_like(base), -torch::ones_like(base));
-    torch::Tensor mask = (weighted.sign() == majority.unsqueeze(0)).to(torch::kFloat32);
-    mixed = (weighted * mask).sum(0);
+    torch::Tensor mask = weighted.sign().eq_(majority.unsqueeze(0));  // 1.0 where the sign agrees
     divisor = (weights * mask).sum(0);
+    mixed = weighted.mul_(mask).sum(0);
     divisor = torch::where(divisor == 0, torch::ones_like(divisor), divisor);
   }
   if (normalize) mixed = mixed / divisor;
