@@ -266,7 +266,7 @@ nlohmann::json run_evaluate(const EvaluateOptions& o) {
   strategies.push_back({"eta=0.03 (default)", -2});
   std::vector<std::string> c_strategy;
   std::vector<double> c_seed, c_err, c_fe, c_wall, c_steps;
-  std::map<std::string, std::vector<double>> log_err, fe, wall;
+  std::map<std::string, std::vector<double>> log_err, fe, wall, ret;
   for (int k = 0; k < o.seeds; ++k) {
     const uint64_t seed = o.seed_offset + static_cast<uint64_t>(k);
     for (const auto& st : strategies) {
@@ -275,11 +275,14 @@ nlohmann::json run_evaluate(const EvaluateOptions& o) {
       std::vector<double> state = e.reset(seed);
       auto t0 = std::chrono::steady_clock::now();
       StepResult r;
+      double total = 0;
       do {
         const int a = st.fixed == -1 ? p.choose(state) : st.fixed == -2 ? static_cast<int>(env_default.actions.size()) - 1 : st.fixed;
         r = e.step(a);
+        total += r.reward;
         state = r.state;
       } while (!r.done);
+      ret[st.name].push_back(total);
       const double w = seconds_since(t0);
       const double err = std::isfinite(r.energy_error) ? std::max(r.energy_error, 1e-16) : 1.0;
       log_err[st.name].push_back(std::log10(err));
@@ -309,7 +312,8 @@ nlohmann::json run_evaluate(const EvaluateOptions& o) {
                     {"median_energy_error", std::pow(10.0, median(log_err[st.name]))},
                     {"mean_log10_energy_error", mean(log_err[st.name])},
                     {"mean_force_evaluations", mean(fe[st.name])},
-                    {"mean_wall_s", mean(wall[st.name])}});
+                    {"mean_wall_s", mean(wall[st.name])},
+                    {"mean_return", mean(ret[st.name])}});
   }
   // Energy error of the fixed-eta front at the policy's cost: log-log interpolation between the fixed
   // strategies whose mean costs bracket the policy's.
@@ -390,6 +394,7 @@ void TrainFlags::register_flags(CLI::App& app) {
   app.add_option("--episodes", config.episodes, "Training episodes")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--cost-weight", cost_weight, "> 0: the reward variant that charges force evaluations (R - w log10 evaluations)");
   app.add_option("--steps", config.env.steps, "RL steps per episode")->capture_default_str();
+  app.add_option("--reward-clip", config.env.reward_clip, "> 0: clip rewards to [-c, c] (not in the paper)");
   app.add_option("--step-time", config.env.step_time, "Years per RL step")->capture_default_str();
   app.add_option("--out", config.out, "The trained policy (safetensors)")->required();
   app.add_option("--checkpoint", config.checkpoint, "Checkpoint written every 10 episodes and at the end");

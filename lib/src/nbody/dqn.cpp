@@ -171,7 +171,8 @@ nlohmann::json DqnAgent::load(const std::filesystem::path& path) {
 namespace {
 nlohmann::json env_json(const EnvOptions& e) {
   return {{"integrator", e.integrator}, {"steps", e.steps}, {"step_time", e.step_time}, {"max_error", e.max_error},
-          {"actions", e.actions}, {"w", {e.weights.w0, e.weights.w1, e.weights.w2}}, {"cost_weight", e.cost_weight}};
+          {"actions", e.actions}, {"w", {e.weights.w0, e.weights.w1, e.weights.w2}}, {"cost_weight", e.cost_weight},
+          {"reward_clip", e.reward_clip}};
 }
 EnvOptions env_from_json(const nlohmann::json& j) {
   EnvOptions e;
@@ -182,6 +183,7 @@ EnvOptions env_from_json(const nlohmann::json& j) {
   e.actions = j.at("actions").get<std::vector<double>>();
   e.weights = {j.at("w")[0].get<double>(), j.at("w")[1].get<double>(), j.at("w")[2].get<double>()};
   e.cost_weight = j.at("cost_weight").get<double>();
+  e.reward_clip = j.value("reward_clip", 0.0);
   return e;
 }
 }  // namespace

@@ -81,6 +81,7 @@ StepResult ThreeBodyEnv::step(int action) {
     r.energy_error = INFINITY;
     r.done = true;
     r.reward = reward5(o_.max_error, i_, eta, o_.weights);
+    if (o_.reward_clip > 0) r.reward = std::clamp(r.reward, -o_.reward_clip, o_.reward_clip);
     r.state = state();
     r.force_evaluations = integ_->stats.force_evaluations - before;
     return r;
@@ -92,6 +93,7 @@ StepResult ThreeBodyEnv::step(int action) {
   // The first step's reward is 0 (the paper's convention); afterwards reward 5 with the step index.
   r.reward = i_ == 1 ? 0.0 : reward5(dE, i_, eta, o_.weights);
   if (o_.cost_weight > 0) r.reward -= o_.cost_weight * std::log10(1.0 + static_cast<double>(r.force_evaluations));
+  if (o_.reward_clip > 0) r.reward = std::clamp(r.reward, -o_.reward_clip, o_.reward_clip);
   r.done = r.energy_error > o_.max_error || i_ >= o_.steps;
   r.state = state();
   return r;

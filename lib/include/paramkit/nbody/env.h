@@ -35,6 +35,7 @@ struct EnvOptions {
   RewardWeights weights;
   double cost_weight = 0;    // > 0: the variant that charges force evaluations, R - w log10(evaluations)
   int64_t max_evaluations_per_step = 2000000;  // beyond: the episode ends as a failure
+  double reward_clip = 0;    // > 0: rewards clipped to [-clip, clip] (not in the paper; tames outliers)
   // Maps an eta action to the integrator's parameter (Hermite: eta itself; for the transfer
   // experiment, RK45's tolerance and IAS15's epsilon as 0.1 eta^3, i.e. [1e-13, 1e-4] for eta in
   // [1e-4, 0.1], and leapfrog's fixed dt as eta * step_time).
