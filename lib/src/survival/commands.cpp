@@ -37,6 +37,14 @@ std::string group_name(const Column& c, size_t r) {
   if (c.numeric) return fmt_num(c.values[r], 15);
   return c.strings[r];
 }
+
+// The rows of each level of column `by` (levels in sorted order), or one group "all".
+std::vector<std::pair<std::string, std::vector<size_t>>> groups_of(const SurvData& d, const std::string& by) {
+  std::map<std::string, std::vector<size_t>> g;
+  const Column* c = by.empty() ? nullptr : &d.rows.col(by);
+  for (size_t i = 0; i < d.n(); ++i) g[c ? group_name(*c, i) : "all"].push_back(i);
+  return {g.begin(), g.end()};
+}
 }  // namespace
 
 std::vector<double> parse_list(const std::string& s, const std::string& flag) {
@@ -170,38 +178,18 @@ nlohmann::json run_km(const std::string& path, const DataOptions& o, const std::
   std::vector<std::string> cols;
   if (!by.empty()) cols.push_back(by);
   SurvData d = load_data(path, o, cols, false);
-  std::vector<std::string> groups;
-  std::vector<std::vector<size_t>> members;
-  if (by.empty()) {
-    groups.push_back("all");
-    members.emplace_back();
-    for (size_t i = 0; i < d.n(); ++i) members[0].push_back(i);
-  } else {
-    const Column& c = d.rows.col(by);
-    std::map<std::string, std::vector<size_t>> g;
-    std::vector<std::string> order;
-    for (size_t i = 0; i < d.n(); ++i) {
-      std::string k = group_name(c, i);
-      if (!g.count(k)) order.push_back(k);
-      g[k].push_back(i);
-    }
-    std::set<std::string> uniq(order.begin(), order.end());
-    for (const auto& k : uniq) {
-      groups.push_back(k);
-      members.push_back(g[k]);
-    }
-  }
+  const auto groups = groups_of(d, by);
   nlohmann::json curves = nlohmann::json::array();
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
+  for (const auto& [name, rows] : groups) {
     std::vector<double> t;
     std::vector<uint8_t> e;
-    for (size_t i : members[gi]) {
+    for (size_t i : rows) {
       t.push_back(d.time[i]);
       e.push_back(d.event[i]);
     }
     KaplanMeier km = kaplan_meier(t, e, o.conf);
     nlohmann::json j = km.to_json();
-    j["group"] = groups[gi];
+    j["group"] = name;
     nlohmann::json at = nlohmann::json::array();
     for (double x : times) at.push_back({{"time", x}, {"surv", km.at(x)}});
     j["at"] = at;
@@ -266,34 +254,21 @@ std::string km_plot_svg(const nlohmann::json& rep, const std::string& title) {
 std::string fit_plot_svg(const SurvData& d, const FitResult& fit, const std::string& by) {
   // Groups: every row, or the rows of each level of `by`. Fitted curve: the average of the rows'
   // predicted S(t) (a directly adjusted curve, comparable to the group's Kaplan-Meier).
-  std::vector<std::string> names;
-  std::vector<std::vector<size_t>> members;
-  if (by.empty()) {
-    names.push_back("all");
-    members.emplace_back();
-    for (size_t i = 0; i < d.n(); ++i) members[0].push_back(i);
-  } else {
-    const Column& c = d.rows.col(by);
-    std::map<std::string, std::vector<size_t>> g;
-    for (size_t i = 0; i < d.n(); ++i) g[group_name(c, i)].push_back(i);
-    for (auto& [k, v] : g) {
-      names.push_back(k);
-      members.push_back(v);
-    }
-  }
+  const auto groups = groups_of(d, by);
   const double tmax = *std::max_element(d.time.begin(), d.time.end());
   auto params = fit.model.params(d.rows);
   std::vector<Curve> curves;
-  for (size_t gi = 0; gi < names.size(); ++gi) {
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const auto& [name, members] = groups[gi];
     std::vector<double> t;
     std::vector<uint8_t> e;
-    for (size_t i : members[gi]) {
+    for (size_t i : members) {
       t.push_back(d.time[i]);
       e.push_back(d.event[i]);
     }
     KaplanMeier km = kaplan_meier(t, e);
     Curve k, f;
-    k.label = "KM " + names[gi];
+    k.label = "KM " + name;
     k.step = true;
     k.color = f.color = static_cast<int>(gi);
     k.t = {0.0};
@@ -302,13 +277,13 @@ std::string fit_plot_svg(const SurvData& d, const FitResult& fit, const std::str
       k.t.push_back(km.time[i]);
       k.s.push_back(km.surv[i]);
     }
-    f.label = fit.model.family->name + " " + names[gi];
+    f.label = fit.model.family->name + " " + name;
     for (int s = 0; s <= 100; ++s) {
       const double x = tmax * s / 100.0;
       double acc = 0;
-      for (size_t i : members[gi]) acc += x == 0 ? 1.0 : std::exp(-cumhaz(*fit.model.family, x, params[i]));
+      for (size_t i : members) acc += x == 0 ? 1.0 : std::exp(-cumhaz(*fit.model.family, x, params[i]));
       f.t.push_back(x);
-      f.s.push_back(acc / static_cast<double>(members[gi].size()));
+      f.s.push_back(acc / static_cast<double>(members.size()));
     }
     curves.push_back(k);
     curves.push_back(f);
