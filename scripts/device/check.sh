@@ -21,3 +21,15 @@ echo "build: $(( $(date +%s) - t0 )) s"
 echo "smoke on cuda exit: $?"
 ./build-gpu/bin/bench-decode $((1 << 28)) /tmp | tee "$out/bench_decode.json"
 echo "bench exit: $?"
+# pcb-merge on the GPU against the CPU, on a synthetic 100M-parameter model with 3 fine-tunes: wall
+# time of each method on each device, and the largest difference between the two merges.
+./build-gpu/bin/bench-merge make /tmp/merge-gpu 100e6 3 > /dev/null
+for m in task_arithmetic ties dare_ties pcb; do
+  for dev in cpu cuda; do
+    ./build-gpu/bin/pcb-merge -q --device $dev --base /tmp/merge-gpu/base --models /tmp/merge-gpu/ft1 /tmp/merge-gpu/ft2 /tmp/merge-gpu/ft3 \
+      --method $m --density 0.2 --out /tmp/merge-gpu/out-$m-$dev --metrics "$out/merge-$m-$dev.json"
+    echo "merge $m on $dev exit: $? wall: $(grep -o '"wall_s": [0-9.]*' "$out/merge-$m-$dev.json")"
+  done
+  ./build-gpu/bin/ckpt-tool diff /tmp/merge-gpu/out-$m-cpu /tmp/merge-gpu/out-$m-cuda --atol 1e-5 --rtol 0 --json > "$out/merge-$m-diff.json"
+  echo "merge $m cpu vs cuda within 1e-5: exit $?"
+done
