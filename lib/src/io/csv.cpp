@@ -2,6 +2,7 @@
 #include "paramkit/io/csv.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -15,6 +16,14 @@ namespace {
 
 bool parse_double(const std::string& s, double& out) {
   if (s.empty()) return false;
+  // Fast path: plain decimal numbers (std::from_chars is several times faster than strtod); anything
+  // else (a leading '+', hex, "inf", trailing blanks) goes through strtod as before.
+  {
+    const char* b = s.data();
+    const char* e = b + s.size();
+    auto [p, ec] = std::from_chars(b, e, out);
+    if (ec == std::errc() && p == e && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == '.')) return !std::isnan(out);
+  }
   const char* b = s.c_str();
   char* e = nullptr;
   out = std::strtod(b, &e);
