@@ -18,10 +18,13 @@ formula="x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10"
 rows=()
 for n in "${sizes[@]}"; do
   csv=$dir/weibull-$n.csv
-  [ -f "$csv" ] || Rscript -e "set.seed(1); n <- $n; x <- matrix(rnorm(n * 10), n); colnames(x) <- paste0('x', 1:10)
+  if [ ! -f "$csv" ]; then
+    Rscript -e "set.seed(1); n <- $n; x <- matrix(rnorm(n * 10), n); colnames(x) <- paste0('x', 1:10)
     t <- exp(1 + 0.1 * rowSums(x) + 0.8 * log(rexp(n))); c <- runif(n, 0, quantile(t, 0.9) * 2)
     d <- data.frame(time = pmin(t, c), status = as.integer(t <= c), x)
-    write.csv(d, '$csv.part', row.names = FALSE)" && mv "$csv.part" "$csv"
+    write.csv(d, '$csv.part', row.names = FALSE)"
+    mv "$csv.part" "$csv"
+  fi
   cat "$csv" > /dev/null
   t0=$(now)
   Rscript -e "suppressMessages(library(survival)); d <- read.csv('$csv')
