@@ -187,6 +187,8 @@ TEST_CASE("DQN update against a hand-computed case: Huber TD loss, one AdamW ste
   t.r = 1.5;
   // Q(s, 1) = 2; target 1.5 + 0.5 * max(4, 0.5, -1) = 3.5; Huber(2 - 3.5) = 1.5 - 0.5 = 1.0.
   CHECK(dqn_loss(agent.policy, agent.target, {t}, o.gamma).item<double>() == doctest::Approx(1.0));
+  // Double DQN: the policy picks a' = 2 (bias 3), the target values it at -1: target 1.0, Huber(1) = 0.5.
+  CHECK(dqn_loss(agent.policy, agent.target, {t}, o.gamma, true).item<double>() == doctest::Approx(0.5));
   t.done = true;  // no bootstrap: target 1.5, |2 - 1.5| < 1: 0.5 * 0.25
   CHECK(dqn_loss(agent.policy, agent.target, {t}, o.gamma).item<double>() == doctest::Approx(0.125));
   t.done = false;

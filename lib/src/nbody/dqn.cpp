@@ -27,6 +27,7 @@ void DqnOptions::register_flags(CLI::App& app) {
   app.add_option("--eps-end", eps_end, "Final exploration rate")->capture_default_str();
   app.add_option("--eps-decay", eps_decay, "Exploration decay, in agent steps")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--eps-reset-each-episode", eps_reset_each_episode, "Restart the decay every episode (the reference code's behaviour)");
+  app.add_flag("--double-dqn", double_dqn, "Double DQN targets (not in the paper)");
 }
 
 QNetImpl::QNetImpl(int state, int hidden, int rep, int actions) : repeats(rep) {
@@ -57,7 +58,7 @@ torch::Tensor state_tensor(const std::vector<double>& s) {
 }
 }  // namespace
 
-torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>& b, double gamma) {
+torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>& b, double gamma, bool double_dqn) {
   const int64_t n = static_cast<int64_t>(b.size());
   std::vector<int64_t> a(n);
   std::vector<float> r(n), notdone(n);
@@ -70,7 +71,9 @@ torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>
   torch::Tensor next;
   {
     torch::NoGradGuard ng;
-    next = std::get<0>(target->forward(rows(b, true)).max(1));
+    torch::Tensor s2 = rows(b, true);
+    if (double_dqn) next = target->forward(s2).gather(1, policy->forward(s2).argmax(1, true)).squeeze(1);
+    else next = std::get<0>(target->forward(s2).max(1));
   }
   torch::Tensor y = torch::tensor(r) + static_cast<float>(gamma) * torch::tensor(notdone) * next;
   return torch::nn::functional::smooth_l1_loss(q, y);  // Huber with delta 1
@@ -115,7 +118,7 @@ double DqnAgent::learn() {
   if (memory_.size() < static_cast<size_t>(opt.batch)) return 0;
   std::vector<Transition> b;
   for (int i = 0; i < opt.batch; ++i) b.push_back(memory_[rng_.below(memory_.size())]);
-  torch::Tensor loss = dqn_loss(policy, target, b, opt.gamma);
+  torch::Tensor loss = dqn_loss(policy, target, b, opt.gamma, opt.double_dqn);
   adam_->zero_grad();
   loss.backward();
   for (auto& p : policy->parameters())

@@ -22,6 +22,7 @@ struct DqnOptions {
   int replay = 10000, batch = 128;
   double eps_start = 0.9, eps_end = 0.05, eps_decay = 1000;  // decay in agent steps
   bool eps_reset_each_episode = false;
+  bool double_dqn = false;  // target r + gamma Q_target(s', argmax_a Q_policy(s', a)) (not in the paper)
   void register_flags(CLI::App& app);
 };
 
@@ -41,7 +42,7 @@ struct Transition {
 };
 
 // Huber loss of Q(s, a) against r + gamma max_a' Q_target(s') (no bootstrap after a terminal step).
-torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>& batch, double gamma);
+torch::Tensor dqn_loss(QNet& policy, QNet& target, const std::vector<Transition>& batch, double gamma, bool double_dqn = false);
 
 class DqnAgent {
  public:
