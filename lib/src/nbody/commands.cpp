@@ -108,9 +108,7 @@ nlohmann::json run_integrate(const IntegrateOptions& o) {
     errs.push_back(std::fabs((energy(s) - e0) / e0));
   };
   sample();
-  EnvOptions env = policy ? policy->env : EnvOptions{};
-  ThreeBodyEnv state_maker(env);
-  if (policy) state_maker.reset(s);
+  const EnvOptions env = policy ? policy->env : EnvOptions{};
   auto t0 = std::chrono::steady_clock::now();
   double next_decision = 0;
   double max_err = 0;
@@ -122,11 +120,7 @@ nlohmann::json run_integrate(const IntegrateOptions& o) {
       while (s.t < t_next) {
         if (s.t >= next_decision) {
           // The state the policy was trained on: positions, velocities and the error so far.
-          System copy = s;
-          ThreeBodyEnv probe(env);
-          std::vector<double> st = probe.reset(copy);
-          st[12] = -std::log10(std::max(std::fabs((energy(s) - e0) / e0), 1e-16));
-          const double eta = env.actions[policy->choose(st)];
+          const double eta = env.actions[policy->choose(observe(s, std::fabs((energy(s) - e0) / e0)))];
           integ->set_parameter(env.parameter_for(eta));
           ++chosen[eta];
           next_decision = s.t + o.decision_interval;

@@ -55,16 +55,18 @@ std::vector<double> ThreeBodyEnv::reset(const System& s) {
 
 double ThreeBodyEnv::energy_error() const { return std::fabs((energy(sys_) - e0_) / e0_); }
 
-std::vector<double> ThreeBodyEnv::state() const {
-  const double v_unit = std::sqrt(sys_.G * 3.0 / 1.0);  // sqrt(G M / L), M = 3 Msun, L = 1 au
+std::vector<double> observe(const System& s, double energy_error) {
+  const double v_unit = std::sqrt(s.G * 3.0 / 1.0);  // sqrt(G M / L), M = 3 Msun, L = 1 au
   std::vector<double> st;
   for (size_t b = 0; b < 3; ++b)
-    for (int k = 0; k < 2; ++k) st.push_back(sys_.x[b][k] / 10);
+    for (int k = 0; k < 2; ++k) st.push_back(s.x[b][k] / 10);
   for (size_t b = 0; b < 3; ++b)
-    for (int k = 0; k < 2; ++k) st.push_back(sys_.v[b][k] / v_unit);
-  st.push_back(-std::log10(std::max(energy_error(), 1e-16)));
+    for (int k = 0; k < 2; ++k) st.push_back(s.v[b][k] / v_unit);
+  st.push_back(-std::log10(std::max(energy_error, 1e-16)));
   return st;
 }
+
+std::vector<double> ThreeBodyEnv::state() const { return observe(sys_, energy_error()); }
 
 StepResult ThreeBodyEnv::step(int action) {
   if (action < 0 || action >= static_cast<int>(o_.actions.size())) throw UsageError("action out of range");

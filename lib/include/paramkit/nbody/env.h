@@ -26,6 +26,10 @@ struct RewardWeights {
 // R_i = -W0 log10(dE / 1e-10) / (|log10 dE|^3 i) + W2 / |log10 eta|, dE = |dE/E0| > 0, i >= 1.
 double reward5(double dE, int i, double eta, const RewardWeights& w = {});
 
+// The 13-d state of three bodies: positions / 10 and velocities in N-body units (x, y of each body),
+// and -log10 of the relative energy error (floored at 1e-16).
+std::vector<double> observe(const System& s, double energy_error);
+
 struct EnvOptions {
   std::string integrator = "hermite";
   int steps = 100;           // RL steps per episode
