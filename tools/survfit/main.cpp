@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*pred) {
-      Model m = Model::from_json(json_field(read_json(fit_path), "model", fit_path), fit_path);
+      Model m = Model::from_report(fit_path);
       PredictOptions po;
       po.times = parse_list(pred_times_s, "--times");
       po.quantiles = parse_list(pred_q_s, "--quantiles");

@@ -144,6 +144,11 @@ void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill,
   std::condition_variable cv;
   size_t next = 0, done = 0;  // next record to claim; records handed to the sink
   std::exception_ptr error;
+  auto record_error = [&] {  // the first error wins; everyone waiting sees it
+    std::lock_guard<std::mutex> lock(mu);
+    if (!error) error = std::current_exception();
+    cv.notify_all();
+  };
   auto work = [&] {
     for (;;) {
       size_t i;
@@ -158,9 +163,7 @@ void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill,
         buf.resize(records[i].nbytes());
         fill(records[i], buf.data());
       } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!error) error = std::current_exception();
-        cv.notify_all();
+        record_error();
         return;
       }
       std::lock_guard<std::mutex> lock(mu);
@@ -179,9 +182,7 @@ void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill,
     try {
       sink(i, slots[i % window].data());
     } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      cv.notify_all();
+      record_error();
       break;
     }
     std::lock_guard<std::mutex> lock(mu);

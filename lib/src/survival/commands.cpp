@@ -8,7 +8,6 @@
 #include <sstream>
 
 #include "paramkit/core/error.h"
-#include "paramkit/io/json.h"
 #include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/plot.h"
 
@@ -145,8 +144,7 @@ Table SimulateCommand::run(const Table& covariates, uint64_t seed) const {
   Model m;
   if (!fit_path.empty() == !family.empty()) throw UsageError("give either --fit or --family (with --set)");
   if (!fit_path.empty()) {
-    nlohmann::json j = read_json(fit_path);
-    m = Model::from_json(json_field(j, "model", fit_path), fit_path);
+    m = Model::from_report(fit_path);
   } else {
     const Family& f = find_family(family);
     std::map<std::string, double> v;

@@ -7,6 +7,7 @@
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/io/json.h"
 #include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/stats.h"
 
@@ -343,6 +344,8 @@ LoglikValue evaluate_loglik(const SurvData& data, const FitOptions& o, const std
   v.value = obj.derivs(theta, v.grad, v.hess);
   return v;
 }
+
+Model Model::from_report(const std::string& path) { return from_json(json_field(read_json(path), "model", path), path); }
 
 FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   Prepared pr = prepare(data, o);

@@ -36,6 +36,8 @@ struct Model {
   std::vector<std::vector<double>> params(const Table& data) const;
   nlohmann::json to_json() const;
   static Model from_json(const nlohmann::json& j, const std::string& source);
+  // The model of a report written by 'survfit fit' (its "model" key).
+  static Model from_report(const std::string& path);
 };
 
 struct FitResult {
