@@ -469,18 +469,12 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
       off += d.cols;
     }
   }
-  // Observed information on the original scale, and on the standardised one (for the cure fraction).
-  Vec g, h, cov, cov_std;
+  // Observed information on the original scale.
+  Vec g, h, cov;
   Objective orig(fam, data, xs_orig, m.fixed);
   orig.derivs(theta_orig, g, h);
   for (double& x : h) x = -x;
   cov = spd_inverse(h, P);
-  {
-    Vec gs, hs;
-    obj.derivs(best.theta, gs, hs);
-    for (double& x : hs) x = -x;
-    cov_std = spd_inverse(hs, P);
-  }
   if (cov.empty() && best.converged) log::warn("the information matrix is not positive definite at the optimum: no standard errors (is a parameter not identifiable? e.g. lambda and phi when kappa = 1)");
 
   const double z = normal_quantile(0.5 + o.conf / 2);
@@ -561,7 +555,7 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
     if (fam.name == "exponential") s["scale"] = 1.0;
     res.report["survreg"] = s;
   }
-  if (fam.name == "apgw" && !m.fixed[0] && !m.fixed[3] && !cov_std.empty()) {
+  if (fam.name == "apgw" && !m.fixed[0] && !m.fixed[3]) {
     // Cure fraction at the covariate means (the standardised intercepts): exp(-lambda (kappa+1)/-kappa).
     size_t o_lam = 0, o_kap = 0, acc = 0;
     for (size_t k = 0; k < K; ++k) {
@@ -571,7 +565,16 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
       acc += designs[k].cols;
     }
     const double kap = std::expm1(best.theta[o_kap]);
+    // Only a defective fit needs the information on the standardised scale (the intercepts there are
+    // the covariate means).
+    Vec cov_std;
     if (kap < 0) {
+      Vec gs, hs;
+      obj.derivs(best.theta, gs, hs);
+      for (double& x : hs) x = -x;
+      cov_std = spd_inverse(hs, P);
+    }
+    if (kap < 0 && !cov_std.empty()) {
       const double g0 = best.theta[o_lam] + std::log1p(kap) - std::log(-kap);  // log H(inf)
       const double dk = 1 / -kap;
       const double var = cov_std[o_lam * P + o_lam] + 2 * dk * cov_std[o_lam * P + o_kap] + dk * dk * cov_std[o_kap * P + o_kap];
