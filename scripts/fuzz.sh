@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan + UBSan) for the safetensors, IDX and CSV readers and runs
+# Builds the libFuzzer targets (clang, ASan + UBSan) for the safetensors, IDX, CSV and YAML readers and runs
 # each for SECONDS (default 600). Logs and any crashing inputs land in fuzz-out/<target>/.
-# Usage: scripts/fuzz.sh [SECONDS] [safetensors|idx|csv ...]
+# Usage: scripts/fuzz.sh [SECONDS] [safetensors|idx|csv|yaml ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-deps.sh build fuzz
 secs=${1:-600}
 shift || true
-targets=("${@:-safetensors idx csv}")
+targets=("${@:-safetensors idx csv yaml}")
 targets=(${targets[@]})
 out=fuzz-out
 mkdir -p "$out/bin"
 srcs=(lib/src/core/log.cpp lib/src/core/signals.cpp lib/src/io/json.cpp lib/src/io/dtype.cpp lib/src/io/safetensors.cpp
-      lib/src/io/csv.cpp lib/src/io/idx.cpp lib/src/io/atomic_file.cpp)
+      lib/src/io/csv.cpp lib/src/io/idx.cpp lib/src/io/atomic_file.cpp lib/src/io/yaml_lite.cpp)
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/include -DPARAMKIT_VERSION=\"fuzz\")
 status=0
 for t in "${targets[@]}"; do

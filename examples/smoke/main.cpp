@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
-#include "paramkit/core/device.h"
+#include "paramkit/torch/device.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/provenance.h"
@@ -11,7 +11,7 @@
 #include "paramkit/data/dataset.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/nn/models.h"
 #include "paramkit/nn/train.h"
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/kernels/decode.h"
 
 using namespace paramkit;
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   torch::Tensor bits = torch::randn({n}, torch::kCUDA).to(torch::kHalf);
   torch::Tensor dst = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA));
   auto stream = at::cuda::getCurrentCUDAStream().stream();
-  double ours = best_seconds([&] { kernels::decode_to_f32(bits.data_ptr(), DType::F16, dst.data_ptr<float>(), n, stream); }, 5);
+  double ours = best_seconds([&] { kernels::decode_to_f32(bits.data_ptr(), kernels::SmallFloat::f16, dst.data_ptr<float>(), n, stream); }, 5);
   double theirs = best_seconds([&] { dst.copy_(bits); }, 5);
   bool same = torch::equal(dst, bits.to(torch::kFloat));
   const double bytes_moved = n * 6.0;  // 2 read + 4 written
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
                        {"libtorch_gb_per_s", bytes_moved / theirs / 1e9}, {"equal", same}};
   // FP8 has no LibTorch conversion in 1.13; compare with the CPU reference throughput on 16M elements.
   torch::Tensor f8 = torch::randint(0, 256, {n}, torch::TensorOptions().dtype(torch::kUInt8).device(torch::kCUDA));
-  double f8_gpu = best_seconds([&] { kernels::decode_to_f32(f8.data_ptr(), DType::F8_E4M3, dst.data_ptr<float>(), n, stream); }, 5);
+  double f8_gpu = best_seconds([&] { kernels::decode_to_f32(f8.data_ptr(), kernels::SmallFloat::f8_e4m3, dst.data_ptr<float>(), n, stream); }, 5);
   const int64_t m = std::min<int64_t>(n, 1 << 24);
   torch::Tensor f8_cpu = f8.slice(0, 0, m).cpu();
   std::vector<float> ref(m);

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "paramkit/io/safetensors.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
 

@@ -8,7 +8,7 @@
 #include "helpers.h"
 #include "paramkit/core/error.h"
 #include "paramkit/data/dataset.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
 

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "helpers.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/io/tensor_store.h"
 #include "paramkit/kernels/decode.h"
 #include "paramkit/merge/merge_job.h"
@@ -16,7 +16,9 @@ using namespace paramkit;
 
 TEST_CASE("GPU decode of every F16/BF16/FP8 code equals the CPU reference, from unaligned sources") {
   REQUIRE(torch::cuda::is_available());
-  for (DType t : {DType::F16, DType::BF16, DType::F8_E4M3, DType::F8_E5M2}) {
+  const std::pair<DType, kernels::SmallFloat> formats[] = {{DType::F16, kernels::SmallFloat::f16}, {DType::BF16, kernels::SmallFloat::bf16},
+                                                           {DType::F8_E4M3, kernels::SmallFloat::f8_e4m3}, {DType::F8_E5M2, kernels::SmallFloat::f8_e5m2}};
+  for (auto [t, format] : formats) {
     const int64_t n = dtype_size(t) == 2 ? 65536 : 256;
     std::vector<uint8_t> bytes(n * dtype_size(t) + 1);
     for (int64_t i = 0; i < n; ++i) {
@@ -31,7 +33,7 @@ TEST_CASE("GPU decode of every F16/BF16/FP8 code equals the CPU reference, from 
     convert_dtype(bytes.data() + 1, t, want.data(), DType::F32, n);
     torch::Tensor src = torch::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).to(torch::kCUDA);
     torch::Tensor out = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA));
-    kernels::decode_to_f32(static_cast<uint8_t*>(src.data_ptr()) + 1, t, out.data_ptr<float>(), n, nullptr);
+    kernels::decode_to_f32(static_cast<uint8_t*>(src.data_ptr()) + 1, format, out.data_ptr<float>(), n, nullptr);
     torch::Tensor got = out.cpu();
     int64_t bad = 0;
     for (int64_t i = 0; i < n; ++i) {

@@ -6,8 +6,8 @@
 
 #include "helpers.h"
 #include "paramkit/core/error.h"
-#include "paramkit/io/checkpoint.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/checkpoint.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/nn/models.h"
 #include "paramkit/nn/train.h"
 

@@ -5,7 +5,7 @@
 
 #include "paramkit/core/error.h"
 #include "paramkit/io/dtype.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
 

@@ -72,7 +72,7 @@ std::string format_description(const nlohmann::json& d) {
   return s;
 }
 
-nlohmann::json convert_store(const fs::path& in, const fs::path& out, const ConvertOptions& o) {
+ConvertResult convert_store(const fs::path& in, const fs::path& out, const ConvertOptions& o) {
   auto reader = open_tensors(in);
   StoreFormat fmt_out = o.format.value_or(format_for_path(out));
   std::vector<TensorRecord> records;
@@ -90,18 +90,21 @@ nlohmann::json convert_store(const fs::path& in, const fs::path& out, const Conv
   for (const auto& [k, v] : provenance_metadata()) meta[k] = v;
   FillFn fill = [&](const TensorRecord& r, void* dst) { reader->read_as(reader->info(r.name), r.dtype, dst); };
   write_tensors(out, fmt_out, records, fill, meta, o.write);
-  nlohmann::json copied = fmt_out == StoreFormat::sharded ? copy_hf_side_files(in, out) : std::vector<std::string>{};
+  std::vector<std::string> copied = fmt_out == StoreFormat::sharded ? copy_hf_side_files(in, out) : std::vector<std::string>{};
   uint64_t bytes = 0;
   for (const auto& r : records) bytes += r.nbytes();
-  return {{"tensors", records.size()}, {"bytes", bytes}, {"copied_files", copied}};
+  return {records.size(), bytes, copied};
 }
 
-nlohmann::json DiffReport::to_json() const {
-  nlohmann::json j = {{"equal", equal}, {"tensors", nlohmann::json::array()}};
-  for (const auto& t : tensors)
+void to_json(nlohmann::json& j, const ConvertResult& r) {
+  j = {{"tensors", r.tensors}, {"bytes", r.bytes}, {"copied_files", r.copied_files}};
+}
+
+void to_json(nlohmann::json& j, const DiffReport& r) {
+  j = {{"equal", r.equal}, {"tensors", nlohmann::json::array()}};
+  for (const auto& t : r.tensors)
     j["tensors"].push_back({{"name", t.name}, {"status", t.status}, {"max_abs", t.max_abs}, {"max_rel", t.max_rel},
                             {"mismatched", t.mismatched}});
-  return j;
 }
 
 DiffReport diff_stores(const TensorReader& a, const TensorReader& b, double atol, double rtol, bool compare_dtypes,

@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "paramkit/io/small_float.h"
+
 namespace paramkit {
 namespace {
 struct DTypeInfo {
@@ -22,42 +24,15 @@ const DTypeInfo kInfo[] = {
     {DType::F16, "F16", 2, true},    {DType::BF16, "BF16", 2, true}, {DType::F32, "F32", 4, true},
     {DType::F64, "F64", 8, true}};
 
-uint32_t f2u(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-float u2f(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-// Generic decoder for small floats with `e` exponent bits and `m` mantissa bits.
-float decode_small(uint32_t v, int e, int m, bool has_inf) {
-  uint32_t sign = (v >> (e + m)) & 1u;
-  uint32_t exp = (v >> m) & ((1u << e) - 1);
-  uint32_t man = v & ((1u << m) - 1);
-  int bias = (1 << (e - 1)) - 1;
-  float r;
-  if (exp == 0) {
-    r = std::ldexp(static_cast<float>(man), 1 - bias - m);
-  } else if (has_inf && exp == (1u << e) - 1) {
-    r = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    r = std::ldexp(static_cast<float>(man | (1u << m)), static_cast<int>(exp) - bias - m);
-  }
-  return sign ? -r : r;
-}
-
-// Generic round-to-nearest-even encoder into (e, m) format. max_finite_code: largest finite magnitude code.
-uint32_t encode_small(float f, int e, int m, bool has_inf, uint32_t nan_code, uint32_t max_code, bool saturate) {
+// Generic round-to-nearest-even encoder into (e, m) format. max_code: largest finite magnitude code.
+template <int e, int m, bool has_inf>
+uint32_t encode_small(float f, uint32_t nan_code, uint32_t max_code, bool saturate) {
   uint32_t sign = std::signbit(f) ? 1u : 0u;
   uint32_t sbit = sign << (e + m);
   if (std::isnan(f)) return sbit | nan_code;
   float a = std::fabs(f);
   int bias = (1 << (e - 1)) - 1;
-  float maxv = decode_small(max_code, e, m, has_inf);
+  float maxv = small_float::bits_to_f32(small_float::decode_bits<e, m, has_inf>(max_code));
   if (std::isinf(a) || a > maxv) {
     if (saturate || !has_inf) {
       // Values beyond max round to max unless they are past the rounding midpoint toward inf (ieee-like).
@@ -181,12 +156,12 @@ const std::vector<DType>& all_dtypes() {
   return v;
 }
 
-float f16_to_f32(uint16_t h) { return decode_small(h, 5, 10, true); }
-uint16_t f32_to_f16(float f) { return static_cast<uint16_t>(encode_small(f, 5, 10, true, 0x7E00u, 0x7BFFu, false)); }
+float f16_to_f32(uint16_t h) { return small_float::decode_f16(h); }
+uint16_t f32_to_f16(float f) { return static_cast<uint16_t>(encode_small<5, 10, true>(f, 0x7E00u, 0x7BFFu, false)); }
 
-float bf16_to_f32(uint16_t h) { return u2f(static_cast<uint32_t>(h) << 16); }
+float bf16_to_f32(uint16_t h) { return small_float::decode_bf16(h); }
 uint16_t f32_to_bf16(float f) {
-  uint32_t u = f2u(f);
+  uint32_t u = small_float::f32_to_bits(f);
   if (std::isnan(f)) return static_cast<uint16_t>((u >> 16) | 0x0040u);
   uint32_t lsb = (u >> 16) & 1u;
   u += 0x7FFFu + lsb;
@@ -194,13 +169,10 @@ uint16_t f32_to_bf16(float f) {
 }
 
 // E4M3 ("FN"): no infinities, S.1111.111 is NaN, max 448.
-float f8e4m3_to_f32(uint8_t v) {
-  if ((v & 0x7F) == 0x7F) return std::numeric_limits<float>::quiet_NaN();
-  return decode_small(v, 4, 3, false);
-}
-float f8e5m2_to_f32(uint8_t v) { return decode_small(v, 5, 2, true); }
-uint8_t f32_to_f8e4m3(float f) { return static_cast<uint8_t>(encode_small(f, 4, 3, false, 0x7Fu, 0x7Eu, true)); }
-uint8_t f32_to_f8e5m2(float f) { return static_cast<uint8_t>(encode_small(f, 5, 2, true, 0x7Eu, 0x7Bu, false)); }
+float f8e4m3_to_f32(uint8_t v) { return small_float::decode_f8e4m3(v); }
+float f8e5m2_to_f32(uint8_t v) { return small_float::decode_f8e5m2(v); }
+uint8_t f32_to_f8e4m3(float f) { return static_cast<uint8_t>(encode_small<4, 3, false>(f, 0x7Fu, 0x7Eu, true)); }
+uint8_t f32_to_f8e5m2(float f) { return static_cast<uint8_t>(encode_small<5, 2, true>(f, 0x7Eu, 0x7Bu, false)); }
 
 void convert_dtype(const void* src, DType from, void* dst, DType to, size_t n) {
   if (from == to) {

@@ -1,6 +1,8 @@
 // The YAML subset parser: lines -> (indent, content) -> recursive descent over indentation.
 #include "paramkit/io/yaml_lite.h"
 
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <vector>
 
@@ -8,6 +10,19 @@
 
 namespace paramkit {
 namespace {
+
+// Deeper nesting is no config anyone writes; bounding it keeps the recursion off the end of the stack
+// (a line of 100000 '[' used to overflow it).
+constexpr int kMaxDepth = 64;
+
+// A quote opens a quoted scalar only where a scalar starts (line start, after a space, '[', '{' or ','):
+// the apostrophe of "base_model: Qwen's-model # note" is text, and the comment is still a comment.
+bool opens_quote(const std::string& s, size_t i) {
+  if (s[i] != '"' && s[i] != '\'') return false;
+  if (i == 0) return true;
+  const char p = s[i - 1];
+  return p == ' ' || p == '\t' || p == '[' || p == '{' || p == ',';
+}
 
 struct Line {
   int indent;
@@ -31,6 +46,18 @@ class Parser {
     throw InputError(source_, "line " + std::to_string(l.number), what);
   }
 
+  // One level of block or flow nesting for as long as it lives.
+  struct Nest {
+    Nest(Parser& p, const Line& l) : p_(p) {
+      if (p_.depth_ >= kMaxDepth) p_.fail(l, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+      ++p_.depth_;
+    }
+    ~Nest() { --p_.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+    Parser& p_;
+  };
+
   nlohmann::json block(int indent) {
     const Line& first = lines_[pos_];
     if (first.text.rfind("- ", 0) == 0 || first.text == "-") return sequence(indent);
@@ -38,6 +65,7 @@ class Parser {
   }
 
   nlohmann::json sequence(int indent) {
+    Nest nest(*this, lines_[pos_]);
     nlohmann::json arr = nlohmann::json::array();
     while (pos_ < lines_.size() && lines_[pos_].indent == indent &&
            (lines_[pos_].text.rfind("- ", 0) == 0 || lines_[pos_].text == "-")) {
@@ -64,6 +92,7 @@ class Parser {
   }
 
   nlohmann::json mapping(int indent) {
+    Nest nest(*this, lines_[pos_]);
     nlohmann::json obj = nlohmann::json::object();
     while (pos_ < lines_.size() && lines_[pos_].indent == indent) {
       const Line l = lines_[pos_];
@@ -97,7 +126,7 @@ class Parser {
     for (size_t i = 0; i < s.size(); ++i) {
       if (q) {
         if (s[i] == q) q = 0;
-      } else if (s[i] == '"' || s[i] == '\'') {
+      } else if (opens_quote(s, i)) {
         q = s[i];
       } else if (s[i] == ':' && (i + 1 == s.size() || s[i + 1] == ' ')) {
         return i;
@@ -139,6 +168,7 @@ class Parser {
     if (i >= s.size()) fail(l, "a flow list or mapping must close on the same line");
     const char open = s[i];
     if (open == '[' || open == '{') {
+      Nest nest(*this, l);
       const char close = open == '[' ? ']' : '}';
       nlohmann::json out = open == '[' ? nlohmann::json::array() : nlohmann::json::object();
       ++i;
@@ -197,17 +227,25 @@ class Parser {
     if (s == "true" || s == "True") return true;
     if (s == "false" || s == "False") return false;
     if (s == "null" || s == "~" || s == "Null") return nullptr;
+    // A number is digits, signs, '.', 'e' and nothing else, read whole: "nan", "inf", "0x1p3", "1e999"
+    // and text with a NUL byte stay strings; an integer past 64 bits is a double.
+    if (s.find_first_not_of("0123456789+-.eE") != std::string::npos || s.find_first_of("0123456789") == std::string::npos)
+      return s;
+    const char* const full = s.c_str() + s.size();
     char* end = nullptr;
+    errno = 0;
     long long i = std::strtoll(s.c_str(), &end, 10);
-    if (*end == '\0') return i;
+    if (end == full && errno == 0) return i;
+    errno = 0;
     double d = std::strtod(s.c_str(), &end);
-    if (*end == '\0') return d;
+    if (end == full && std::isfinite(d)) return d;
     return s;
   }
 
   std::vector<Line> lines_;
   std::string source_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -227,7 +265,7 @@ nlohmann::json parse_yaml_lite(std::string_view text, const std::string& source)
     for (size_t i = 0; i < raw.size(); ++i) {
       if (q) {
         if (raw[i] == q) q = 0;
-      } else if (raw[i] == '"' || raw[i] == '\'') {
+      } else if (opens_quote(raw, i)) {
         q = raw[i];
       } else if (raw[i] == '#' && (i == 0 || raw[i - 1] == ' ' || raw[i - 1] == '\t')) {
         raw.resize(i);

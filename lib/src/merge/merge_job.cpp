@@ -10,12 +10,12 @@
 #include <set>
 #include <sys/mman.h>
 
-#include "paramkit/core/device.h"
+#include "paramkit/torch/device.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/provenance.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/io/tensor_store.h"
 
 namespace fs = std::filesystem;

@@ -8,9 +8,9 @@
 #include "paramkit/core/log.h"
 #include "paramkit/core/provenance.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/io/checkpoint.h"
+#include "paramkit/torch/checkpoint.h"
 #include "paramkit/io/json.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 #include "paramkit/io/tensor_store.h"
 
 namespace paramkit::nbody {

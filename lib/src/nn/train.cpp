@@ -7,7 +7,7 @@
 #include "paramkit/core/log.h"
 #include "paramkit/core/progress.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/io/checkpoint.h"
+#include "paramkit/torch/checkpoint.h"
 #include "paramkit/io/json.h"
 
 namespace paramkit::nn {

@@ -3,15 +3,14 @@
 #pragma once
 #include <cstdint>
 
-#include "paramkit/io/dtype.h"
-
 namespace paramkit::kernels {
+
+// The formats with a GPU decoder. Kernel-local so that this header does not depend on the io library
+// (whose state_dict.cpp calls it); callers map paramkit::DType to it.
+enum class SmallFloat { f16, bf16, f8_e4m3, f8_e5m2 };
 
 // src: n packed elements of `from` in device memory (any alignment); dst: n floats in device memory.
 // stream: a cudaStream_t (void* to keep CUDA headers out of callers).
-void decode_to_f32(const void* src, DType from, float* dst, int64_t n, void* stream);
-
-// Whether `from` has a GPU decoder.
-bool can_decode(DType from);
+void decode_to_f32(const void* src, SmallFloat from, float* dst, int64_t n, void* stream);
 
 }  // namespace paramkit::kernels

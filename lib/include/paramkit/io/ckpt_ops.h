@@ -25,7 +25,13 @@ struct ConvertOptions {
 // Streams every tensor from `in` to `out` (memory: the largest tensor). Input metadata is kept, the
 // input's provenance moves to "source_provenance" and the current run's becomes "provenance".
 // Between Hugging Face folders the non-weight files (config.json, tokenizer files...) are copied too.
-nlohmann::json convert_store(const std::filesystem::path& in, const std::filesystem::path& out, const ConvertOptions& options);
+struct ConvertResult {
+  size_t tensors = 0;
+  uint64_t bytes = 0;
+  std::vector<std::string> copied_files;  // side files of a Hugging Face folder
+};
+void to_json(nlohmann::json& j, const ConvertResult& r);
+ConvertResult convert_store(const std::filesystem::path& in, const std::filesystem::path& out, const ConvertOptions& options);
 
 struct TensorDiff {
   std::string name;
@@ -37,8 +43,8 @@ struct TensorDiff {
 struct DiffReport {
   std::vector<TensorDiff> tensors;
   bool equal = true;
-  nlohmann::json to_json() const;
 };
+void to_json(nlohmann::json& j, const DiffReport& r);
 
 // Element-wise |a-b| <= atol + rtol*|b| (NaN equals NaN). Different dtypes compare by value when
 // compare_dtypes is false.

@@ -1,13 +1,13 @@
 // Training checkpoints as safetensors: "model.*" tensors, the optimizer's LibTorch archive and the CPU
 // generator state as U8 tensors, the position and the tool's state as JSON metadata.
-#include "paramkit/io/checkpoint.h"
+#include "paramkit/torch/checkpoint.h"
 
 #include <mutex>
 #include <sstream>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/provenance.h"
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 
 namespace paramkit {
 namespace {

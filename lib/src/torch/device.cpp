@@ -1,5 +1,5 @@
 // --device parsing with an error, never a silent fallback, when CUDA is not there.
-#include "paramkit/core/device.h"
+#include "paramkit/torch/device.h"
 
 #include <torch/cuda.h>
 

@@ -1,5 +1,5 @@
 // LibTorch tensors and module state dicts to/from tensor stores.
-#include "paramkit/io/state_dict.h"
+#include "paramkit/torch/state_dict.h"
 
 #include <algorithm>
 #include <map>
@@ -69,17 +69,33 @@ torch::Tensor read_tensor(const TensorReader& reader, const std::string& name, s
   return out;
 }
 
+#ifdef PARAMKIT_HAVE_CUDA
+namespace {
+// The GPU decoder's format for a stored dtype, if it has one.
+inline std::optional<kernels::SmallFloat> gpu_decodable(DType t) {
+  switch (t) {
+    case DType::F16: return kernels::SmallFloat::f16;
+    case DType::BF16: return kernels::SmallFloat::bf16;
+    case DType::F8_E4M3: return kernels::SmallFloat::f8_e4m3;
+    case DType::F8_E5M2: return kernels::SmallFloat::f8_e5m2;
+    default: return std::nullopt;
+  }
+}
+}  // namespace
+#endif
+
 torch::Tensor read_tensor_to(const TensorReader& reader, const std::string& name, c10::Device device,
                              std::optional<DType> convert_to) {
   const TensorInfo& t = reader.info(name);
 #ifdef PARAMKIT_HAVE_CUDA
-  if (device.is_cuda() && convert_to == DType::F32 && kernels::can_decode(t.dtype) && t.numel() > 0) {
+  const std::optional<kernels::SmallFloat> gpu_format = gpu_decodable(t.dtype);
+  if (device.is_cuda() && convert_to == DType::F32 && gpu_format && t.numel() > 0) {
     torch::Tensor raw = torch::empty({static_cast<int64_t>(t.nbytes())}, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true));
     reader.read(t, raw.data_ptr());
     torch::Tensor raw_dev = raw.to(device, /*non_blocking=*/true);
     torch::Tensor out = torch::empty(t.shape, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     c10::cuda::CUDAGuard guard(device);
-    kernels::decode_to_f32(raw_dev.data_ptr(), t.dtype, out.data_ptr<float>(), static_cast<int64_t>(t.numel()),
+    kernels::decode_to_f32(raw_dev.data_ptr(), *gpu_format, out.data_ptr<float>(), static_cast<int64_t>(t.numel()),
                            at::cuda::getCurrentCUDAStream().stream());
     return out;
   }

@@ -1,0 +1,272 @@
+// The shared tool runner: subcommands, common flags, JSON config, logging, signals, runtime set-up,
+// provenance, timers, --metrics and exit codes.
+#include "paramkit/cli/tool.h"
+
+#include <sys/resource.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/provenance.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/io/json.h"
+
+namespace paramkit::cli {
+namespace {
+
+nlohmann::json typed(const std::string& s) {
+  if (s == "true") return true;
+  if (s == "false") return false;
+  char* end = nullptr;
+  long long i = std::strtoll(s.c_str(), &end, 10);
+  if (!s.empty() && end && *end == '\0') return i;
+  double d = std::strtod(s.c_str(), &end);
+  if (!s.empty() && end && *end == '\0') return d;
+  return s;
+}
+
+void collect(const CLI::App& app, nlohmann::json& out) {
+  for (const CLI::Option* opt : app.get_options()) {
+    const std::string name = opt->get_single_name();
+    if (name.empty() || name == "help" || name == "config" || name == "version" || opt->get_lnames().empty()) continue;
+    nlohmann::json v;
+    if (opt->count() > 0) {
+      const auto& res = opt->results();
+      if (opt->get_items_expected_max() == 0 && res.size() <= 1) v = true;  // flag
+      else if (res.size() == 1 && opt->get_expected_max() <= 1) v = typed(res[0]);
+      else {
+        v = nlohmann::json::array();
+        for (const auto& r : res) v.push_back(typed(r));
+      }
+    } else if (opt->get_items_expected_max() == 0) {
+      v = false;
+    } else {
+      const std::string d = opt->get_default_str();
+      v = d.empty() ? nlohmann::json() : typed(d);
+    }
+    out[opt->get_lnames()[0]] = v;
+  }
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->parsed()) {
+      nlohmann::json s = nlohmann::json::object();
+      collect(*sub, s);
+      out[sub->get_name()] = s;
+    }
+  }
+}
+
+// --config files: JSON objects whose keys are long option names; nested objects hold the options of a
+// subcommand. Old spellings (Tool::alias) are accepted as keys too.
+class JsonConfig : public CLI::Config {
+ public:
+  explicit JsonConfig(std::vector<std::pair<std::string, std::string>> aliases) : aliases_(std::move(aliases)) {}
+  std::string to_config(const CLI::App* app, bool, bool, std::string) const override {
+    nlohmann::json j = nlohmann::json::object();
+    collect(*app, j);
+    return j.dump(2);
+  }
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::stringstream ss;
+    ss << input.rdbuf();
+    nlohmann::json j;
+    try {
+      j = parse_json(ss.str(), "--config");
+    } catch (const InputError& e) {
+      throw CLI::ConversionError(e.what());
+    }
+    if (!j.is_object()) throw CLI::ConversionError("--config: expected a JSON object of option names");
+    std::vector<CLI::ConfigItem> out;
+    flatten(j, {}, out);
+    return out;
+  }
+
+ private:
+  void flatten(const nlohmann::json& j, const std::vector<std::string>& parents, std::vector<CLI::ConfigItem>& out) const {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const auto& v = it.value();
+      if (v.is_object()) {
+        auto p = parents;
+        p.push_back(it.key());
+        flatten(v, p, out);
+        continue;
+      }
+      CLI::ConfigItem item;
+      item.parents = parents;
+      item.name = it.key();
+      for (const auto& [old_flag, flag] : aliases_)
+        if (item.name == old_flag.substr(2)) item.name = flag.substr(2);
+      auto str = [](const nlohmann::json& x) { return x.is_string() ? x.get<std::string>() : x.dump(); };
+      if (v.is_null()) continue;
+      if (v.is_array()) {
+        for (const auto& x : v) item.inputs.push_back(str(x));
+      } else {
+        item.inputs.push_back(str(v));
+      }
+      out.push_back(item);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> aliases_;
+};
+
+void register_common(CLI::App& app, CommonOptions& c) {
+  app.add_option("--seed", c.seed, "Random seed (never the clock)")->capture_default_str();
+  app.add_option("--threads", c.threads, "CPU threads (0: the library default)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_flag("-v,--verbose", c.verbose, "More log output on stderr");
+  app.add_flag("-q,--quiet", c.quiet, "Only errors on stderr");
+  app.add_option("--metrics", c.metrics, "Write run metrics as JSON to this file");
+}
+
+// LibTorch's messages carry a C++ backtrace; users get the first part.
+std::string clean_message(std::string m) {
+  for (const char* cut : {"\nException raised from", "Exception raised from"}) {
+    const size_t p = m.find(cut);
+    if (p != std::string::npos && p > 0) m.resize(p);
+  }
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+}  // namespace
+
+void Timers::add(const std::string& name, double seconds) {
+  values_[name] = values_.value(name, 0.0) + seconds;
+}
+
+nlohmann::json effective_config(const CLI::App& app) {
+  nlohmann::json j = nlohmann::json::object();
+  collect(app, j);
+  return j;
+}
+
+Tool::Tool(std::string name, std::string description) : name_(std::move(name)), description_(std::move(description)) {}
+
+void Tool::alias(std::string old_flag, std::string flag) { aliases_.emplace_back(std::move(old_flag), std::move(flag)); }
+
+int Tool::main(int argc, char** argv) {
+  log::set_tool(name_);
+  try {
+    return run(argc, argv);
+  } catch (const Error& e) {
+    log::write(log::Level::error, e.what());
+    return e.exit_code();
+  } catch (const CLI::Error& e) {
+    log::write(log::Level::error, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    log::write(log::Level::error, clean_message(e.what()));
+    return 1;
+  }
+}
+
+int Tool::run(int argc, char** argv) {
+  CLI::App app(description_, name_);
+  // Defaults are recorded in provenance; a flag given twice takes the last value (scripts override).
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.set_version_flag("--version", name_ + " " + version() + " (" + git_commit() + ")");
+  app.get_formatter()->column_width(34);
+  app.config_formatter(std::make_shared<JsonConfig>(aliases_));
+  app.set_config("--config", "", "JSON file of option values (keys are long flag names; command-line flags win)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  Context ctx;
+  register_common(app, ctx.common);
+  const std::string exit_codes = "\n\nExit codes: 0 success, 1 runtime failure, 2 bad usage or input, 130 stopped by a signal.";
+
+  std::vector<std::pair<CLI::App*, Command*>> subs;
+  if (single_) {
+    if (commands_.size() != 1) throw std::logic_error("a tool with add_main has exactly one command");
+    commands_[0]->add_options(app);
+    app.footer("Example:\n  " + commands_[0]->example() + exit_codes);
+  } else {
+    app.require_subcommand(1);
+    app.fallthrough();  // common flags also after the subcommand
+    std::string examples = "Examples:";
+    for (auto& c : commands_) {
+      CLI::App* sub = app.add_subcommand(c->name(), c->help());
+      sub->footer("Example:\n  " + c->example() + exit_codes);
+      c->add_options(*sub);
+      subs.emplace_back(sub, c.get());
+      examples += "\n  " + c->example();
+    }
+    app.footer(examples + exit_codes);
+  }
+
+  // Old spellings of flags become the current ones before parsing.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    for (const auto& [old_flag, flag] : aliases_) {
+      if (a == old_flag) a = flag;
+      else if (a.rfind(old_flag + "=", 0) == 0) a = flag + a.substr(old_flag.size());
+    }
+    args.push_back(a);
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    const std::string ini = "INI was not able to parse ";
+    if (msg.rfind(ini, 0) == 0) {
+      const CLI::Option* cfg = app.get_config_ptr();
+      const std::string file = cfg && cfg->count() > 0 ? cfg->results().back() : "--config";
+      msg = file + ": unknown key '" + msg.substr(ini.size()) + "' (keys are long flag names)";
+    }
+    if (!single_ && app.get_subcommands().empty()) {
+      std::string names;
+      for (const auto& c : commands_) names += (names.empty() ? "" : ", ") + c->name();
+      msg = "a subcommand is required: " + names;
+      for (const std::string& r : app.remaining())
+        if (!r.empty() && r[0] != '-') {
+          msg = "unknown subcommand '" + r + "' (subcommands: " + names + ")";
+          break;
+        }
+    }
+    log::write(log::Level::error, msg);
+    log::write(log::Level::error, "run '" + name_ + " --help' for usage");
+    return 2;
+  }
+
+  const CommonOptions& c = ctx.common;
+  if (c.verbose && c.quiet) throw UsageError("-v/--verbose and -q/--quiet exclude each other");
+  log::set_level(c.quiet ? log::Level::error : c.verbose ? log::Level::debug : log::Level::info);
+  install_signal_handlers();
+  if (runtime_) runtime_(c);
+  else if (c.device != "cpu") throw UsageError("--device " + c.device + ": " + name_ + " runs on the CPU only");
+
+  Command* cmd = single_ ? commands_[0].get() : nullptr;
+  for (auto& [sub, command] : subs)
+    if (sub->parsed()) cmd = command;
+  if (!cmd) throw UsageError("a subcommand is required; run '" + name_ + " --help'");
+
+  Provenance& prov = current_provenance();
+  prov.tool = name_;
+  prov.seed = c.seed;
+  prov.config = effective_config(app);
+  const auto start = std::chrono::steady_clock::now();
+  nlohmann::json results = cmd->execute(ctx);
+  if (!c.metrics.empty()) {
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    nlohmann::json m = {{"tool", name_},
+                        {"version", version()},
+                        {"command", single_ ? nlohmann::json(nullptr) : nlohmann::json(cmd->name())},
+                        {"provenance", prov.to_json()},
+                        {"wall_s", wall},
+                        {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024},
+                        {"timings", ctx.timers.to_json()},
+                        {"results", results}};
+    write_json(c.metrics, m);
+  }
+  return ctx.exit_code;
+}
+
+}  // namespace paramkit::cli
