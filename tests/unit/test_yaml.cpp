@@ -70,3 +70,23 @@ TEST_CASE("errors carry the line") {
   CHECK_THROWS_WITH_AS(parse_yaml_lite("just text\n", "t.yaml"), doctest::Contains("expected 'key: value'"), InputError);
   CHECK_THROWS_AS(parse_yaml_lite("a: &anchor 1\n", "t.yaml"), InputError);
 }
+
+// Found by fuzzing and review (tests/fuzz/corpus/yaml/regress-*): non-finite numbers stay strings, NUL
+// bytes are kept, apostrophes inside plain text do not open quotes, nesting is bounded.
+TEST_CASE("YAML subset: numbers, NUL bytes, apostrophes and nesting depth (fuzzing regressions)") {
+  auto j = parse_yaml_lite("a: nan\nb: inf\nc: 1e999\nd: 99999999999999999999\ne: 0x1p3\nf: .5\ng: -3\nh: +1\ni: 1.\n", "t.yaml");
+  CHECK(j["a"] == "nan"); CHECK(j["b"] == "inf"); CHECK(j["c"] == "1e999"); CHECK(j["d"] == 1e20);
+  CHECK(j["e"] == "0x1p3"); CHECK(j["f"] == 0.5); CHECK(j["g"] == -3); CHECK(j["h"] == 1); CHECK(j["i"] == 1.0);
+  CHECK(j["g"].is_number_integer());
+  auto k = parse_yaml_lite(std::string("a: 1\0x\n", 7), "t.yaml");
+  CHECK(k["a"] == std::string("1\0x", 3));
+  auto m = parse_yaml_lite("base_model: Qwen's-model # note\nit's: x\nq: 'a # b'\nr: [\"x, y\", 'z']\n", "t.yaml");
+  CHECK(m["base_model"] == "Qwen's-model"); CHECK(m["it's"] == "x"); CHECK(m["q"] == "a # b");
+  CHECK(m["r"] == nlohmann::json::parse(R"(["x, y", "z"])"));
+  CHECK_THROWS_WITH_AS(parse_yaml_lite("a: " + std::string(100000, '[') + "\n", "t.yaml"), doctest::Contains("t.yaml: line 1: nesting deeper than 64 levels"), InputError);
+  std::string deep; for (int i = 0; i < 2000; ++i) deep += std::string(i, ' ') + "k:\n";
+  CHECK_THROWS_WITH_AS(parse_yaml_lite(deep, "t.yaml"), doctest::Contains("line 65: nesting deeper"), InputError);
+  std::string ok; for (int i = 0; i < 60; ++i) ok += std::string(i, ' ') + "k:\n";
+  CHECK_NOTHROW(parse_yaml_lite(ok, "t.yaml"));
+  CHECK_NOTHROW(parse_yaml_lite("a: " + std::string(60, '[') + std::string(60, ']') + "\n", "t.yaml"));
+}
