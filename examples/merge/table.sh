@@ -17,6 +17,6 @@ for entry in "$@"; do
   md+="\n| $name | $(printf %.4f "$a") | $(printf %.4f "$b") | $(printf %.4f "$c") | $(printf %.4f "$m") |"
 done
 printf '%s\n' "$csv" > "$out/table.csv.part" && mv "$out/table.csv.part" "$out/table.csv"
-"$here/plot.sh" "$out/table.csv" "$out/table.svg"
+"$here/plot.sh" "$bin" "$out/table.csv" "$out/table.svg"
 printf "$md\n" > "$out/table.md.part" && mv "$out/table.md.part" "$out/table.md"
 cat "$out/table.md"

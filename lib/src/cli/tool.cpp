@@ -219,15 +219,15 @@ int Tool::run(int argc, char** argv) {
       const std::string file = cfg && cfg->count() > 0 ? cfg->results().back() : "--config";
       msg = file + ": unknown key '" + msg.substr(ini.size()) + "' (keys are long flag names)";
     }
-    if (!single_ && app.get_subcommands().empty()) {
+    if (!single_ && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos) {
       std::string names;
       for (const auto& c : commands_) names += (names.empty() ? "" : ", ") + c->name();
       msg = "a subcommand is required: " + names;
-      for (const std::string& r : app.remaining())
-        if (!r.empty() && r[0] != '-') {
-          msg = "unknown subcommand '" + r + "' (subcommands: " + names + ")";
-          break;
-        }
+      for (const std::string& r : app.remaining()) {
+        if (r.empty()) continue;
+        msg = r[0] == '-' ? "unknown flag '" + r + "'" : "unknown subcommand '" + r + "' (subcommands: " + names + ")";
+        break;
+      }
     }
     log::write(log::Level::error, msg);
     log::write(log::Level::error, "run '" + name_ + " --help' for usage");
