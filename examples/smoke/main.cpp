@@ -2,63 +2,79 @@
 // data (MNIST) with resumable checkpoints, evaluates it, and writes model + evaluation + manifest.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
-#include "paramkit/torch/device.h"
+#include "paramkit/cli/nn_options.h"
+#include "paramkit/cli/options.h"
+#include "paramkit/cli/tool.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/provenance.h"
-#include "paramkit/core/run.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
-#include "paramkit/torch/state_dict.h"
 #include "paramkit/nn/models.h"
 #include "paramkit/nn/train.h"
+#include "paramkit/torch/device.h"
+#include "paramkit/torch/runtime.h"
+#include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
 namespace fs = std::filesystem;
 
-int main(int argc, char** argv) {
-  Tool tool("paramkit-smoke", "Train and evaluate a small classifier on IDX (MNIST) data: a smoke test of paramkit's library.",
-            "paramkit-smoke --train-images tests/data/mnist-256-images-idx3-ubyte.gz "
-            "--train-labels tests/data/mnist-256-labels-idx1-ubyte.gz --out /tmp/smoke");
-  CLI::App& app = tool.app();
-  std::string train_images, train_labels, test_images, test_labels, out, model_name = "mlp";
-  int64_t train_limit = 0;
-  std::string init;
-  std::vector<int64_t> digits;
-  bool eval_only = false;
-  double val_fraction = 0.1;
-  nn::TrainOptions train;
-  app.add_option("--train-images", train_images, "IDX images for training")->required()->check(CLI::ExistingFile);
-  app.add_option("--train-labels", train_labels, "IDX labels for training")->required()->check(CLI::ExistingFile);
-  app.add_option("--test-images", test_images, "IDX images for testing (default: the validation split)");
-  app.add_option("--test-labels", test_labels, "IDX labels for testing");
-  app.add_option("--train-limit", train_limit, "Use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
-  app.add_option("--val-fraction", val_fraction, "Seeded validation split")->capture_default_str()->check(CLI::Range(0.0, 0.9));
-  app.add_option("--model", model_name, "mlp, lenet5 or resnet20")->capture_default_str()->check(CLI::IsMember({"mlp", "lenet5", "resnet20"}));
-  app.add_option("--out", out, "Output folder: model.safetensors, eval.json, manifest.json");
-  app.add_option("--init", init, "Start from these weights (safetensors, HF folder or .h5)");
-  app.add_option("--digits", digits, "Keep only examples with these labels (a task: e.g. --digits 0 1 2)")->delimiter(',');
-  app.add_flag("--eval-only", eval_only, "Evaluate --init on the test set (or the validation split); print the accuracy");
-  train.register_flags(app);
+namespace {
 
-  return tool.run(argc, argv, [&](RunContext& ctx) -> int {
+// --eval-only: the evaluation of --init; else the training run and its evaluations.
+struct SmokeResult {
+  bool eval_only = false;
+  nn::EvalResult eval;  // --eval-only
+  nn::TrainResult train;
+  nn::EvalResult val;
+  std::optional<nn::EvalResult> test;
+};
+
+void to_json(nlohmann::json& j, const SmokeResult& r) {
+  if (r.eval_only) {
+    j = {{"accuracy", r.eval.accuracy}, {"loss", r.eval.loss}, {"examples", r.eval.count}};
+    return;
+  }
+  j = {{"steps", r.train.steps}, {"last_loss", r.train.last_loss}, {"resumed", r.train.resumed},
+       {"val_loss", r.val.loss}, {"val_accuracy", r.val.accuracy}};
+  if (r.test) {
+    j["test_loss"] = r.test->loss;
+    j["test_accuracy"] = r.test->accuracy;
+  }
+}
+
+struct SmokeCommand : cli::TypedCommand<SmokeResult> {
+  SmokeCommand()
+      : TypedCommand("paramkit-smoke", "Train and evaluate a small classifier on IDX (MNIST) data",
+                     "paramkit-smoke --train-images tests/data/mnist-256-images-idx3-ubyte.gz "
+                     "--train-labels tests/data/mnist-256-labels-idx1-ubyte.gz -o /tmp/smoke") {}
+
+  void add_options(CLI::App& app) override {
+    app.add_option("--train-images", train_images, "IDX images for training")->required()->check(CLI::ExistingFile);
+    app.add_option("--train-labels", train_labels, "IDX labels for training")->required()->check(CLI::ExistingFile);
+    app.add_option("--test-images", test_images, "IDX images for testing (default: the validation split)");
+    app.add_option("--test-labels", test_labels, "IDX labels for testing");
+    app.add_option("--train-limit", train_limit, "Use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+    app.add_option("--val-fraction", val_fraction, "Seeded validation split")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+    app.add_option("--model", model_name, "mlp, lenet5 or resnet20")->capture_default_str()->check(CLI::IsMember({"mlp", "lenet5", "resnet20"}));
+    cli::add_output(app, out, "Output folder: model.safetensors, eval.json, manifest.json", /*required=*/false);
+    app.add_option("--init", init, "Start from these weights (safetensors, HF folder or .h5)");
+    app.add_option("--digits", digits, "Keep only examples with these labels (a task: e.g. --digits 0 1 2)")->delimiter(',');
+    app.add_flag("--eval-only", eval_only, "Evaluate --init on the test set (or the validation split); print the accuracy");
+    cli::add_training(app, train);
+  }
+
+  SmokeResult run(cli::Context& ctx) override {
     if (test_images.empty() != test_labels.empty()) throw UsageError("--test-images and --test-labels go together");
     train.validate();
     if (eval_only && init.empty()) throw UsageError("--eval-only needs --init");
-    if (!eval_only && out.empty()) throw UsageError("--out is required unless --eval-only");
+    if (!eval_only && out.empty()) throw UsageError("--output is required unless --eval-only");
     for (int64_t d : digits)
       if (d < 0 || d > 9) throw UsageError("--digits: labels are 0-9, got " + std::to_string(d));
-    c10::Device device = parse_device(ctx.common.device);
-    auto keep_digits = [&](const Dataset& d) {
-      if (digits.empty()) return d;
-      std::vector<int64_t> rows;
-      auto y = d.y.accessor<int64_t, 1>();
-      for (int64_t i = 0; i < d.size(); ++i)
-        if (std::find(digits.begin(), digits.end(), y[i]) != digits.end()) rows.push_back(i);
-      return d.subset(rows);
-    };
+    const c10::Device device = parse_device(ctx.common.device);
     Dataset all = keep_digits(load_idx_dataset(train_images, train_labels));
     if (train_limit > 0 && train_limit < all.size()) {
       std::vector<int64_t> rows(train_limit);
@@ -71,24 +87,21 @@ int main(int argc, char** argv) {
     std::function<torch::Tensor(torch::Tensor)> forward;
     auto model = nn::make_model(model_name, in_shape, 10, forward);
     if (!init.empty()) load_state_dict(*model, init);
+
+    SmokeResult r;
     if (eval_only) {
       Dataset te = test_images.empty() ? val : keep_digits(load_idx_dataset(test_images, test_labels));
-      nn::EvalResult ev = nn::evaluate(*model, forward, te, 1000, device);
-      ctx.results = {{"accuracy", ev.accuracy}, {"loss", ev.loss}, {"examples", ev.count}};
-      std::cout << fmt::format("{}", ev.accuracy) << "\n";  // the score an --eval-cmd prints
-      return 0;
+      r.eval_only = true;
+      r.eval = nn::evaluate(*model, forward, te, 1000, device);
+      std::cout << fmt::format("{}", r.eval.accuracy) << "\n";  // the score an --eval-cmd prints
+      return r;
     }
     log::info("training {} on {} examples ({} validation)", model_name, tr.size(), val.size());
-    nn::TrainResult r = nn::train_classifier(*model, forward, tr, train, ctx.common.seed, device);
-    nn::EvalResult ev = nn::evaluate(*model, forward, val, 1000, device);
-    nlohmann::json results = {{"steps", r.steps}, {"last_loss", r.last_loss}, {"resumed", r.resumed},
-                              {"val_loss", ev.loss}, {"val_accuracy", ev.accuracy}};
-    if (!test_images.empty()) {
-      Dataset te = keep_digits(load_idx_dataset(test_images, test_labels));
-      nn::EvalResult et = nn::evaluate(*model, forward, te, 1000, device);
-      results["test_loss"] = et.loss;
-      results["test_accuracy"] = et.accuracy;
-    }
+    r.train = nn::train_classifier(*model, forward, tr, train, ctx.common.seed, device);
+    r.val = nn::evaluate(*model, forward, val, 1000, device);
+    if (!test_images.empty()) r.test = nn::evaluate(*model, forward, keep_digits(load_idx_dataset(test_images, test_labels)), 1000, device);
+    const nlohmann::json results = r;
+
     OutputSet set(out);
     Metadata meta = provenance_metadata();
     meta["model"] = model_name;
@@ -99,8 +112,33 @@ int main(int argc, char** argv) {
     set.add("eval.json");
     nlohmann::json manifest = {{"provenance", current_provenance().to_json()}, {"files", set.files()}};
     set.commit("manifest.json", manifest.dump(2) + "\n");
-    ctx.results = results;
     std::cout << results.dump() << "\n";
-    return 0;
-  });
+    return r;
+  }
+
+  Dataset keep_digits(const Dataset& d) const {
+    if (digits.empty()) return d;
+    std::vector<int64_t> rows;
+    auto y = d.y.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < d.size(); ++i)
+      if (std::find(digits.begin(), digits.end(), y[i]) != digits.end()) rows.push_back(i);
+    return d.subset(rows);
+  }
+
+  std::string train_images, train_labels, test_images, test_labels, out, init, model_name = "mlp";
+  int64_t train_limit = 0;
+  std::vector<int64_t> digits;
+  bool eval_only = false;
+  double val_fraction = 0.1;
+  nn::TrainOptions train;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cli::Tool tool("paramkit-smoke", "Train and evaluate a small classifier on IDX (MNIST) data: a smoke test of paramkit's library.");
+  tool.alias("--out", "--output");
+  tool.set_runtime([](const cli::CommonOptions& c) { start_torch(c.seed, c.threads, c.device); });
+  tool.add_main<SmokeCommand>();
+  return tool.main(argc, argv);
 }

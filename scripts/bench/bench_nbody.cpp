@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "paramkit/nbody/commands.h"
 #include "paramkit/nbody/dqn.h"
 #include "paramkit/nbody/integrators.h"
+#include "paramkit/nbody/system.h"
 
 using namespace paramkit::nbody;
 

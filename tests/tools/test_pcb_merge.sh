@@ -58,6 +58,10 @@ expect_rc 0 pcb-merge --base hfbase --models "${fts[@]}" --method ties --density
 [ -f merged-hf/model.safetensors.index.json ] && [ -f merged-hf/config.json ] && [ -f merged-hf/tokenizer.json ] || fail "HF layout not written"
 expect_rc 0 ckpt-tool info merged-hf --json
 expect_out '"dtype": "BF16"'
+# The current spellings (-o/--output, --shard-size) give what the old ones (--out, --out-shard-size) gave.
+expect_rc 0 pcb-merge --base hfbase --models "${fts[@]}" --method ties --density 0.4 -o merged-hf2 --shard-size 400KB --dtype BF16
+expect_rc 0 ckpt-tool diff merged-hf merged-hf2 --bitwise
+[ "$(ls merged-hf2)" = "$(ls merged-hf)" ] || fail "-o/--shard-size wrote another layout than --out/--out-shard-size"
 if ckpt-tool convert ft012/model.safetensors ft012.h5 2>/dev/null; then
   expect_rc 0 pcb-merge --base "$base" --models ft012.h5 ft345/model.safetensors --method task_arithmetic --out h5in.safetensors
 fi
@@ -157,6 +161,7 @@ expect_err "models[0].parameters.weight: expected a number"
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --density 0 --out bad8.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --weight 1 2 --out bad9.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --dtype I8 --out bad10.safetensors
+expect_err "--dtype: expected one of F32, F16, BF16"
 for i in $(seq 1 17); do expect_no_file bad$i.safetensors; done
 expect_no_temps .
 echo "ok"

@@ -41,9 +41,9 @@ expect_rc 0 survfit km "$V" --times 100 --out km.json --csv km.csv --plot km.svg
 expect_out "median = 80"
 expect_out "S(100) = 0.417995"
 head -1 km.csv | grep -q "group,time,n_risk" || fail "km.csv header"
-expect_rc 0 survfit km "$V" --by trt --out km-trt.json
+expect_rc 0 survfit km "$V" --by trt -o km-trt.json
 grep -q '"group": "2"' km-trt.json || fail "km --by groups"
-expect_rc 0 survfit cox "$V" --formula "trt + karno" --out cox.json --table
+expect_rc 0 survfit cox "$V" --formula "trt + karno" --output cox.json --table
 expect_out "0.177322"
 expect_rc 0 survfit cox "$V" --formula "trt + karno" --ties breslow --out cox-b.json
 cmp -s cox.json cox-b.json && fail "Breslow and Efron gave the same report"
@@ -60,8 +60,11 @@ grep -q '"cure_fraction"' sim-fit.json || fail "no cure fraction for a defective
 expect_rc 2 survfit simulate --family apgw --set lambda=0.05 --set phi=0.02 --set gamma=1.5 --set kappa=-0.5 --n 10 --out nocens.csv
 expect_err "cure fraction"
 expect_no_file nocens.csv
-expect_rc 0 survfit simulate --fit w.json --data new.csv --n 6 --censor-uniform 500 --out sim-cov.csv
-[ "$(wc -l < sim-cov.csv)" -eq 7 ] || fail "simulate --data rows"
+expect_rc 0 survfit simulate --fit w.json new.csv --n 6 --censor-uniform 500 -o sim-cov.csv
+[ "$(wc -l < sim-cov.csv)" -eq 7 ] || fail "simulate data rows"
+# The old spellings --data (simulate) and --out still work and give the same bytes.
+expect_rc 0 survfit simulate --fit w.json --data new.csv --n 6 --censor-uniform 500 --out sim-cov-old.csv
+cmp sim-cov.csv sim-cov-old.csv || fail "simulate --data/--out differ from data/-o"
 
 # Bad inputs: exit 2, the file and the field named, nothing written.
 printf 'time,status,x\n5,1,1\n-3,0,2\n' > neg.csv

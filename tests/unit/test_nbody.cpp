@@ -11,8 +11,11 @@
 #include "paramkit/core/rng.h"
 #include "paramkit/nbody/dqn.h"
 #include "paramkit/nbody/env.h"
+#include "paramkit/nbody/evaluate.h"
+#include "paramkit/nbody/integrate.h"
 #include "paramkit/nbody/integrators.h"
 #include "paramkit/nbody/system.h"
+#include "helpers.h"
 
 using namespace paramkit;
 using namespace paramkit::nbody;
@@ -223,5 +226,139 @@ TEST_CASE("a policy's plain C++ forward pass equals the LibTorch network") {
     for (int a = 0; a < 10; ++a) CHECK(mine[a] == doctest::Approx(q[a].item<float>()).epsilon(1e-5));
     CHECK(p.choose(s) == q.argmax().item<int64_t>());
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Plummer sphere: n unit-total masses at rest in the centre-of-mass frame, E = -1/4 (N-body units)") {
+  System s = plummer_sphere(2000, 7);
+  REQUIRE(s.n() == 2000);
+  double m = 0;
+  for (double mi : s.m) m += mi;
+  CHECK(m == doctest::Approx(1).epsilon(1e-12));
+  for (int k = 0; k < 3; ++k) CHECK(std::fabs(momentum(s)[k]) < 1e-12);
+  // Closed form: E = -(3 pi / 64) G M^2 / a with a = 3 pi / 16; 2000 samples scatter by a few percent.
+  CHECK(energy(s) == doctest::Approx(-0.25).epsilon(0.05));
+  // Virial equilibrium: 2T + W = 0 within the same sampling scatter.
+  CHECK(2 * kinetic_energy(s) / -potential_energy(s) == doctest::Approx(1).epsilon(0.1));
+  // Seeded: the same seed gives the same cluster.
+  CHECK(plummer_sphere(2000, 7).x[1999] == s.x[1999]);
+}
+
+TEST_CASE("run_integration: samples and diagnostics of the figure-eight; bad problems and options rejected") {
+  IntegrateOptions o;
+  o.problem = "figure-eight";
+  o.integrator = "ias15";
+  o.t_end = kPeriod8;
+  IntegrationResult r = run_integration(o);
+  CHECK(r.bodies == 3);
+  CHECK(r.t.size() == 201);  // the start and 200 samples
+  CHECK(r.x.size() == 201);
+  CHECK(r.v.size() == 201);
+  CHECK(r.t.back() == doctest::Approx(kPeriod8).epsilon(1e-15));
+  CHECK(r.relative_energy_error < 1e-12);
+  CHECK(r.relative_energy_error == r.energy_error.back());
+  CHECK(r.max_relative_energy_error == *std::max_element(r.energy_error.begin(), r.energy_error.end()));
+  REQUIRE(r.parameter.has_value());
+  CHECK(*r.parameter == 1e-9);
+  CHECK_FALSE(r.policy_driven);
+  nlohmann::json j = r;
+  CHECK(j.at("parameter") == 1e-9);
+  CHECK(j.at("bodies") == 3);
+  CHECK_FALSE(j.contains("policy_choices"));
+  CHECK(j.size() == 19);  // the diagnostics, not the samples
+  IntegrateOptions both = o;
+  both.input = "ic.csv";
+  CHECK_THROWS_AS(run_integration(both), UsageError);
+  IntegrateOptions bad = o;
+  bad.problem = "paper:x";
+  CHECK_THROWS_AS(run_integration(bad), UsageError);
+  bad.problem = "plummer:0";
+  CHECK_THROWS_AS(run_integration(bad), UsageError);
+  CHECK(problem_system("plummer:5:2", units_named("nbody")).n() == 5);
+  CHECK(problem_system("paper:3", units_named("nbody")).x[1] == paper_initial_conditions(3).x[1]);
+}
+
+TEST_CASE("train_dqn: typed result; stopped and resumed equals one run; a stopped run has no policy") {
+  auto dir = test::scratch("nbody-train");
+  TrainConfig c;
+  c.episodes = 3;
+  c.env.steps = 5;
+  c.dqn.hidden = 8;
+  c.dqn.batch = 4;
+  c.seed = 2;
+  TrainResult one = train_dqn(c);
+  CHECK(one.finished);
+  CHECK(one.episodes_done == 3);
+  CHECK(one.agent_steps >= 3);
+  CHECK(one.agent_steps <= 15);
+  REQUIRE(one.policy.net);
+  c.checkpoint.path = dir / "ck.safetensors";
+  c.checkpoint.stop_after = 2;
+  TrainResult part = train_dqn(c);
+  CHECK_FALSE(part.finished);
+  CHECK(part.episodes_done == 2);
+  CHECK_FALSE(part.policy.net);
+  CHECK(std::filesystem::exists(c.checkpoint.path));
+  c.checkpoint.stop_after = 0;
+  c.checkpoint.resume = true;
+  TrainResult rest = train_dqn(c);
+  CHECK(rest.finished);
+  CHECK(rest.episodes_done == 3);
+  CHECK(rest.agent_steps == one.agent_steps);
+  CHECK(rest.mean_return_last_10 == one.mean_return_last_10);
+  REQUIRE(rest.policy.net);
+  auto a = one.policy.net->parameters(), b = rest.policy.net->parameters();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(torch::equal(a[i], b[i]));
+  nlohmann::json j = rest;
+  CHECK(j.at("episodes_done") == 3);
+  CHECK(j.at("finished") == true);
+  // The policy written and read back chooses as the trained one.
+  save_policy(dir / "p.safetensors", rest.policy, {});
+  Policy p = load_policy(dir / "p.safetensors");
+  CHECK(p.env.steps == 5);
+  const std::vector<double> s = observe(paper_initial_conditions(1), 1e-10);
+  CHECK(p.q_values(s) == rest.policy.q_values(s));
+  // Stopping needs a checkpoint to continue from.
+  TrainConfig no_ck = c;
+  no_ck.checkpoint = {};
+  no_ck.checkpoint.stop_after = 1;
+  CHECK_THROWS_AS(train_dqn(no_ck), UsageError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("run_evaluation: the policy, every fixed eta and the default eta on each held-out seed") {
+  auto dir = test::scratch("nbody-evaluate");
+  DqnOptions o;
+  o.hidden = 8;
+  DqnAgent agent(ThreeBodyEnv::kStateSize, 2, o, 1);
+  Policy p;
+  p.net = agent.policy;
+  p.env.steps = 3;
+  p.env.actions = {1e-3, 1e-2};
+  save_policy(dir / "p.safetensors", p, {});
+  EvaluateOptions e;
+  e.policy = (dir / "p.safetensors").string();
+  e.seeds = 2;
+  EvaluationReport r = run_evaluation(e);
+  REQUIRE(r.strategies.size() == 4);  // policy, 2 fixed, default
+  CHECK(r.strategies[0].kind == StrategyKind::policy);
+  CHECK_FALSE(r.strategies[0].eta.has_value());
+  CHECK(r.strategies[1].kind == StrategyKind::fixed);
+  CHECK(*r.strategies[1].eta == 1e-3);
+  CHECK(r.strategies[3].kind == StrategyKind::default_eta);
+  CHECK(*r.strategies[3].eta == 0.03);
+  CHECK(r.records.size() == 8);
+  CHECK(r.records[0].seed == 1000000);
+  CHECK(r.records[7].seed == 1000001);
+  for (const auto& rec : r.records) CHECK(rec.rl_steps == 3);
+  // The best fixed eta has the lower mean log10 error of the two.
+  const auto& lo = r.strategies[1].mean_log10_energy_error <= r.strategies[2].mean_log10_energy_error ? r.strategies[1] : r.strategies[2];
+  CHECK(r.best_fixed == lo.strategy);
+  CHECK(r.best_fixed_mean_log10_error == lo.mean_log10_energy_error);
+  nlohmann::json j = r;
+  CHECK(j.at("strategies").size() == 4);
+  CHECK(j.at("strategies")[0].at("eta").is_null());
+  CHECK_FALSE(j.contains("records"));
   std::filesystem::remove_all(dir);
 }

@@ -115,16 +115,16 @@ TEST_CASE("checkpoint: stopping and resuming gives exactly the uninterrupted par
 
   // The same job stopped after 13 steps, then resumed from its checkpoint in a fresh model/optimizer.
   nn::TrainOptions first = t;
-  first.stop_after = 13;
-  first.checkpoint = dir / "ck.safetensors";
-  first.checkpoint_every = 5;
+  first.checkpoint.stop_after = 13;
+  first.checkpoint.path = dir / "ck.safetensors";
+  first.checkpoint.every = 5;
   nn::Mlp part = make();
   auto fwd2 = [&](torch::Tensor x) { return part->forward(x); };
   nn::train_classifier(*part, fwd2, data, first, 7);
   torch::manual_seed(999);  // disturb the global generator: the checkpoint must restore it
   nn::TrainOptions second = t;
-  second.checkpoint = first.checkpoint;
-  second.resume = true;
+  second.checkpoint.path = first.checkpoint.path;
+  second.checkpoint.resume = true;
   nn::Mlp resumed = make();
   auto fwd3 = [&](torch::Tensor x) { return resumed->forward(x); };
   nn::TrainResult r = nn::train_classifier(*resumed, fwd3, data, second, 7);

@@ -12,11 +12,14 @@
 #include "paramkit/survival/fit.h"
 #include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/predict.h"
+#include "paramkit/survival/report.h"
 #include "paramkit/survival/stats.h"
 
 using namespace paramkit;
 using namespace paramkit::survival;
 using paramkit::test::data_file;
+using paramkit::test::scratch;
+using paramkit::test::spit;
 
 namespace {
 const nlohmann::json& golden() {
@@ -75,19 +78,19 @@ TEST_CASE("coxph parity: Efron and Breslow ties, numeric and categorical covaria
     resolve_formula(f, d.rows, {});
     CoxOptions o;
     o.ties = ties;
-    nlohmann::json r = fit_cox(d, f, o);
-    REQUIRE(r["converged"].get<bool>());
-    close_rel(r["loglik_null"].get<double>(), g["loglik"][0].get<double>(), 1e-9);
-    close_rel(r["loglik"].get<double>(), g["loglik"][1].get<double>(), 1e-9);
+    CoxResult r = fit_cox(d, f, o);
+    REQUIRE(r.converged);
+    close_rel(r.loglik_null, g["loglik"][0].get<double>(), 1e-9);
+    close_rel(r.loglik, g["loglik"][1].get<double>(), 1e-9);
     for (auto it = g["coef"].begin(); it != g["coef"].end(); ++it) {
       CAPTURE(it.key());
-      const auto& rows = r["coefficients"];
-      auto row = std::find_if(rows.begin(), rows.end(), [&](const nlohmann::json& x) { return x["term"] == it.key(); });
+      const auto& rows = r.coefficients;
+      auto row = std::find_if(rows.begin(), rows.end(), [&](const CoxCoefficient& x) { return x.term == it.key(); });
       REQUIRE(row != rows.end());
-      close_rel((*row)["coef"].get<double>(), it.value().get<double>(), 1e-6);
-      close_rel((*row)["se"].get<double>(), g["se"][it.key()].get<double>(), 1e-5);
+      close_rel(row->coef, it.value().get<double>(), 1e-6);
+      close_rel(row->se, g["se"][it.key()].get<double>(), 1e-5);
     }
-    close_rel(r["concordance"]["c"].get<double>(), g["concordance"].get<double>(), 1e-9);
+    close_rel(r.concordance.c(), g["concordance"].get<double>(), 1e-9);
   }
 }
 
@@ -118,6 +121,38 @@ TEST_CASE("Kaplan-Meier parity: survival, Greenwood std.err, log CI, median and 
   KaplanMeier km = kaplan_meier(v.time, v.event);
   CHECK(km.at(100) == doctest::Approx(0.417995).epsilon(1e-6));
   CHECK(km.median == 80);
+}
+
+TEST_CASE("Kaplan-Meier report per group: hand-computed curves, S(t) at times, table and JSON (nulls where undefined)") {
+  // Group a: times 1, 2, 2+, 3 -> S = 3/4, 1/2 (2 has one event and one censoring), 0 (one at risk,
+  // one event: Greenwood undefined). Group b: 4, 5+ -> S = 1/2 at 4.
+  const auto dir = scratch("km-report");
+  spit(dir / "d.csv", "time,status,g\n1,1,a\n2,1,a\n2,0,a\n3,1,a\n4,1,b\n5,0,b\n");
+  DataOptions o;
+  KmReport r = run_km((dir / "d.csv").string(), o, "g", {0.5, 2, 10});
+  REQUIRE(r.curves.size() == 2);
+  const KmCurve& a = r.curves[0];
+  CHECK(a.group == "a");
+  CHECK(r.curves[1].group == "b");
+  CHECK(a.km.time == std::vector<double>{1, 2, 3});
+  CHECK(a.km.surv[0] == doctest::Approx(0.75));
+  CHECK(a.km.surv[1] == doctest::Approx(0.5));
+  CHECK(a.km.surv[2] == 0);
+  CHECK(a.at_surv == std::vector<double>{1, a.km.surv[1], 0});
+  CHECK(r.curves[1].at_surv[1] == 1);
+  CHECK(r.curves[1].at_surv[2] == doctest::Approx(0.5));
+  CHECK(a.km.median == 2.5);  // S = 1/2 exactly from t = 2: R's midpoint with the next event time, 3
+  Table t = km_table(r);
+  CHECK(t.rows == 5);
+  CHECK(t.col("std_err").missing[2]);  // S = 0
+  nlohmann::json j = r;
+  CHECK(j["by"] == "g");
+  CHECK(j["curves"][0]["table"][2]["std_err"].is_null());
+  CHECK(j["curves"][0]["at"][1] == nlohmann::json({{"time", 2.0}, {"surv", a.km.surv[1]}}));
+  CHECK(j["curves"][1]["n"] == 2.0);
+  const std::string s = format_km(r);
+  CHECK(s.find("a: n = 4, events = 3, median = 2.5") != std::string::npos);
+  CHECK(s.find("  S(10) = 0\n") != std::string::npos);
 }
 
 TEST_CASE("APGW nesting: kappa = 1 (phi = 1) is the Weibull; Burr with lambda = 1 is the log-logistic; free kappa never lowers logLik") {
@@ -159,10 +194,10 @@ TEST_CASE("APGW nesting: kappa = 1 (phi = 1) is the Weibull; Burr with lambda = 
   close_rel(burr.report["parameters"][2]["value"]["estimate"].get<double>(), 1 / llf.report["survreg"]["scale"].get<double>(), 1e-6);
 
   // The likelihood-ratio test of kappa = 1 (phi = 1) against free kappa and phi.
-  nlohmann::json lrt = likelihood_ratio(full.report, nested.report);
-  CHECK(lrt["df"] == 2);
-  close_rel(lrt["statistic"].get<double>(), 2 * (full.loglik - nested.loglik), 1e-12);
-  close_rel(lrt["p"].get<double>(), chi2_sf(lrt["statistic"].get<double>(), 2), 1e-12);
+  LikelihoodRatio lrt = likelihood_ratio(full.report, nested.report);
+  CHECK(lrt.df == 2);
+  close_rel(lrt.statistic, 2 * (full.loglik - nested.loglik), 1e-12);
+  close_rel(lrt.p, chi2_sf(lrt.statistic, 2), 1e-12);
 }
 
 TEST_CASE("autograd gradient and Hessian equal central finite differences (MPR APGW, left truncation)") {

@@ -219,15 +219,24 @@ int Tool::run(int argc, char** argv) {
       const std::string file = cfg && cfg->count() > 0 ? cfg->results().back() : "--config";
       msg = file + ": unknown key '" + msg.substr(ini.size()) + "' (keys are long flag names)";
     }
-    if (!single_ && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos) {
+    // CLI11 may report a missing required option or subcommand before an unknown flag: name the flag.
+    std::string unknown;
+    for (const std::string& r : app.remaining())
+      if (r.size() > 1 && r[0] == '-') {
+        unknown = r;
+        break;
+      }
+    if (!unknown.empty() && msg.rfind("The following argument", 0) != 0) {
+      msg = "unknown flag '" + unknown + "'";
+    } else if (!single_ && app.get_subcommands().empty() && msg.find("subcommand") != std::string::npos) {
       std::string names;
       for (const auto& c : commands_) names += (names.empty() ? "" : ", ") + c->name();
       msg = "a subcommand is required: " + names;
-      for (const std::string& r : app.remaining()) {
-        if (r.empty()) continue;
-        msg = r[0] == '-' ? "unknown flag '" + r + "'" : "unknown subcommand '" + r + "' (subcommands: " + names + ")";
-        break;
-      }
+      for (const std::string& r : app.remaining())
+        if (!r.empty() && r[0] != '-') {
+          msg = "unknown subcommand '" + r + "' (subcommands: " + names + ")";
+          break;
+        }
     }
     log::write(log::Level::error, msg);
     log::write(log::Level::error, "run '" + name_ + " --help' for usage");

@@ -168,7 +168,19 @@ void apply_merge_config(const nlohmann::json& c, const std::string& source, Merg
   }
 }
 
-nlohmann::json run_merge(const MergeJob& job) {
+void to_json(nlohmann::json& j, const MergeResult& r) {
+  j = {{"method", r.method},
+       {"tensors", r.tensors},
+       {"merged", r.merged},
+       {"merge_threads", r.merge_threads},
+       {"copied", r.copied},
+       {"missing_pairs", r.missing_pairs},
+       {"copied_files", r.copied_files},
+       {"pcb_scope", r.pcb_scope},
+       {"pcb_statistics", r.pcb_statistics}};
+}
+
+MergeResult run_merge(const MergeJob& job) {
   MethodOptions mo = job.method;
   if (mo.method == "pcb" && mo.pcb.lambdas.empty()) mo.pcb.lambda = mo.lambda;
   validate_method(mo, job.params);
@@ -367,11 +379,18 @@ nlohmann::json run_merge(const MergeJob& job) {
   }
   at::set_num_threads(saved_threads);
 
-  nlohmann::json copied_files =
-      fmt == StoreFormat::sharded && !job.base.empty() ? copy_hf_side_files(job.base, job.out) : std::vector<std::string>{};
+  MergeResult result;
+  if (fmt == StoreFormat::sharded && !job.base.empty()) result.copied_files = copy_hf_side_files(job.base, job.out);
   if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
-  return {{"method", mo.method}, {"tensors", plan.records.size()}, {"merged", merged.load()}, {"merge_threads", wo.fill_threads}, {"copied", plan.copied.size()},
-          {"missing_pairs", plan.missing}, {"copied_files", copied_files}, {"pcb_scope", mo.method == "pcb" ? job.pcb_scope : ""}, {"pcb_statistics", stats_mode}};
+  result.method = mo.method;
+  result.tensors = plan.records.size();
+  result.merged = merged.load();
+  result.copied = plan.copied.size();
+  result.merge_threads = wo.fill_threads;
+  result.missing_pairs = plan.missing;
+  if (mo.method == "pcb") result.pcb_scope = job.pcb_scope;
+  result.pcb_statistics = stats_mode;
+  return result;
 }
 
 }  // namespace paramkit::merge

@@ -101,7 +101,15 @@ struct RemoveOnExit {
 };
 }  // namespace
 
-nlohmann::json search_lambda(const MergeJob& job, const SearchOptions& o) {
+void to_json(nlohmann::json& j, const SearchResult& r) {
+  j = r.merge;
+  nlohmann::json all = nlohmann::json::array();
+  for (const Candidate& c : r.candidates) all.push_back({{"lambda", c.lambda}, {"score", c.score}});
+  const Candidate& best = r.candidates.at(r.best);
+  j["search"] = {{"kind", r.kind}, {"candidates", all}, {"best_lambda", best.lambda}, {"best_score", best.score}};
+}
+
+SearchResult search_lambda(const MergeJob& job, const SearchOptions& o) {
   if (o.eval_cmd.empty()) throw UsageError("--search needs --eval-cmd");
   if (o.kind != "grid" && o.kind != "random") throw UsageError("--search must be grid or random, got '" + o.kind + "'");
   if (o.kind == "random" && (o.budget < 1 || !(o.lo < o.hi)))
@@ -134,9 +142,9 @@ nlohmann::json search_lambda(const MergeJob& job, const SearchOptions& o) {
   std::string ext = job.out.extension().string();
   fs::path cand = dir / (".pcb-merge-candidate-" + std::to_string(::getpid()) + ext);
   RemoveOnExit cleanup{cand};
-  nlohmann::json all = nlohmann::json::array();
+  SearchResult result;
+  result.kind = o.kind;
   double best = -INFINITY;
-  size_t best_k = 0;
   for (size_t k = 0; k < candidates.size(); ++k) {
     check_stop();
     MergeJob c = configure(candidates[k]);
@@ -144,17 +152,15 @@ nlohmann::json search_lambda(const MergeJob& job, const SearchOptions& o) {
     run_merge(c);
     std::string cmd = with_model(o.eval_cmd, cand.string());
     double score = run_score_command(cmd);
-    all.push_back({{"lambda", candidates[k]}, {"score", score}});
+    result.candidates.push_back({candidates[k], score});
     log::info("candidate {}/{}: lambda {} -> score {}", k + 1, candidates.size(), nlohmann::json(candidates[k]).dump(), score);
     if (score > best) {
       best = score;
-      best_k = k;
+      result.best = k;
     }
   }
-  MergeJob final_job = configure(candidates[best_k]);
-  nlohmann::json summary = run_merge(final_job);
-  summary["search"] = {{"kind", o.kind}, {"candidates", all}, {"best_lambda", candidates[best_k]}, {"best_score", best}};
-  return summary;
+  result.merge = run_merge(configure(candidates[result.best]));
+  return result;
 }
 
 }  // namespace paramkit::merge

@@ -6,8 +6,6 @@
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
-#include "paramkit/core/provenance.h"
-#include "paramkit/core/signals.h"
 #include "paramkit/torch/checkpoint.h"
 #include "paramkit/io/json.h"
 #include "paramkit/torch/state_dict.h"
@@ -15,19 +13,14 @@
 
 namespace paramkit::nbody {
 
-void DqnOptions::register_flags(CLI::App& app) {
-  app.add_option("--hidden", hidden, "Width of the hidden layers")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--repeats", repeats, "Times the shared hidden layer is applied")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--lr", lr, "AdamW learning rate")->capture_default_str();
-  app.add_option("--gamma", gamma, "Discount")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--tau", tau, "Soft target update rate")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--replay", replay, "Replay memory size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--batch", batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--eps-start", eps_start, "Initial exploration rate")->capture_default_str();
-  app.add_option("--eps-end", eps_end, "Final exploration rate")->capture_default_str();
-  app.add_option("--eps-decay", eps_decay, "Exploration decay, in agent steps")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_flag("--eps-reset-each-episode", eps_reset_each_episode, "Restart the decay every episode (the reference code's behaviour)");
-  app.add_flag("--double-dqn", double_dqn, "Double DQN targets (not in the paper)");
+void DqnOptions::validate() const {
+  if (hidden < 1) throw UsageError("--hidden: at least 1");
+  if (repeats < 0) throw UsageError("--repeats: not negative");
+  if (!(gamma >= 0 && gamma <= 1)) throw UsageError("--gamma: in [0, 1]");
+  if (!(tau >= 0 && tau <= 1)) throw UsageError("--tau: in [0, 1]");
+  if (replay < 1) throw UsageError("--replay: at least 1");
+  if (batch < 1) throw UsageError("--batch: at least 1");
+  if (!(eps_decay > 0)) throw UsageError("--eps-decay: must be positive");
 }
 
 QNetImpl::QNetImpl(int state, int hidden, int rep, int actions) : repeats(rep) {
@@ -191,25 +184,42 @@ EnvOptions env_from_json(const nlohmann::json& j) {
 }
 }  // namespace
 
-nlohmann::json train_dqn(const TrainConfig& c) {
+void TrainConfig::validate() const {
+  make_integrator(env.integrator);  // UsageError for unknown names, before any work
+  if (episodes < 1) throw UsageError("--episodes: at least 1");
+  dqn.validate();
+  checkpoint.validate();
+}
+
+void to_json(nlohmann::json& j, const TrainResult& r) {
+  j = {{"episodes_done", r.episodes_done},
+       {"finished", r.finished},
+       {"agent_steps", r.agent_steps},
+       {"mean_return_last_10", r.mean_return_last_10}};
+}
+
+TrainResult train_dqn(const TrainConfig& c) {
+  c.validate();
   ThreeBodyEnv env(c.env);
   const int n_actions = static_cast<int>(env.options().actions.size());
   DqnAgent agent(ThreeBodyEnv::kStateSize, n_actions, c.dqn, c.seed);
-  int start_episode = 0;
+  int64_t start_episode = 0;
   int64_t steps_done = 0;
   nlohmann::json history = nlohmann::json::array();
-  if (c.resume && !c.checkpoint.empty() && std::filesystem::exists(c.checkpoint)) {
-    nlohmann::json extra = agent.load(c.checkpoint);
-    start_episode = extra.at("episode").get<int>();
-    steps_done = extra.at("steps_done").get<int64_t>();
-    history = extra.at("history");
-    log::info("resumed from {} at episode {}", c.checkpoint.string(), start_episode);
+  if (c.checkpoint.resuming()) {
+    nlohmann::json extra = agent.load(c.checkpoint.path);
+    try {
+      start_episode = extra.at("episode").get<int64_t>();
+      steps_done = extra.at("steps_done").get<int64_t>();
+      history = extra.at("history");
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(c.checkpoint.path.string(), "episode", std::string("malformed checkpoint: ") + e.what());
+    }
+    log::info("resumed from {} at episode {}", c.checkpoint.path.string(), start_episode);
   }
   std::optional<JsonlLog> jl;
   if (!c.log.empty()) jl.emplace(c.log, "episode", start_episode > 0 ? start_episode - 1 : -1);
-  int done_here = 0;
-  for (int ep = start_episode; ep < c.episodes; ++ep) {
-    check_stop();
+  auto episode = [&](int64_t ep) {
     std::vector<double> s = env.reset(c.seed * 100000 + static_cast<uint64_t>(ep));
     int64_t ep_steps = 0;
     double ret = 0, loss = 0;
@@ -233,23 +243,27 @@ nlohmann::json train_dqn(const TrainConfig& c) {
     history.push_back(ret);
     if (jl) jl->write(row);
     log::debug("episode {}: return {:.2f}, |dE/E0| {:.2e}", ep, ret, r.energy_error);
-    ++done_here;
-    const bool last = ep + 1 == c.episodes;
-    const bool stopping = c.stop_after > 0 && done_here >= c.stop_after;
-    if (!c.checkpoint.empty() && (last || stopping || (ep + 1) % 10 == 0))
-      agent.save(c.checkpoint, {{"episode", ep + 1}, {"steps_done", steps_done}, {"history", history}});
-    if (stopping && !last) {
-      log::info("stopped after {} episodes (--stop-after); --resume continues", done_here);
-      return {{"episodes_done", ep + 1}, {"finished", false}};
-    }
-  }
-  Metadata meta = provenance_metadata();
-  meta["nbody_policy"] = nlohmann::json({{"env", env_json(env.options())}, {"hidden", c.dqn.hidden}, {"repeats", c.dqn.repeats}}).dump();
-  save_tensors(c.out, named_state(*agent.policy), meta);
+  };
+  auto save = [&](int64_t next) {
+    agent.save(c.checkpoint.path, {{"episode", next}, {"steps_done", steps_done}, {"history", history}});
+  };
+  const LoopOutcome out = run_resumable(c.checkpoint, start_episode, c.episodes, episode, save);
+  TrainResult res;
+  res.episodes_done = out.done;
+  res.finished = out.finished;
+  res.agent_steps = steps_done;
   double last10 = 0;
   int k = 0;
   for (size_t i = history.size() >= 10 ? history.size() - 10 : 0; i < history.size(); ++i, ++k) last10 += history[i].get<double>();
-  return {{"episodes_done", c.episodes}, {"finished", true}, {"agent_steps", steps_done}, {"mean_return_last_10", k ? last10 / k : 0.0}};
+  res.mean_return_last_10 = k ? last10 / k : 0.0;
+  if (!out.finished) {
+    log::info("stopped after {} episodes (--stop-after); --resume continues", out.done - start_episode);
+    return res;
+  }
+  res.policy.net = agent.policy;
+  res.policy.env = env.options();
+  res.policy.prepare();
+  return res;
 }
 
 void Policy::prepare() {
@@ -307,6 +321,13 @@ Policy load_policy(const std::filesystem::path& path) {
   load_state_dict(*p.net, *reader);
   p.prepare();
   return p;
+}
+
+void save_policy(const std::filesystem::path& path, const Policy& p, Metadata meta) {
+  if (!p.net) throw std::logic_error("save_policy: no network");
+  const int hidden = static_cast<int>(p.net->in->options.out_features());
+  meta["nbody_policy"] = nlohmann::json({{"env", env_json(p.env)}, {"hidden", hidden}, {"repeats", p.net->repeats}}).dump();
+  save_tensors(path, named_state(*p.net), meta);
 }
 
 }  // namespace paramkit::nbody

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
 #include "paramkit/io/csv.h"
 #include "paramkit/io/json.h"
 
@@ -193,6 +194,32 @@ System named_problem(const std::string& name, double e) {
   } else {
     throw UsageError("unknown problem '" + name + "' (figure-eight, pythagorean, kepler)");
   }
+  return s;
+}
+
+System plummer_sphere(int n, uint64_t seed) {
+  Rng rng(seed);
+  System s;
+  s.G = 1;
+  const double a = 3 * M_PI / 16;  // Plummer scale radius in N-body units (E = -1/4)
+  for (int i = 0; i < n; ++i) {
+    s.m.push_back(1.0 / n);
+    double r = a / std::sqrt(std::pow(rng.uniform() * 0.999 + 1e-9, -2.0 / 3.0) - 1);
+    auto dir = [&](double len) {
+      const double z = 2 * rng.uniform() - 1, ph = 2 * M_PI * rng.uniform(), q = std::sqrt(1 - z * z);
+      return Vec3{len * q * std::cos(ph), len * q * std::sin(ph), len * z};
+    };
+    s.x.push_back(dir(r));
+    // Speed by von Neumann rejection on q^2 (1 - q^2)^3.5, q = v / v_escape.
+    double q = 0;
+    for (;;) {
+      q = rng.uniform();
+      if (0.1 * rng.uniform() < q * q * std::pow(1 - q * q, 3.5)) break;
+    }
+    const double ve = std::sqrt(2.0) * std::pow(1 + r * r / (a * a), -0.25) / std::sqrt(a);
+    s.v.push_back(dir(q * ve));
+  }
+  to_center_of_mass(s);
   return s;
 }
 

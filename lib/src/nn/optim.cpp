@@ -7,17 +7,6 @@
 
 namespace paramkit::nn {
 
-void OptimizerOptions::register_flags(CLI::App& app) {
-  app.add_option("--optimizer", name, "sgd, adam or adamw")->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  app.add_option("--lr", lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--momentum", momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_flag("--nesterov", nesterov, "SGD Nesterov momentum");
-  app.add_option("--weight-decay", weight_decay, "Weight decay (decoupled for adamw)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--beta1", beta1, "Adam beta1")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--beta2", beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--adam-eps", eps, "Adam epsilon")->capture_default_str()->check(CLI::PositiveNumber);
-}
-
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<torch::Tensor> params) {
   if (o.name == "sgd")
     return std::make_unique<torch::optim::SGD>(
@@ -29,14 +18,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& 
     return std::make_unique<torch::optim::AdamW>(
         params, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).eps(o.eps).weight_decay(o.weight_decay));
   throw UsageError("--optimizer must be sgd, adam or adamw, got '" + o.name + "'");
-}
-
-void ScheduleOptions::register_flags(CLI::App& app) {
-  app.add_option("--schedule", kind, "constant, step or cosine")->capture_default_str()->check(CLI::IsMember({"constant", "step", "cosine"}));
-  app.add_option("--warmup", warmup, "Linear warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--step-size", step_size, "step schedule: decay every N steps")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--gamma", gamma, "step schedule: decay factor")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--min-lr-ratio", min_lr_ratio, "cosine schedule: final lr / base lr")->capture_default_str()->check(CLI::Range(0.0, 1.0));
 }
 
 double lr_at(const ScheduleOptions& s, double base, int64_t step, int64_t total) {

@@ -6,6 +6,7 @@
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/progress.h"
+#include "paramkit/core/resumable.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/torch/checkpoint.h"
 #include "paramkit/io/json.h"
@@ -39,25 +40,7 @@ EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Data
   return r;
 }
 
-void TrainOptions::register_flags(CLI::App& app) {
-  app.add_option("--epochs", epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--batch-size", batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--max-steps", max_steps, "Stop after this many steps (0: all epochs)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--stop-after", stop_after, "Stop this run after N steps with a checkpoint (resume later)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--checkpoint", checkpoint, "Checkpoint file (safetensors), written atomically");
-  app.add_option("--checkpoint-every", checkpoint_every, "Checkpoint every N steps (0: only at the end)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_flag("--resume", resume, "Continue from --checkpoint when it exists");
-  app.add_option("--log-every", log_every, "Log the loss every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--log-jsonl", log_jsonl, "Also write per-step records as JSON Lines to this file");
-  optimizer.register_flags(app);
-  schedule.register_flags(app);
-}
-
-void TrainOptions::validate() const {
-  if (resume && checkpoint.empty()) throw UsageError("--resume needs --checkpoint");
-  if (stop_after > 0 && checkpoint.empty()) throw UsageError("--stop-after needs --checkpoint");
-  if (checkpoint_every > 0 && checkpoint.empty()) throw UsageError("--checkpoint-every needs --checkpoint");
-}
+void TrainOptions::validate() const { checkpoint.validate(); }
 
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
@@ -71,30 +54,19 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
   TrainResult result;
   TrainPosition pos;
-  if (o.resume && std::filesystem::exists(o.checkpoint)) {
-    CheckpointState st = load_checkpoint(o.checkpoint, model, *optimizer, nullptr);
+  const CheckpointOptions& ck = o.checkpoint;
+  if (ck.resuming()) {
+    CheckpointState st = load_checkpoint(ck.path, model, *optimizer, nullptr);
     pos = st.position;
     result.resumed = true;
     result.resumed_from_step = pos.step;
     result.last_loss = st.extra.value("last_loss", 0.0);
-    log::info("resumed from {} at step {}", o.checkpoint.string(), pos.step);
+    log::info("resumed from {} at step {}", ck.path.string(), pos.step);
   }
-  auto save = [&] {
-    if (o.checkpoint.empty()) return;
-    CheckpointState st;
-    st.position = pos;
-    st.extra = {{"last_loss", result.last_loss}};
-    save_checkpoint(o.checkpoint, model, *optimizer, nullptr, st);
-  };
   std::optional<JsonlLog> jsonl;
   if (!o.log_jsonl.empty()) jsonl.emplace(o.log_jsonl, "step", result.resumed ? pos.step : -1);
   Progress progress("train", total);
-  const int64_t stop_at = o.stop_after > 0 ? std::min(total, pos.step + o.stop_after) : total;
-  while (pos.step < stop_at) {
-    if (stop_requested()) {
-      save();
-      throw Interrupted();
-    }
+  auto step = [&](int64_t) {
     auto rows = batches.batch(pos.epoch, pos.batch);
     torch::Tensor idx = torch::tensor(rows, torch::kInt64);
     torch::Tensor x = data.x.index_select(0, idx).to(device);
@@ -116,14 +88,21 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
       log::info("step {}/{} loss {:.6f}", pos.step, total, result.last_loss);
       if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}});
     }
-    if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save();
     test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
     progress.update(pos.step);
-  }
+  };
+  // The checkpoint holds model, optimizer, LibTorch's generator and the data position (pos.step is
+  // the `next` step run_resumable asks for).
+  auto save = [&](int64_t) {
+    CheckpointState st;
+    st.position = pos;
+    st.extra = {{"last_loss", result.last_loss}};
+    save_checkpoint(ck.path, model, *optimizer, nullptr, st);
+  };
+  const LoopOutcome done = run_resumable(ck, pos.step, total, step, save);
   progress.finish();
-  save();
-  result.steps = pos.step;
-  result.finished = pos.step >= total;
+  result.steps = done.done;
+  result.finished = done.finished;
   return result;
 }
 

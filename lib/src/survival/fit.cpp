@@ -8,6 +8,7 @@
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/json.h"
+#include "paramkit/numeric/newton.h"
 #include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/stats.h"
 
@@ -116,114 +117,16 @@ class Objective {
   torch::Tensor t_, d_, entry_, truncated_;
 };
 
-// Solves (A + mu I) x = b for symmetric positive definite A by Cholesky; false when not PD.
-bool cholesky_solve(Vec a, int64_t n, double mu, const Vec& b, Vec& x) {
-  for (int64_t i = 0; i < n; ++i) a[i * n + i] += mu;
-  for (int64_t j = 0; j < n; ++j) {
-    double s = a[j * n + j];
-    for (int64_t k = 0; k < j; ++k) s -= a[j * n + k] * a[j * n + k];
-    if (!(s > 0) || !std::isfinite(s)) return false;
-    a[j * n + j] = std::sqrt(s);
-    for (int64_t i = j + 1; i < n; ++i) {
-      double v = a[i * n + j];
-      for (int64_t k = 0; k < j; ++k) v -= a[i * n + k] * a[j * n + k];
-      a[i * n + j] = v / a[j * n + j];
-    }
-  }
-  x = b;
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < i; ++k) x[i] -= a[i * n + k] * x[k];
-    x[i] /= a[i * n + i];
-  }
-  for (int64_t i = n - 1; i >= 0; --i) {
-    for (int64_t k = i + 1; k < n; ++k) x[i] -= a[k * n + i] * x[k];
-    x[i] /= a[i * n + i];
-  }
-  return true;
-}
+using numeric::NewtonResult;
+using numeric::spd_inverse;
 
-// Inverse of a symmetric positive definite matrix (empty when it is not).
-Vec spd_inverse(const Vec& a, int64_t n) {
-  Vec inv(n * n), e(n), col;
-  for (int64_t c = 0; c < n; ++c) {
-    std::fill(e.begin(), e.end(), 0.0);
-    e[c] = 1;
-    if (!cholesky_solve(a, n, 0, e, col)) return {};
-    for (int64_t r = 0; r < n; ++r) inv[r * n + c] = col[r];
-  }
-  return inv;
-}
-
-struct NewtonResult {
-  Vec theta;
-  double loglik = -INFINITY;
-  int iterations = 0;
-  bool converged = false;
-  bool damped = false;  // the Levenberg fallback was needed on some step
-  std::string message;
-};
-
+// Maximises the log-likelihood from theta (Newton with damping and line search: numeric/newton.h).
 NewtonResult newton(Objective& obj, Vec theta, int max_iter, double tol) {
-  NewtonResult r;
-  const int64_t n = obj.size();
-  Vec g, h, step, neg(n * n);
-  double ll = obj.value(theta);
-  if (!std::isfinite(ll)) {
-    r.message = "the log-likelihood is not finite at the start";
-    r.theta = theta;
-    return r;
-  }
-  for (int it = 1; it <= max_iter; ++it) {
-    check_stop();
-    r.iterations = it;
-    ll = obj.derivs(theta, g, h);
-    for (int64_t i = 0; i < n * n; ++i) neg[i] = -h[i];
-    // Newton direction; where -H is not positive definite, Levenberg damping mu I (growing).
-    double scale = 0;
-    for (int64_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(neg[i * n + i]));
-    double mu = 0;
-    while (!cholesky_solve(neg, n, mu, g, step)) {
-      mu = mu == 0 ? 1e-8 * std::max(scale, 1.0) : mu * 10;
-      r.damped = true;
-      if (mu > 1e12 * std::max(scale, 1.0)) {
-        r.message = "no ascent direction (Hessian not finite)";
-        r.theta = theta;
-        r.loglik = ll;
-        return r;
-      }
-    }
-    // Backtracking: halve the step until the log-likelihood does not decrease.
-    double t = 1, next = -INFINITY;
-    Vec trial(n);
-    for (int k = 0; k < 60; ++k, t *= 0.5) {
-      for (int64_t i = 0; i < n; ++i) trial[i] = theta[i] + t * step[i];
-      next = obj.value(trial);
-      if (std::isfinite(next) && next >= ll - 1e-12 * std::fabs(ll)) break;
-    }
-    if (!std::isfinite(next) || next < ll - 1e-12 * std::fabs(ll)) {
-      // The line search failed: converged when the gradient is already negligible.
-      double gmax = 0;
-      for (double x : g) gmax = std::max(gmax, std::fabs(x));
-      r.converged = gmax < 1e-6 * (1 + std::fabs(ll));
-      if (!r.converged) r.message = "line search failed";
-      r.theta = theta;
-      r.loglik = ll;
-      return r;
-    }
-    double move = 0;
-    for (int64_t i = 0; i < n; ++i) move = std::max(move, std::fabs(trial[i] - theta[i]));
-    theta = trial;
-    const double change = std::fabs(next - ll);
-    ll = next;
-    if (change <= tol * (std::fabs(ll) + tol) && move < 1e-6) {
-      r.converged = true;
-      break;
-    }
-  }
-  if (!r.converged) r.message = "not converged after " + std::to_string(max_iter) + " iterations";
-  r.theta = theta;
-  r.loglik = ll;
-  return r;
+  numeric::NewtonOptions no;
+  no.max_iter = max_iter;
+  no.tol = tol;
+  return numeric::maximize([&](const Vec& t) { return obj.value(t); },
+                           [&](const Vec& t, Vec& g, Vec& h) { return obj.derivs(t, g, h); }, std::move(theta), no);
 }
 
 }  // namespace
@@ -445,8 +348,8 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   for (const auto& [label, th] : starts) {
     NewtonResult r = newton(obj, th, o.max_iter, o.tol);
     total_iter += r.iterations;
-    log::debug("start '{}': loglik {} after {} iterations ({})", label, r.loglik, r.iterations, r.converged ? "converged" : r.message);
-    if ((r.converged && (!best.converged || r.loglik > best.loglik)) || (!best.converged && r.loglik > best.loglik)) {
+    log::debug("start '{}': loglik {} after {} iterations ({})", label, r.value, r.iterations, r.converged ? "converged" : r.message);
+    if ((r.converged && (!best.converged || r.value > best.value)) || (!best.converged && r.value > best.value)) {
       best = r;
       best_start = label;
     }
@@ -507,8 +410,11 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   FitResult res;
   res.model = m;
   res.converged = best.converged;
-  res.loglik = best.loglik;
+  res.message = best.converged ? "converged" : best.message;
+  res.loglik = best.value;
+  res.aic = -2 * best.value + 2.0 * P;
   res.df = static_cast<int>(P);
+  res.iterations = best.iterations;
   std::vector<std::string> coef_names;
   for (size_t k = 0; k < K; ++k)
     if (!m.fixed[k])
@@ -521,12 +427,12 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
                 {"events", data.events()},
                 {"dropped_na", data.dropped},
                 {"left_truncated", !data.entry.empty()},
-                {"loglik", best.loglik},
+                {"loglik", best.value},
                 {"df", P},
-                {"aic", -2 * best.loglik + 2.0 * P},
-                {"bic", -2 * best.loglik + std::log(n) * P},
+                {"aic", res.aic},
+                {"bic", -2 * best.value + std::log(n) * P},
                 {"converged", best.converged},
-                {"message", best.converged ? "converged" : best.message},
+                {"message", res.message},
                 {"iterations", best.iterations},
                 {"iterations_all_starts", total_iter},
                 {"start", best_start},
@@ -588,12 +494,16 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   return res;
 }
 
-nlohmann::json likelihood_ratio(const nlohmann::json& full, const nlohmann::json& nested) {
+LikelihoodRatio likelihood_ratio(const nlohmann::json& full, const nlohmann::json& nested) {
   const double lf = full.at("loglik").get<double>(), ln = nested.at("loglik").get<double>();
   const int df = full.at("df").get<int>() - nested.at("df").get<int>();
   if (df <= 0) throw UsageError("the full model must have more free parameters than the nested one (" + std::to_string(df) + ")");
   const double stat = std::max(0.0, 2 * (lf - ln));
-  return {{"statistic", stat}, {"df", df}, {"p", chi2_sf(stat, df)}, {"loglik_full", lf}, {"loglik_nested", ln}};
+  return {stat, df, chi2_sf(stat, df), lf, ln};
+}
+
+void to_json(nlohmann::json& j, const LikelihoodRatio& r) {
+  j = {{"statistic", r.statistic}, {"df", r.df}, {"p", r.p}, {"loglik_full", r.loglik_full}, {"loglik_nested", r.loglik_nested}};
 }
 
 }  // namespace paramkit::survival

@@ -6,6 +6,7 @@
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/numeric/newton.h"
 #include "paramkit/survival/stats.h"
 
 namespace paramkit::survival {
@@ -207,39 +208,9 @@ CoxEval cox_eval(const std::vector<double>& x, int64_t p, const std::vector<doub
   return r;
 }
 
-// Gauss-Jordan inverse of a symmetric positive definite matrix (empty if singular).
-std::vector<double> invert(std::vector<double> a, int64_t n) {
-  std::vector<double> inv(n * n, 0.0);
-  for (int64_t i = 0; i < n; ++i) inv[i * n + i] = 1;
-  for (int64_t c = 0; c < n; ++c) {
-    int64_t piv = c;
-    for (int64_t r = c + 1; r < n; ++r)
-      if (std::fabs(a[r * n + c]) > std::fabs(a[piv * n + c])) piv = r;
-    if (std::fabs(a[piv * n + c]) < 1e-300) return {};
-    for (int64_t k = 0; k < n; ++k) {
-      std::swap(a[c * n + k], a[piv * n + k]);
-      std::swap(inv[c * n + k], inv[piv * n + k]);
-    }
-    const double d = a[c * n + c];
-    for (int64_t k = 0; k < n; ++k) {
-      a[c * n + k] /= d;
-      inv[c * n + k] /= d;
-    }
-    for (int64_t r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = a[r * n + c];
-      if (f == 0) continue;
-      for (int64_t k = 0; k < n; ++k) {
-        a[r * n + k] -= f * a[c * n + k];
-        inv[r * n + k] -= f * inv[c * n + k];
-      }
-    }
-  }
-  return inv;
-}
 }  // namespace
 
-nlohmann::json fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& o) {
+CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& o) {
   if (o.ties != "efron" && o.ties != "breslow") throw UsageError("--ties must be efron or breslow, got '" + o.ties + "'");
   if (formula.terms.empty()) throw UsageError("a Cox model needs at least one covariate (--formula)");
   if (!data.entry.empty()) throw UsageError("the Cox fit does not take entry times (left truncation) yet");
@@ -253,62 +224,78 @@ nlohmann::json fit_cox(const SurvData& data, const Formula& formula, const CoxOp
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return data.time[a] > data.time[b]; });
   const bool efron = o.ties == "efron";
-  std::vector<double> beta(p, 0.0), step;
+  // Newton on the partial likelihood (concave: the information is positive semi-definite).
+  auto value = [&](const std::vector<double>& b) { return cox_eval(x, p, data.time, data.event, order, b, efron, false).loglik; };
+  auto derivs = [&](const std::vector<double>& b, std::vector<double>& g, std::vector<double>& h) {
+    CoxEval e = cox_eval(x, p, data.time, data.event, order, b, efron, true);
+    g = e.grad;
+    h.resize(e.info.size());
+    for (size_t i = 0; i < h.size(); ++i) h[i] = -e.info[i];
+    return e.loglik;
+  };
+  const double loglik0 = value(std::vector<double>(p, 0.0));
+  numeric::NewtonOptions no;
+  no.max_iter = o.max_iter;
+  no.tol = o.tol;
+  no.move_tol = INFINITY;
+  no.max_halvings = 40;
+  numeric::NewtonResult nr = numeric::maximize(value, derivs, std::vector<double>(p, 0.0), no);
+  const std::vector<double>& beta = nr.theta;
+  const int iter = nr.iterations;
+  const bool converged = nr.converged;
   CoxEval cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
-  const double loglik0 = cur.loglik;
-  int iter = 0;
-  bool converged = false;
-  for (iter = 1; iter <= o.max_iter; ++iter) {
-    check_stop();
-    std::vector<double> inv = invert(cur.info, p);
-    if (inv.empty()) break;
-    step.assign(p, 0.0);
-    for (int64_t a = 0; a < p; ++a)
-      for (int64_t b = 0; b < p; ++b) step[a] += inv[a * p + b] * cur.grad[b];
-    double t = 1;
-    std::vector<double> trial(p);
-    CoxEval next;
-    for (int k = 0; k < 40; ++k, t *= 0.5) {
-      for (int64_t a = 0; a < p; ++a) trial[a] = beta[a] + t * step[a];
-      next = cox_eval(x, p, data.time, data.event, order, trial, efron, false);
-      if (std::isfinite(next.loglik) && next.loglik >= cur.loglik - 1e-12 * std::fabs(cur.loglik)) break;
-    }
-    const double change = std::fabs(next.loglik - cur.loglik);
-    beta = trial;
-    cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
-    if (change <= o.tol * std::fabs(cur.loglik)) {
-      converged = true;
-      break;
-    }
-  }
-  std::vector<double> cov = invert(cur.info, p);
+  std::vector<double> cov = numeric::spd_inverse(cur.info, p);
   const double z = normal_quantile(0.5 + o.conf / 2);
-  nlohmann::json rows = nlohmann::json::array();
+  CoxResult res;
   std::vector<double> lp(n, 0.0);
   for (int64_t a = 0; a < p; ++a) {
     const double s = d.scale[a + 1];
     const double est = beta[a] / s;
     const double se = cov.empty() ? NAN : std::sqrt(cov[a * p + a]) / s;
-    rows.push_back({{"term", d.names[a + 1]}, {"coef", est}, {"exp_coef", std::exp(est)}, {"se", se}, {"z", est / se},
-                    {"p", two_sided_p(est / se)}, {"exp_lower", std::exp(est - z * se)}, {"exp_upper", std::exp(est + z * se)}});
+    res.coefficients.push_back({d.names[a + 1], est, std::exp(est), se, est / se, two_sided_p(est / se), std::exp(est - z * se),
+                                std::exp(est + z * se)});
     for (int64_t r = 0; r < n; ++r) lp[r] += beta[a] * x[r * p + a];
   }
-  Concordance cc = concordance(data.time, data.event, lp);
-  const double lr = 2 * (cur.loglik - loglik0);
-  return {{"model", "cox"},
-          {"ties", o.ties},
-          {"n", data.n()},
-          {"events", data.events()},
-          {"dropped_na", data.dropped},
-          {"formula", d.names.size() > 1 ? formula.text : ""},
-          {"coefficients", rows},
-          {"loglik_null", loglik0},
-          {"loglik", cur.loglik},
-          {"lr_test", {{"statistic", lr}, {"df", p}, {"p", chi2_sf(lr, static_cast<double>(p))}}},
-          {"concordance", {{"c", cc.c()}, {"concordant", cc.concordant}, {"discordant", cc.discordant}, {"tied_risk", cc.tied_risk}}},
-          {"iterations", iter},
-          {"converged", converged},
-          {"conf_level", o.conf}};
+  res.ties = o.ties;
+  res.n = data.n();
+  res.events = data.events();
+  res.dropped_na = data.dropped;
+  res.formula = d.names.size() > 1 ? formula.text : "";
+  res.loglik_null = loglik0;
+  res.loglik = cur.loglik;
+  res.lr_statistic = 2 * (cur.loglik - loglik0);
+  res.lr_df = p;
+  res.lr_p = chi2_sf(res.lr_statistic, static_cast<double>(p));
+  res.concordance = concordance(data.time, data.event, lp);
+  res.iterations = iter;
+  res.converged = converged;
+  res.conf_level = o.conf;
+  return res;
+}
+
+void to_json(nlohmann::json& j, const Concordance& c) {
+  j = {{"c", c.c()}, {"concordant", c.concordant}, {"discordant", c.discordant}, {"tied_risk", c.tied_risk}};
+}
+
+void to_json(nlohmann::json& j, const CoxResult& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& c : r.coefficients)
+    rows.push_back({{"term", c.term}, {"coef", c.coef}, {"exp_coef", c.exp_coef}, {"se", c.se}, {"z", c.z},
+                    {"p", c.p}, {"exp_lower", c.exp_lower}, {"exp_upper", c.exp_upper}});
+  j = {{"model", "cox"},
+       {"ties", r.ties},
+       {"n", r.n},
+       {"events", r.events},
+       {"dropped_na", r.dropped_na},
+       {"formula", r.formula},
+       {"coefficients", rows},
+       {"loglik_null", r.loglik_null},
+       {"loglik", r.loglik},
+       {"lr_test", {{"statistic", r.lr_statistic}, {"df", r.lr_df}, {"p", r.lr_p}}},
+       {"concordance", r.concordance},
+       {"iterations", r.iterations},
+       {"converged", r.converged},
+       {"conf_level", r.conf_level}};
 }
 
 }  // namespace paramkit::survival

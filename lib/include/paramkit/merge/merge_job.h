@@ -38,8 +38,23 @@ struct MergeJob {
 // dtype) into `job`; `source` names the file in errors.
 void apply_merge_config(const nlohmann::json& config, const std::string& source, MergeJob& job);
 
-// Runs the merge; returns a summary for --metrics. InputError (exit 2) for mismatched inputs, found
-// before anything is written.
-nlohmann::json run_merge(const MergeJob& job);
+// What a merge did.
+struct MergeResult {
+  std::string method;
+  size_t tensors = 0;       // output tensors
+  int64_t merged = 0;       // tensors merged from the models
+  size_t copied = 0;        // tensors copied from the base unchanged (non-floating, or in no model)
+  int merge_threads = 1;    // tensors merged at once
+  int missing_pairs = 0;    // (model, tensor) pairs absent (--allow-missing)
+  std::vector<std::string> copied_files;  // side files of an HF folder base (config.json, tokenizer...)
+  std::string pcb_scope;       // pcb: global or per-tensor; else empty
+  std::string pcb_statistics;  // global pcb: in-memory or streaming; else empty
+};
+// {"method","tensors","merged","copied","merge_threads","missing_pairs","copied_files","pcb_scope",
+// "pcb_statistics"} (--metrics results).
+void to_json(nlohmann::json& j, const MergeResult& r);
+
+// Runs the merge. InputError (exit 2) for mismatched inputs, found before anything is written.
+MergeResult run_merge(const MergeJob& job);
 
 }  // namespace paramkit::merge

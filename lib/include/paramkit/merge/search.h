@@ -20,8 +20,22 @@ struct SearchOptions {
 // "0.8:2.2:0.1" or "1,1.2,1.5" -> values; UsageError otherwise.
 std::vector<double> parse_grid(const std::string& text);
 
-// Runs the search and writes the best merge to job.out; returns every candidate with its score.
-nlohmann::json search_lambda(const MergeJob& job, const SearchOptions& options);
+struct Candidate {
+  std::vector<double> lambda;  // one global lambda, or one per model (random search)
+  double score = 0;
+};
+
+struct SearchResult {
+  std::string kind;                   // grid or random
+  std::vector<Candidate> candidates;  // in the order tried
+  size_t best = 0;                    // index of the best candidate (the first of equal scores)
+  MergeResult merge;                  // the final merge, with the best candidate's lambdas
+};
+// The merge's JSON plus "search": {"kind","candidates":[{"lambda","score"}],"best_lambda","best_score"}.
+void to_json(nlohmann::json& j, const SearchResult& r);
+
+// Runs the search and writes the best merge to job.out.
+SearchResult search_lambda(const MergeJob& job, const SearchOptions& options);
 
 // Runs `command` with /bin/sh, returning the number on the last non-empty line of its stdout.
 double run_score_command(const std::string& command);

@@ -5,13 +5,14 @@
 #pragma once
 #include <torch/torch.h>
 
-#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "paramkit/core/resumable.h"
 #include "paramkit/core/rng.h"
+#include "paramkit/io/tensor_store.h"
 #include "paramkit/nbody/env.h"
 
 namespace paramkit::nbody {
@@ -23,7 +24,8 @@ struct DqnOptions {
   double eps_start = 0.9, eps_end = 0.05, eps_decay = 1000;  // decay in agent steps
   bool eps_reset_each_episode = false;
   bool double_dqn = false;  // target r + gamma Q_target(s', argmax_a Q_policy(s', a)) (not in the paper)
-  void register_flags(CLI::App& app);
+  // UsageError for sizes, rates and decays out of range.
+  void validate() const;
 };
 
 struct QNetImpl : torch::nn::Module {
@@ -69,16 +71,14 @@ struct TrainConfig {
   EnvOptions env;
   DqnOptions dqn;
   int episodes = 200;
-  uint64_t seed = 0;             // network init, exploration and the training seeds (seed*100000 + episode)
-  std::filesystem::path out;     // the policy (safetensors with its metadata)
-  std::filesystem::path checkpoint;  // per-episode checkpoint for --resume
-  bool resume = false;
-  int stop_after = 0;            // stop (with a checkpoint) after this many episodes in this run
-  std::filesystem::path log;     // JSON Lines per episode
+  uint64_t seed = 0;  // network init, exploration and the training seeds (seed*100000 + episode)
+  // Checkpoints at episode boundaries: every `every` episodes (nbody-rl presets 10), at the end, at
+  // stop_after and at SIGINT/SIGTERM.
+  CheckpointOptions checkpoint;
+  std::filesystem::path log;  // JSON Lines per episode
+  // UsageError for unknown integrators, episodes < 1, bad DQN options or checkpoint flags.
+  void validate() const;
 };
-
-// Trains; returns a summary (episodes, mean return of the last 10, ...).
-nlohmann::json train_dqn(const TrainConfig& c);
 
 // A trained policy: the network and the environment settings it was trained with. Decisions run the
 // network in plain C++ (a LibTorch call per layer costs more than the arithmetic of this small net).
@@ -98,5 +98,22 @@ struct Policy {
   int repeats_ = 0;
 };
 Policy load_policy(const std::filesystem::path& path);
+// Writes a policy as safetensors: the network's weights and, in `metadata` (with the caller's entries,
+// e.g. provenance), "nbody_policy": the environment settings and network shape load_policy reads.
+void save_policy(const std::filesystem::path& path, const Policy& policy, Metadata metadata);
+
+struct TrainResult {
+  int64_t episodes_done = 0;  // counting those before a resume
+  bool finished = false;      // false when --stop-after ended the run early
+  int64_t agent_steps = 0;
+  double mean_return_last_10 = 0;
+  Policy policy;  // the trained network and its environment (when finished)
+};
+// The summary (everything but the policy).
+void to_json(nlohmann::json& j, const TrainResult& r);
+
+// Trains, resuming from config.checkpoint when asked; Interrupted (exit 130) at SIGINT/SIGTERM, after
+// checkpointing at the episode boundary.
+TrainResult train_dqn(const TrainConfig& c);
 
 }  // namespace paramkit::nbody

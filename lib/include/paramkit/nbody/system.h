@@ -48,4 +48,7 @@ void validate(const System& s, const std::string& source);
 // 3, 4, 5 at rest), "kepler" (two bodies, unit total mass, eccentricity e, apocentre start).
 System named_problem(const std::string& name, double eccentricity = 0.5);
 
+// Plummer sphere of n equal masses (total 1, G = 1, virial equilibrium), seeded.
+System plummer_sphere(int n, uint64_t seed);
+
 }  // namespace paramkit::nbody

@@ -1,9 +1,8 @@
-// Optimizers (SGD, Adam, AdamW) and learning-rate schedules (constant, step, cosine with warmup),
-// with the flags the training tools share.
+// Optimizers (SGD, Adam, AdamW) and learning-rate schedules (constant, step, cosine with warmup).
+// Their flags are the command layer's (cli/nn_options.h).
 #pragma once
 #include <torch/torch.h>
 
-#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 
@@ -16,7 +15,6 @@ struct OptimizerOptions {
   bool nesterov = false;  // sgd
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
-  void register_flags(CLI::App& app);
 };
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerOptions& o, std::vector<torch::Tensor> params);
@@ -27,7 +25,6 @@ struct ScheduleOptions {
   int64_t step_size = 1000;       // step: decay every step_size steps
   double gamma = 0.1;             // step: factor
   double min_lr_ratio = 0.0;      // cosine: floor as a fraction of the base lr
-  void register_flags(CLI::App& app);
 };
 
 // Learning rate at `step` (0-based) of `total` steps for base rate `base`.

@@ -1,11 +1,12 @@
 // Training helpers: evaluation of loss and accuracy, and a resumable classification training loop
-// that checkpoints atomically every N steps.
+// (paramkit::run_resumable) that checkpoints atomically every N steps. Flags: cli/nn_options.h.
 #pragma once
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <functional>
 
+#include "paramkit/core/resumable.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/nn/optim.h"
 
@@ -25,16 +26,13 @@ EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Data
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
-  int64_t max_steps = 0;   // 0: epochs * batches per epoch (the schedule's length)
-  int64_t stop_after = 0;  // stop this run (with a checkpoint) after N more steps, e.g. to fit a time slot
-  int64_t checkpoint_every = 0;
-  std::filesystem::path checkpoint;  // empty: no checkpoints
-  bool resume = false;
+  int64_t max_steps = 0;  // 0: epochs * batches per epoch (the schedule's length)
+  // Units are optimizer steps: every N steps, --stop-after N more steps (e.g. to fit a time slot).
+  CheckpointOptions checkpoint;
   int64_t log_every = 100;
   std::filesystem::path log_jsonl;  // per-step records {"step","epoch","loss","lr"} every log_every steps
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
-  void register_flags(CLI::App& app);
   // UsageError for combinations flags alone cannot reject (call before loading data).
   void validate() const;
 };
@@ -48,8 +46,9 @@ struct TrainResult {
 };
 
 // Trains `model` with cross-entropy on `data`, seeded by `seed`. With a checkpoint path it saves every
-// checkpoint_every steps and at the end; resume continues from it when it exists. Stops at a safe
-// point on SIGINT/SIGTERM after saving (throws Interrupted).
+// checkpoint.every steps, at the end and after checkpoint.stop_after steps; checkpoint.resume continues
+// from it when it exists. Stops at a safe point on SIGINT/SIGTERM after saving (throws Interrupted).
+// Tests: PARAMKIT_TEST_KILL_AT_STEP=N raises SIGKILL right after step N (before its checkpoint).
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& options, uint64_t seed, c10::Device device = c10::kCPU,
                              const std::function<void(int64_t step, double loss)>& on_step = {});

@@ -2,6 +2,7 @@
 // Levenberg damping where -H is not positive definite, and a backtracking line search. Every loop is
 // bounded and checks the stop flag (SIGINT/SIGTERM) at each iteration.
 #pragma once
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -19,7 +20,7 @@ struct NewtonOptions {
 
 struct NewtonResult {
   Vec theta;
-  double value = 0;  // f at theta (-inf when f is not finite at the start)
+  double value = -INFINITY;  // f at theta (-inf when f is not finite at the start)
   int iterations = 0;
   bool converged = false;
   bool damped = false;  // the Levenberg fallback was needed on some step

@@ -42,10 +42,14 @@ struct Model {
 
 struct FitResult {
   Model model;
-  nlohmann::json report;  // coefficients with se/z/p/CI, loglik, AIC, BIC, iterations, convergence, ...
+  // The fit report (a file format: 'survfit predict' and 'simulate' read its model back): coefficients
+  // with se/z/p/CI, loglik, AIC, BIC, iterations, convergence, ...
+  nlohmann::json report;
   bool converged = false;
-  double loglik = 0;
+  std::string message;  // "converged", or why not
+  double loglik = 0, aic = 0;
   int df = 0;
+  int iterations = 0;  // of the chosen start
 };
 
 // The log-likelihood of the model structure at coefficients theta (original scale, stacked over the
@@ -59,7 +63,16 @@ LoglikValue evaluate_loglik(const SurvData& data, const FitOptions& options, con
 // Fits; UsageError for unknown parameters in formulas/fixed, InputError for collinear covariates.
 FitResult fit_parametric(const SurvData& data, const FitOptions& options);
 
+struct LikelihoodRatio {
+  double statistic = 0;
+  int df = 0;  // difference in free parameters
+  double p = 1;
+  double loglik_full = 0, loglik_nested = 0;
+};
+// {"statistic", "df", "p", "loglik_full", "loglik_nested"}
+void to_json(nlohmann::json& j, const LikelihoodRatio& r);
+
 // Likelihood-ratio test of a nested fit against a larger one (reports of fit_parametric).
-nlohmann::json likelihood_ratio(const nlohmann::json& full, const nlohmann::json& nested);
+LikelihoodRatio likelihood_ratio(const nlohmann::json& full, const nlohmann::json& nested);
 
 }  // namespace paramkit::survival

@@ -22,6 +22,13 @@ struct KaplanMeier {
 
 KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<uint8_t>& event, double conf = 0.95);
 
+struct Concordance {
+  double concordant = 0, discordant = 0, tied_risk = 0;
+  double c() const { return (concordant + 0.5 * tied_risk) / (concordant + discordant + tied_risk); }
+};
+// {"c", "concordant", "discordant", "tied_risk"}
+void to_json(nlohmann::json& j, const Concordance& c);
+
 struct CoxOptions {
   std::string ties = "efron";  // efron or breslow
   int max_iter = 50;
@@ -29,14 +36,31 @@ struct CoxOptions {
   double conf = 0.95;
 };
 
-// InputError for collinear covariates; the report has coef, exp(coef), se, z, p, CI of exp(coef),
-// loglik (null and fitted), likelihood-ratio test, concordance, iterations, convergence.
-nlohmann::json fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& options);
-
-struct Concordance {
-  double concordant = 0, discordant = 0, tied_risk = 0;
-  double c() const { return (concordant + 0.5 * tied_risk) / (concordant + discordant + tied_risk); }
+struct CoxCoefficient {
+  std::string term;
+  double coef = 0, exp_coef = 0, se = 0, z = 0, p = 0, exp_lower = 0, exp_upper = 0;  // CI of exp(coef)
 };
+
+struct CoxResult {
+  std::string ties;
+  size_t n = 0, events = 0, dropped_na = 0;
+  std::string formula;  // empty for a model without covariates
+  std::vector<CoxCoefficient> coefficients;
+  double loglik_null = 0, loglik = 0;
+  double lr_statistic = 0, lr_p = 0;  // likelihood-ratio test against the null model, on lr_df df
+  int64_t lr_df = 0;
+  Concordance concordance;
+  int iterations = 0;
+  bool converged = false;
+  double conf_level = 0.95;
+};
+// The Cox report: {"model": "cox", ties, n, events, dropped_na, formula, coefficients, loglik_null,
+// loglik, lr_test {statistic, df, p}, concordance, iterations, converged, conf_level}.
+void to_json(nlohmann::json& j, const CoxResult& r);
+
+// InputError for collinear covariates.
+CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& options);
+
 // risk: higher means shorter expected survival. O(n log n).
 Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk);
 

@@ -1,0 +1,38 @@
+// The training option group: nn's option structs mapped to flags.
+#include "paramkit/cli/nn_options.h"
+
+#include "paramkit/cli/options.h"
+
+namespace paramkit::cli {
+
+void add_optimizer(CLI::App& app, nn::OptimizerOptions& o) {
+  app.add_option("--optimizer", o.name, "sgd, adam or adamw")->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  app.add_option("--lr", o.lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--nesterov", o.nesterov, "SGD Nesterov momentum");
+  app.add_option("--weight-decay", o.weight_decay, "Weight decay (decoupled for adamw)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--beta1", o.beta1, "Adam beta1")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--beta2", o.beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--adam-eps", o.eps, "Adam epsilon")->capture_default_str()->check(CLI::PositiveNumber);
+}
+
+void add_schedule(CLI::App& app, nn::ScheduleOptions& o) {
+  app.add_option("--schedule", o.kind, "constant, step or cosine")->capture_default_str()->check(CLI::IsMember({"constant", "step", "cosine"}));
+  app.add_option("--warmup", o.warmup, "Linear warmup steps")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--step-size", o.step_size, "step schedule: decay every N steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--gamma", o.gamma, "step schedule: decay factor")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine schedule: final lr / base lr")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+}
+
+void add_training(CLI::App& app, nn::TrainOptions& o) {
+  app.add_option("--epochs", o.epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", o.batch_size, "Mini-batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-steps", o.max_steps, "Stop after this many steps (0: all epochs)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  add_checkpointing(app, o.checkpoint, "steps");
+  app.add_option("--log-every", o.log_every, "Log the loss every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--log-jsonl", o.log_jsonl, "Also write per-step records as JSON Lines to this file");
+  add_optimizer(app, o.optimizer);
+  add_schedule(app, o.schedule);
+}
+
+}  // namespace paramkit::cli

@@ -1,0 +1,106 @@
+// pcb-merge's flags -> merge::MergeJob and merge::SearchOptions.
+#include "options.h"
+
+#include <filesystem>
+
+#include "paramkit/cli/options.h"
+#include "paramkit/core/error.h"
+#include "paramkit/io/atomic_file.h"
+#include "paramkit/io/json.h"
+#include "paramkit/io/tensor_store.h"
+#include "paramkit/io/yaml_lite.h"
+
+using namespace paramkit;
+
+void MergeFlags::add_options(CLI::App& app) {
+  merge::MergeJob& j = direct;
+  app.add_option("--merge-config", merge_config, "mergekit-style merge config (.yaml/.yml or .json): merge_method, base_model, models, parameters, dtype");
+  app.add_option("--base", j.base, "Base (pre-trained) model: HF folder, .safetensors or .h5");
+  app.add_option("--models", j.models, "Fine-tuned models");
+  app.add_option("--method", j.method.method, "Merge method")->capture_default_str();
+  cli::add_output(app, output, "Output: a folder (HF layout), .safetensors or .h5");
+  app.add_option("--weight", weights, "Per-model weights (one value for all, or one per model)");
+  app.add_option("--density", densities, "Per-model density (ties/dare/breadcrumbs/della), in (0, 1]");
+  gamma_flag = app.add_option("--gamma", gamma, "breadcrumbs: fraction of largest magnitudes removed")->capture_default_str();
+  epsilon_flag = app.add_option("--epsilon", epsilon, "della: half-width of the keep-probability range")->capture_default_str();
+  app.add_option("--lambda", lambdas, "Scale of the merged task vector; for pcb one per model allowed")->capture_default_str();
+  app.add_flag("--normalize", normalize, "Divide by the sum of weights (overrides the method's default)");
+  app.add_flag("--no-normalize", no_normalize, "Do not divide by the sum of weights");
+  app.add_flag("--rescale", rescale, "Rescale sparsified task vectors to their L1 norm");
+  app.add_flag("--no-rescale", no_rescale, "Do not rescale sparsified task vectors");
+  app.add_option("--t", j.method.t, "slerp: interpolation factor (0: base, 1: the other model)")->capture_default_str();
+  app.add_option("--pcb-ratio", j.method.pcb.ratio, "pcb: keep ratio r of the drop step")->capture_default_str();
+  app.add_option("--pcb-variant", j.method.pcb.variant, "pcb: inter-balancing raw, pcbpy or es")->capture_default_str();
+  clamp_flag = app.add_option("--pcb-clamp", j.method.pcb.clamp_lo, "pcb: outlier clamp quantile q (both tails; 0 turns clamping off)")
+                   ->capture_default_str();
+  app.add_option("--pcb-scope", j.pcb_scope, "pcb: statistics over all parameters (global) or per tensor")->capture_default_str();
+  app.add_option("--search", search.kind, "Lambda search: none, grid (one global lambda) or random (per-model lambdas)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "grid", "random"}));
+  app.add_option("--eval-cmd", search.eval_cmd, "Scores a candidate merge: a shell command, {model} is its path; prints a number (higher is better)");
+  app.add_option("--lambda-grid", lambda_grid, "grid search values: START:STOP:STEP or a comma list (default 0.8:2.2:0.1)");
+  app.add_option("--search-budget", search.budget, "random search: number of candidates")->capture_default_str();
+  app.add_option("--lambda-range", lambda_range, "random search: LO HI of per-model lambdas (default 0.8 1.3)")->expected(2);
+  app.add_option("--memory-budget", memory_budget, "Global PCB: keep task vectors in memory up to this size, else stream (default 4GiB)");
+  app.add_flag("--allow-missing", j.allow_missing, "Merge tensors some models lack from the models that have them");
+  cli::add_dtype(app, dtype, "Output dtype of floating tensors: F32, F16, BF16 (default: the base's)", {DType::F32, DType::F16, DType::BF16});
+  cli::add_shard_size(app, shard_size);
+}
+
+merge::MergeJob MergeFlags::make_job(const cli::CommonOptions& common) const {
+  merge::MergeJob job = direct;
+  job.out = output;
+  if (!merge_config.empty()) {
+    try {
+      const std::string ext = std::filesystem::path(merge_config).extension().string();
+      nlohmann::json cfg = (ext == ".yaml" || ext == ".yml") ? parse_yaml_lite(read_file(merge_config), merge_config)
+                                                             : read_json(merge_config);
+      merge::apply_merge_config(cfg, merge_config, job);
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(merge_config, "", e.what());
+    }
+  }
+  const size_t n = job.models.size();
+  if (n == 0) throw UsageError("no fine-tuned models: give --models or a --merge-config with models");
+  if (job.params.size() != n) job.params.assign(n, merge::ModelParams{});
+  // One value for every model, or one per model.
+  auto spread = [&](const std::vector<double>& v, const char* flag, auto set) {
+    if (v.empty()) return;
+    if (v.size() != 1 && v.size() != n)
+      throw UsageError(std::string(flag) + ": give one value or one per model (" + std::to_string(n) + ")");
+    for (size_t i = 0; i < n; ++i) set(job.params[i], v.size() == 1 ? v[0] : v[i]);
+  };
+  spread(weights, "--weight", [](merge::ModelParams& p, double x) { p.weight = x; });
+  spread(densities, "--density", [](merge::ModelParams& p, double x) { p.density = x; });
+  if (gamma_flag->count()) for (auto& p : job.params) p.gamma = gamma;
+  if (epsilon_flag->count()) for (auto& p : job.params) p.epsilon = epsilon;
+  if (lambdas.size() == 1) job.method.lambda = job.method.pcb.lambda = lambdas[0];
+  else if (lambdas.size() == n && job.method.method == "pcb") job.method.pcb.lambdas = lambdas;
+  else if (!lambdas.empty()) throw UsageError("--lambda: one value, or one per model for pcb");
+  if (normalize && no_normalize) throw UsageError("--normalize and --no-normalize exclude each other");
+  if (rescale && no_rescale) throw UsageError("--rescale and --no-rescale exclude each other");
+  if (normalize || no_normalize) job.method.normalize = normalize;
+  if (rescale || no_rescale) job.method.rescale = rescale;
+  if (clamp_flag->count()) {
+    job.method.pcb.clamp = job.method.pcb.clamp_lo > 0;
+    job.method.pcb.clamp_hi = job.method.pcb.clamp_lo;
+  }
+  if (dtype) job.dtype = dtype;
+  if (!memory_budget.empty()) job.memory_budget = memory_budget == "0" ? 0 : parse_size(memory_budget, "--memory-budget");
+  if (shard_size > 0) job.out_shard_size = shard_size;
+  job.seed = common.seed;
+  job.threads = common.threads;
+  job.device = common.device;
+  return job;
+}
+
+merge::SearchOptions MergeFlags::make_search() const {
+  merge::SearchOptions s = search;
+  if (!lambda_grid.empty()) s.grid = merge::parse_grid(lambda_grid);
+  if (lambda_range.size() == 2) {
+    s.lo = lambda_range[0];
+    s.hi = lambda_range[1];
+  }
+  if (s.kind == "none" && !s.eval_cmd.empty()) throw UsageError("--eval-cmd needs --search grid or random");
+  return s;
+}
