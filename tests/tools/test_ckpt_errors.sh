@@ -67,8 +67,12 @@ expect_no_temps .
 
 # Help carries a runnable example; --version names the commit.
 expect_rc 0 ckpt-tool --help
-expect_out "Example:"
+expect_out "Examples:"
 expect_out "Exit codes"
+# Each subcommand's help shows its own example.
+expect_rc 0 ckpt-tool diff --help
+expect_out "Example:"
+expect_out "  ckpt-tool diff "
 expect_rc 0 ckpt-tool --version
 expect_out "0.1.0"
 echo "ok"
