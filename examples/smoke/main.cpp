@@ -108,7 +108,7 @@ struct SmokeCommand : cli::TypedCommand<SmokeResult> {
     model->to(torch::kCPU);
     save_state_dict(*model, fs::path(out) / "model.safetensors", meta);
     set.add("model.safetensors");
-    write_json(fs::path(out) / "eval.json", {{"provenance", current_provenance().to_json()}, {"results", results}});
+    write_report(fs::path(out) / "eval.json", {{"results", results}});
     set.add("eval.json");
     nlohmann::json manifest = {{"provenance", current_provenance().to_json()}, {"files", set.files()}};
     set.commit("manifest.json", manifest.dump(2) + "\n");

@@ -5,7 +5,6 @@
 
 #include "commands.h"
 #include "paramkit/cli/options.h"
-#include "paramkit/core/provenance.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/csv.h"
 #include "paramkit/io/json.h"
@@ -90,9 +89,7 @@ struct EvaluateCommand : cli::TypedCommand<EvaluationReport> {
       auto t = ctx.timers.scope("evaluate");
       rep = run_evaluation(o);
     }
-    nlohmann::json j = rep;
-    j["provenance"] = current_provenance().to_json();
-    write_json(out, j);
+    write_report(out, rep);
     if (!csv.empty()) write_records(csv, rep);
     if (!plot.empty()) plot_pareto(plot, rep);
     return rep;

@@ -119,11 +119,7 @@ struct IntegrateCommand : cli::TypedCommand<IntegrationResult> {
     }
     auto t = ctx.timers.scope("write");
     if (!out.empty()) write_trajectory(out, r);
-    if (!diagnostics.empty()) {
-      nlohmann::json d = r;
-      d["provenance"] = current_provenance().to_json();
-      write_json(diagnostics, d);
-    }
+    if (!diagnostics.empty()) write_report(diagnostics, r);
     if (!orbits.empty()) plot_orbits(orbits, r);
     if (!energy_plot.empty()) plot_energy(energy_plot, r);
     // Without a file to write to, the diagnostics are the data on stdout.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/provenance.h"
 #include "paramkit/io/atomic_file.h"
 
 namespace paramkit {
@@ -85,6 +86,11 @@ void JsonlLog::write(const nlohmann::json& record) {
   std::string line = record.dump() + "\n";
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
     throw Error(path_ + ": write failed");
+}
+
+void write_report(const std::filesystem::path& path, nlohmann::json report) {
+  report["provenance"] = current_provenance().to_json();
+  write_json(path, report);
 }
 
 }  // namespace paramkit

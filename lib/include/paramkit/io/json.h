@@ -12,6 +12,9 @@ namespace paramkit {
 nlohmann::json parse_json(std::string_view text, const std::string& source);
 nlohmann::json read_json(const std::filesystem::path& path);
 void write_json(const std::filesystem::path& path, const nlohmann::json& j, int indent = 2);
+// Writes a JSON report atomically with the run's provenance (core/provenance.h) under "provenance":
+// how every tool stamps its JSON outputs.
+void write_report(const std::filesystem::path& path, nlohmann::json report);
 
 // Typed field access with messages naming the file and field.
 const nlohmann::json& json_field(const nlohmann::json& obj, const std::string& key, const std::string& source);
