@@ -50,6 +50,7 @@ NewtonResult maximize(const Value& value, const Derivs& derivs, Vec theta, const
     // Backtracking: halve the step until f does not decrease.
     double t = 1, next = -INFINITY;
     for (int k = 0; k < o.max_halvings; ++k, t *= 0.5) {
+      check_stop();  // each trial is a pass over the data: stop between them, not only per iteration
       for (int64_t i = 0; i < n; ++i) trial[i] = theta[i] + t * step[i];
       next = value(trial);
       if (std::isfinite(next) && next >= f - 1e-12 * std::fabs(f)) break;
