@@ -109,6 +109,26 @@ assert p["seed"] == 1 and p["config"]["threads"] == 1, p
 assert isinstance(m["wall_s"], (int, float)) and m["wall_s"] >= 0
 assert m["peak_rss_bytes"] > 0
 PY
+  # Outputs are checked before any work: under a file (not a folder) -> exit 2 naming the flag, and
+  # the run's other outputs are not written.
+  : > "$work/afile"
+  rm -rf "$out"
+  expect_rc 2 "$tool" "${cmd[@]}" --metrics "$work/afile/m.json"
+  expect_err "--metrics"
+  [ ! -e "$out" ] || fail "$tool wrote $out although --metrics could not be written"
+  saved_out=$out
+  out="$work/afile/out$out_suffix"
+  substitute "${quick[@]}"
+  expect_rc 2 "$tool" "${cmd[@]}"
+  expect_err "afile"
+  out=$saved_out
+  substitute "${quick[@]}"
+  # Common numeric flags are validated by name: negative or non-finite seeds, absurd thread counts.
+  for bad in "--seed -1" "--seed nan" "--threads 100000" "--threads -2"; do
+    expect_rc 2 "$tool" "${cmd[@]}" $bad
+    expect_err "${bad%% *}"
+    [ ! -e "$out" ] || fail "$tool wrote $out with $bad"
+  done
   # --config: a known key works, an unknown key is exit 2 naming it.
   rm -rf "$out"
   echo '{"seed": 3}' > "$work/good.json"

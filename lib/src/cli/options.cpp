@@ -9,9 +9,13 @@
 namespace paramkit::cli {
 
 CLI::Option* add_output(CLI::App& app, std::string& path, const std::string& help, bool required) {
-  CLI::Option* o = app.add_option("-o,--output", path, help);
+  CLI::Option* o = app.add_option("-o,--output", path, help)->group("Outputs");
   if (required) o->required();
   return o;
+}
+
+CLI::Option* add_output_file(CLI::App& app, const std::string& flag, std::string& path, const std::string& help) {
+  return app.add_option(flag, path, help)->group("Outputs");
 }
 
 void add_print(CLI::App& app, PrintOptions& o, bool with_table, bool with_json) {

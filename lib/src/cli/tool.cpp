@@ -3,6 +3,15 @@
 #include "paramkit/cli/tool.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <thread>
 
 #include <cstring>
 #include <sstream>
@@ -61,7 +70,7 @@ void collect(const CLI::App& app, nlohmann::json& out) {
 // subcommand. Old spellings (Tool::alias) are accepted as keys too.
 class JsonConfig : public CLI::Config {
  public:
-  explicit JsonConfig(std::vector<std::pair<std::string, std::string>> aliases) : aliases_(std::move(aliases)) {}
+  JsonConfig(std::vector<std::pair<std::string, std::string>> aliases, const CLI::App* root) : aliases_(std::move(aliases)), root_(root) {}
   std::string to_config(const CLI::App* app, bool, bool, std::string) const override {
     nlohmann::json j = nlohmann::json::object();
     collect(*app, j);
@@ -97,6 +106,10 @@ class JsonConfig : public CLI::Config {
       item.name = it.key();
       for (const auto& [old_flag, flag] : aliases_)
         if (item.name == old_flag.substr(2)) item.name = flag.substr(2);
+      // A flat key that names an option of the chosen subcommand, not of the tool, is that option.
+      if (parents.empty() && root_ && !root_->get_option_no_throw("--" + item.name))
+        for (const CLI::App* sub : root_->get_subcommands())
+          if (sub->get_option_no_throw("--" + item.name)) item.parents = {sub->get_name()};
       auto str = [](const nlohmann::json& x) { return x.is_string() ? x.get<std::string>() : x.dump(); };
       if (v.is_null()) continue;
       if (v.is_array()) {
@@ -108,15 +121,76 @@ class JsonConfig : public CLI::Config {
     }
   }
   std::vector<std::pair<std::string, std::string>> aliases_;
+  const CLI::App* root_ = nullptr;
 };
 
 void register_common(CLI::App& app, CommonOptions& c) {
-  app.add_option("--seed", c.seed, "Random seed (never the clock)")->capture_default_str();
-  app.add_option("--threads", c.threads, "CPU threads (0: the library default)")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--seed", c.seed, "Random seed, 0 to 2^64-1 (never the clock)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", c.threads, "CPU threads (0: the library default; at most 4 per core)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--device", c.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_flag("-v,--verbose", c.verbose, "More log output on stderr");
   app.add_flag("-q,--quiet", c.quiet, "Only errors on stderr");
   app.add_option("--metrics", c.metrics, "Write run metrics as JSON to this file");
+}
+
+// Every numeric flag value is finite: "nan", "inf" and overflowing numbers are refused by name, so no
+// command sees them (ranges are each flag's own check).
+void check_finite_values(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0 || opt->get_name().empty()) continue;
+    for (const std::string& r : opt->results()) {
+      char* end = nullptr;
+      errno = 0;
+      const double v = std::strtod(r.c_str(), &end);
+      const bool numeric = !r.empty() && end && *end == '\0';
+      if (numeric && (!std::isfinite(v) || errno == ERANGE) && std::fabs(v) != 0.0)
+        throw UsageError(opt->get_name() + ": expected a finite number, got '" + r.substr(0, 40) + "'");
+    }
+  }
+  for (const CLI::App* sub : app.get_subcommands()) check_finite_values(*sub);
+}
+
+// Before any work: each output's folder (or the nearest folder above it that exists) is a writable folder.
+void check_writable(const std::string& path, const std::string& flag) {
+  if (path.empty() || path == "-") return;
+  std::filesystem::path p = std::filesystem::absolute(path).parent_path();
+  std::error_code ec;
+  while (!p.empty() && !std::filesystem::exists(p, ec) && p != p.root_path()) p = p.parent_path();
+  if (!std::filesystem::is_directory(p, ec))
+    throw UsageError(flag + " " + path + ": " + p.string() + " is not a folder");
+  if (access(p.c_str(), W_OK | X_OK) != 0)
+    throw UsageError(flag + " " + path + ": the folder " + p.string() + " is not writable");
+}
+
+void check_outputs(const CLI::App& app) {
+  for (const CLI::Option* opt : app.get_options())
+    if (opt->get_group() == "Outputs" && opt->count() > 0)
+      for (const std::string& r : opt->results()) check_writable(r, opt->get_name());
+  for (const CLI::App* sub : app.get_subcommands()) check_outputs(*sub);
+}
+
+// CLI11's range messages print bounds like the largest double with all 309 digits: shorten any number
+// longer than 16 digits to its %g form.
+std::string shorten_numbers(const std::string& m) {
+  std::string out;
+  for (size_t i = 0; i < m.size();) {
+    size_t j = i;
+    while (j < m.size() && std::isdigit(static_cast<unsigned char>(m[j]))) ++j;
+    if (j - i > 16) {
+      size_t k = j;
+      if (k < m.size() && m[k] == '.')
+        for (++k; k < m.size() && std::isdigit(static_cast<unsigned char>(m[k])); ++k) {
+        }
+      out += fmt::format("{:g}", std::strtod(m.substr(i, k - i).c_str(), nullptr));
+      i = k;
+    } else if (j > i) {
+      out += m.substr(i, j - i);
+      i = j;
+    } else {
+      out += m[i++];
+    }
+  }
+  return out;
 }
 
 // LibTorch's messages carry a C++ backtrace; users get the first part.
@@ -152,7 +226,7 @@ int Tool::main(int argc, char** argv) {
     log::write(log::Level::error, e.what());
     return e.exit_code();
   } catch (const CLI::Error& e) {
-    log::write(log::Level::error, e.what());
+    log::write(log::Level::error, shorten_numbers(e.what()));
     return 2;
   } catch (const std::exception& e) {
     log::write(log::Level::error, clean_message(e.what()));
@@ -166,7 +240,7 @@ int Tool::run(int argc, char** argv) {
   app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", name_ + " " + version() + " (" + git_commit() + ")");
   app.get_formatter()->column_width(34);
-  app.config_formatter(std::make_shared<JsonConfig>(aliases_));
+  app.config_formatter(std::make_shared<JsonConfig>(aliases_, &app));
   app.set_config("--config", "", "JSON file of option values (keys are long flag names; command-line flags win)");
   app.allow_config_extras(CLI::config_extras_mode::error);
   Context ctx;
@@ -238,13 +312,19 @@ int Tool::run(int argc, char** argv) {
           break;
         }
     }
-    log::write(log::Level::error, msg);
+    log::write(log::Level::error, shorten_numbers(msg));
     log::write(log::Level::error, "run '" + name_ + " --help' for usage");
     return 2;
   }
 
   const CommonOptions& c = ctx.common;
   if (c.verbose && c.quiet) throw UsageError("-v/--verbose and -q/--quiet exclude each other");
+  check_finite_values(app);
+  const int max_threads = 4 * static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  if (c.threads > max_threads)
+    throw UsageError("--threads " + std::to_string(c.threads) + ": at most " + std::to_string(max_threads) + " on this machine (4 per core)");
+  check_writable(c.metrics, "--metrics");
+  check_outputs(app);
   log::set_level(c.quiet ? log::Level::error : c.verbose ? log::Level::debug : log::Level::info);
   install_signal_handlers();
   if (runtime_) runtime_(c);

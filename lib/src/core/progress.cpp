@@ -29,12 +29,14 @@ void Progress::update(int64_t done) {
   std::fprintf(stderr, "\r%s: %s [%s] %lld/%lld", log::tool().c_str(), label_.c_str(), bar.c_str(),
                static_cast<long long>(done), static_cast<long long>(total_));
   std::fflush(stderr);
+  log::set_progress_line(true);
 }
 
 void Progress::finish() {
   if (!active_) return;
   std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);
+  log::set_progress_line(false);
   active_ = false;
 }
 

@@ -12,6 +12,9 @@ const std::string& tool();
 void set_level(Level level);
 Level level();
 void write(Level level, const std::string& message);
+// A progress bar is drawn on stderr's current line (core/progress.h): log lines clear it first, so
+// they never glue onto the bar; the bar redraws at its next update.
+void set_progress_line(bool drawn);
 
 template <class... A>
 void error(fmt::format_string<A...> f, A&&... a) { write(Level::error, fmt::format(f, std::forward<A>(a)...)); }
