@@ -72,6 +72,8 @@ struct SmokeCommand : cli::TypedCommand<SmokeResult> {
     train.validate();
     if (eval_only && init.empty()) throw UsageError("--eval-only needs --init");
     if (!eval_only && out.empty()) throw UsageError("--output is required unless --eval-only");
+    if (!out.empty() && fs::exists(out) && !fs::is_directory(out))
+      throw UsageError("--output " + out + ": exists and is not a folder (the output is a folder of files)");
     for (int64_t d : digits)
       if (d < 0 || d > 9) throw UsageError("--digits: labels are 0-9, got " + std::to_string(d));
     const c10::Device device = parse_device(ctx.common.device);
@@ -98,6 +100,11 @@ struct SmokeCommand : cli::TypedCommand<SmokeResult> {
     }
     log::info("training {} on {} examples ({} validation)", model_name, tr.size(), val.size());
     r.train = nn::train_classifier(*model, forward, tr, train, ctx.common.seed, device);
+    if (!r.train.finished) {
+      // --stop-after: the checkpoint holds the run; an output set would tell Make the job is done.
+      log::info("stopped after step {} (--stop-after); --resume continues, no output written yet", r.train.steps);
+      return r;
+    }
     r.val = nn::evaluate(*model, forward, val, 1000, device);
     if (!test_images.empty()) r.test = nn::evaluate(*model, forward, keep_digits(load_idx_dataset(test_images, test_labels)), 1000, device);
     const nlohmann::json results = r;

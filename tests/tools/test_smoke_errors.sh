@@ -23,4 +23,17 @@ expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o
 expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o8 --lr -1
 for o in o1 o2 o3 o4 o5 o6 o7 o8; do expect_no_file $o; done
 expect_no_temps .
+
+# An output that is an existing file is refused before training.
+: > afile
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o afile --max-steps 2
+expect_err "not a folder"
+# --stop-after leaves a checkpoint and no output set (Make must not take the job as done); --resume
+# finishes it.
+expect_rc 0 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o o9 --max-steps 6 --checkpoint ck9 --stop-after 2
+expect_no_file o9
+expect_err "--stop-after"
+[ -e ck9 ] || fail "no checkpoint after --stop-after"
+expect_rc 0 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o o9 --max-steps 6 --checkpoint ck9 --resume
+[ -f o9/manifest.json ] || fail "the resumed run wrote no output set"
 echo "ok"
