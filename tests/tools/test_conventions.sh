@@ -12,6 +12,7 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 decl_dir="$here/conventions"
+root=$(cd "$here/../.." && pwd)
 
 # substitute CMD... -> the global array cmd with placeholders filled in.
 substitute() {
@@ -73,6 +74,16 @@ for tool in "${tools[@]}"; do
     expect_rc 2 "$tool" no-such-subcommand
     expect_err "no-such-subcommand"
   fi
+
+  # Every example of --help runs as written from the repository root (outputs under /tmp are moved into
+  # the scratch folder), in the order shown.
+  expect_rc 0 "$tool" --help
+  mkdir -p "$work/examples"
+  while IFS= read -r line; do
+    line=${line#  }
+    (cd "$root" && timeout 120 bash -euo pipefail -c "${line//\/tmp\//$work/examples/}") >"$work/example.log" 2>&1 ||
+      { cat "$work/example.log"; fail "$tool: the help example does not run: $line"; }
+  done < <(sed -n '/^Examples\{0,1\}:/,/^$/p' "$SCRATCH/out" | grep -E "^  $tool( |$)")
 
   # --version: the tool's name and version.
   expect_rc 0 "$tool" --version
