@@ -1,5 +1,7 @@
-// libFuzzer target: the safetensors reader must reject or accept any bytes without crashing, and
-// every tensor it accepts must be readable and convertible.
+// libFuzzer target: the safetensors reader must reject or accept any bytes without crashing; every
+// tensor it accepts must be readable and convertible, and the tensors of an accepted file must tile
+// its data section exactly (the format's rule: no hole, no overlap, nothing after the last tensor).
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -9,6 +11,15 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     paramkit::SafetensorsFile f(data, size, "fuzz.safetensors");
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (const auto& t : f.tensors()) ranges.emplace_back(t.begin, t.end);
+    std::sort(ranges.begin(), ranges.end());
+    uint64_t covered = 0;
+    for (const auto& [b, e] : ranges) {
+      if (b != covered || e < b) __builtin_trap();
+      covered = e;
+    }
+    if (8 + f.header_size() + covered != size) __builtin_trap();
     std::vector<uint8_t> buf;
     std::vector<float> f32;
     for (const auto& t : f.tensors()) {

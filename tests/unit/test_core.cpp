@@ -2,6 +2,7 @@
 // provenance time.
 #include <doctest/doctest.h>
 
+#include <iterator>
 #include <set>
 
 #include "helpers.h"
@@ -45,7 +46,86 @@ TEST_CASE("atomic file: commit replaces, abandon keeps the old file, no temp lef
   int entries = 0;
   for (auto it = fs::directory_iterator(dir); it != fs::directory_iterator(); ++it) ++entries;
   CHECK(entries == 1);
-  CHECK_THROWS_AS(AtomicFile(dir / "no-such-folder" / "x"), UsageError);
+  // A folder as the target is refused by name.
+  CHECK_THROWS_WITH_AS(AtomicFile f(dir), doctest::Contains("is a folder"), UsageError);
+}
+
+TEST_CASE("atomic file: missing parent folders are created, and removed again when abandoned") {
+  auto dir = paramkit::test::scratch("atomic-parents");
+  write_file_atomic(dir / "a" / "b" / "f.txt", "x");
+  CHECK(paramkit::test::slurp(dir / "a" / "b" / "f.txt") == "x");
+  {
+    AtomicFile f(dir / "c" / "d" / "g.txt");
+    CHECK(fs::is_directory(dir / "c" / "d"));
+    f.write("partial");
+  }  // abandoned: the folders it made go too
+  CHECK_FALSE(fs::exists(dir / "c"));
+  // A parent that is a file cannot be created.
+  paramkit::test::spit(dir / "plain", "file");
+  CHECK_THROWS_AS(AtomicFile(dir / "plain" / "x.txt"), UsageError);
+}
+
+TEST_CASE("atomic folder: appears whole, replaces an old folder keeping its other files, abandon leaves it") {
+  auto dir = paramkit::test::scratch("atomic-folder");
+  const fs::path out = dir / "deep" / "out";
+  {
+    AtomicFolder f(out);
+    write_file_atomic(f.temp_path() / "w.bin", "new-1");
+    CHECK_FALSE(fs::exists(out));  // nothing visible before commit
+    f.commit();
+  }
+  CHECK(paramkit::test::slurp(out / "w.bin") == "new-1");
+  write_file_atomic(out / "config.json", "{}");
+  {
+    AtomicFolder f(out);
+    write_file_atomic(f.temp_path() / "w.bin", "new-2");
+    CHECK(f.keep_from_target([](const std::string& n) { return n != "w.bin"; }) == std::vector<std::string>{"config.json"});
+    CHECK(paramkit::test::slurp(out / "w.bin") == "new-1");  // the old folder until commit
+    f.commit();
+  }
+  CHECK(paramkit::test::slurp(out / "w.bin") == "new-2");
+  CHECK(paramkit::test::slurp(out / "config.json") == "{}");
+  {
+    AtomicFolder f(out);
+    write_file_atomic(f.temp_path() / "w.bin", "never");
+  }  // abandoned (an error or a signal)
+  CHECK(paramkit::test::slurp(out / "w.bin") == "new-2");
+  // No temp folder left beside it.
+  CHECK(std::distance(fs::directory_iterator(out.parent_path()), fs::directory_iterator()) == 1);
+  {
+    AtomicFolder f(dir / "fresh" / "x");
+  }
+  CHECK_FALSE(fs::exists(dir / "fresh"));  // folders made for an abandoned output are removed
+}
+
+TEST_CASE("atomic folder: without renameat2, the old folder goes aside and the new one in") {
+  auto dir = paramkit::test::scratch("atomic-folder-fallback");
+  setenv("PARAMKIT_TEST_NO_RENAMEAT2", "1", 1);
+  for (const char* content : {"first", "second"}) {
+    AtomicFolder f(dir / "out");
+    write_file_atomic(f.temp_path() / "w.bin", content);
+    f.commit();
+    CHECK(paramkit::test::slurp(dir / "out" / "w.bin") == content);
+  }
+  unsetenv("PARAMKIT_TEST_NO_RENAMEAT2");
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);  // nothing aside left
+}
+
+TEST_CASE("atomic folder: refuses what it must not replace; removes dead writers' temp folders") {
+  auto dir = paramkit::test::scratch("atomic-folder-refuse");
+  paramkit::test::spit(dir / "file", "x");
+  CHECK_THROWS_WITH_AS(AtomicFolder(dir / "file"), doctest::Contains("is not a folder"), UsageError);
+  fs::create_directories(dir / "tree" / "sub");
+  CHECK_THROWS_WITH_AS(AtomicFolder(dir / "tree"), doctest::Contains("holds the folder 'sub'"), UsageError);
+  CHECK_THROWS_AS(AtomicFolder("."), UsageError);
+  CHECK_THROWS_AS(AtomicFolder("/"), UsageError);
+  // A temp folder of a writer killed by SIGKILL (pid 2^22+1 does not exist) goes at the next write.
+  fs::create_directories(dir / ".out.tmp-4194305-0");
+  paramkit::test::spit(dir / ".out.tmp-4194305-0" / "model-00001-of-00004.safetensors", "half");
+  AtomicFolder f(dir / "out");
+  CHECK_FALSE(fs::exists(dir / ".out.tmp-4194305-0"));
+  f.commit();
+  CHECK(fs::is_directory(dir / "out"));
 }
 
 TEST_CASE("atomic file: temp files of dead writers are removed by the next writer") {

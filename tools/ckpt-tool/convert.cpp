@@ -14,7 +14,9 @@ struct ConvertCommand : cli::TypedCommand<ConvertResult> {
                      "ckpt-tool convert tests/data/tiny-model.safetensors /tmp/tiny.h5 && ckpt-tool info /tmp/tiny.h5") {}
   void add_options(CLI::App& app) override {
     app.add_option("in", in, "Input checkpoint")->required();
-    app.add_option("out", out, "Output: *.safetensors, *.h5, or a folder (HF layout)")->required();
+    app.add_option("out", out, "Output: *.safetensors, *.h5, or a folder (HF layout); missing parent folders are created")
+        ->required()
+        ->group("Outputs");
     cli::add_dtype(app, options.dtype, "Cast floating tensors to F32, F16, BF16, F64, F8_E4M3 or F8_E5M2");
     cli::add_shard_size(app, options.write.shard_size);
     app.add_option("--compress", options.write.compression, "HDF5 gzip level 0-9")->check(CLI::Range(0, 9));

@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "commands.h"
@@ -20,8 +22,18 @@ struct DiffCommand : cli::TypedCommand<DiffReport> {
   void add_options(CLI::App& app) override {
     app.add_option("a", a, "First checkpoint")->required();
     app.add_option("b", b, "Second checkpoint (the reference for --rtol)")->required();
-    app.add_option("--atol", atol, "Absolute tolerance")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--rtol", rtol, "Relative tolerance")->capture_default_str()->check(CLI::NonNegativeNumber);
+    // NaN passes CLI11's NonNegativeNumber (and would make every comparison "equal"): finite, >= 0.
+    const CLI::Validator tolerance(
+        [](std::string& s) -> std::string {
+          char* end = nullptr;
+          const double v = std::strtod(s.c_str(), &end);
+          if (s.empty() || *end != '\0' || !std::isfinite(v) || v < 0)
+            return "expected a finite number >= 0, got '" + s.substr(0, 40) + "'";
+          return "";
+        },
+        "FINITE >= 0");
+    app.add_option("--atol", atol, "Absolute tolerance")->capture_default_str()->check(tolerance);
+    app.add_option("--rtol", rtol, "Relative tolerance")->capture_default_str()->check(tolerance);
     cli::add_print(app, print, /*with_table=*/false);
     app.add_flag("--ignore-dtype", ignore_dtype, "Compare values of tensors whose dtypes differ");
     app.add_flag("--bitwise", bitwise, "Compare stored bytes (byte-for-byte equality of every tensor)");

@@ -89,11 +89,13 @@ ConvertResult convert_store(const fs::path& in, const fs::path& out, const Conve
   }
   for (const auto& [k, v] : provenance_metadata()) meta[k] = v;
   FillFn fill = [&](const TensorRecord& r, void* dst) { reader->read_as(reader->info(r.name), r.dtype, dst); };
-  write_tensors(out, fmt_out, records, fill, meta, o.write);
-  std::vector<std::string> copied = fmt_out == StoreFormat::sharded ? copy_hf_side_files(in, out) : std::vector<std::string>{};
+  WriteOptions wo = o.write;
+  wo.interruptible = true;  // one SIGINT/SIGTERM ends a conversion within a chunk, leaving nothing
+  if (fmt_out == StoreFormat::sharded && fs::is_directory(in)) wo.side_files_from = in;
+  const WriteResult written = write_tensors(out, fmt_out, records, fill, meta, wo);
   uint64_t bytes = 0;
   for (const auto& r : records) bytes += r.nbytes();
-  return {records.size(), bytes, copied};
+  return {records.size(), bytes, written.copied_files};
 }
 
 void to_json(nlohmann::json& j, const ConvertResult& r) {

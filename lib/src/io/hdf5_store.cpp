@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/tensor_store.h"
 
@@ -26,6 +27,8 @@ void write_h5(const fs::path& path, std::vector<TensorRecord>, const FillFn&, co
 }
 #else
 namespace {
+
+constexpr uint64_t kSlabBytes = 16ull << 20;  // bytes read or written between stop checks
 
 // The HDF5 library (as Debian builds it) is not thread-safe: every call that may run beside another
 // thread (reads from fill threads, writes from the sink) holds this lock.
@@ -102,6 +105,38 @@ Hid file_type(DType t) {
     }
   }
   return copy(H5T_STD_U8LE);
+}
+
+// Reads or writes a dataset in slabs along its first dimension (about `target` bytes each, whole
+// chunks of `chunk_rows` rows) with check_io_stop() between them, so a stop request ends a large copy
+// within one slab. op(mem_space, file_space, byte offset) performs one H5Dread/H5Dwrite.
+template <class Op>
+void by_slabs(hid_t ds, const std::vector<hsize_t>& dims, uint64_t nbytes, hsize_t chunk_rows, uint64_t target, Op op) {
+  check_io_stop();
+  if (dims.empty() || dims[0] <= 1 || nbytes <= target) return op(H5S_ALL, H5S_ALL, uint64_t{0});
+  const uint64_t row = nbytes / dims[0];
+  hsize_t rows = std::max<hsize_t>(1, static_cast<hsize_t>(target / std::max<uint64_t>(row, 1)));
+  chunk_rows = std::max<hsize_t>(1, chunk_rows);
+  rows = std::max(chunk_rows, rows / chunk_rows * chunk_rows);
+  Hid fspace(H5Dget_space(ds), H5Sclose);
+  for (hsize_t r0 = 0; r0 < dims[0]; r0 += rows) {
+    if (r0 > 0) check_io_stop();
+    std::vector<hsize_t> start(dims.size(), 0), count = dims;
+    start[0] = r0;
+    count[0] = std::min(rows, dims[0] - r0);
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    Hid mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), H5Sclose);
+    op(mspace.get(), fspace.get(), static_cast<uint64_t>(r0) * row);
+  }
+}
+
+// Rows per storage chunk of a chunked dataset (1 for contiguous ones).
+hsize_t chunk_rows_of(hid_t ds, int rank) {
+  Hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (rank <= 0 || H5Pget_layout(dcpl.get()) != H5D_CHUNKED) return 1;
+  std::vector<hsize_t> chunk(rank);
+  if (H5Pget_chunk(dcpl.get(), rank, chunk.data()) != rank) return 1;
+  return chunk[0];
 }
 
 // Guess a dtype for a dataset written by someone else (no "dtype" attribute).
@@ -202,8 +237,12 @@ class H5Reader : public TensorReader {
     Hid ftype(H5Dget_type(ds.get()), H5Tclose);
     Hid mtype = file_type(t.dtype);
     if (H5Tget_class(ftype.get()) == H5T_ENUM) mtype = Hid(H5Tcopy(ftype.get()), H5Tclose);
-    if (H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0)
-      throw InputError(source_, "dataset '" + path + "'", "read failed (corrupt data or unsupported type)");
+    const std::vector<hsize_t> dims(t.shape.begin(), t.shape.end());
+    by_slabs(ds.get(), dims, t.nbytes(), chunk_rows_of(ds.get(), static_cast<int>(dims.size())), kSlabBytes,
+             [&](hid_t mem, hid_t file, uint64_t offset) {
+               if (H5Dread(ds.get(), mtype.get(), mem, file, H5P_DEFAULT, static_cast<uint8_t*>(dst) + offset) < 0)
+                 throw InputError(source_, "dataset '" + path + "'", "read failed (corrupt data or unsupported type)");
+             });
   }
 
  private:
@@ -254,7 +293,11 @@ class H5Reader : public TensorReader {
 
 bool have_hdf5() { return true; }
 
-std::unique_ptr<TensorReader> open_h5(const fs::path& path) { return std::make_unique<H5Reader>(path); }
+std::unique_ptr<TensorReader> open_h5(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path.string(), "", "is a folder, not an HDF5 file");
+  return std::make_unique<H5Reader>(path);
+}
 
 void write_h5(const fs::path& path, std::vector<TensorRecord> records, const FillFn& fill, const Metadata& metadata,
               int compression, int fill_threads) {
@@ -311,11 +354,19 @@ void write_h5(const fs::path& path, std::vector<TensorRecord> records, const Fil
       Hid ds(H5Dcreate2(file.get(), p.c_str(), type.get(), space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), H5Dclose);
       if (!ds.ok()) throw Error(path.string() + ": HDF5: cannot create dataset '" + p + "'");
       write_string_attr(ds.get(), "dtype", std::string(dtype_name(r.dtype)));
-      if (n > 0 && H5Dwrite(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes) < 0)
-        throw Error(path.string() + ": HDF5: cannot write dataset '" + p + "'");
+      if (n > 0) {
+        // Compressed slabs cost far more time per byte: smaller slabs keep a stop request prompt.
+        const hsize_t chunk_rows = chunk_rows_of(ds.get(), static_cast<int>(dims.size()));
+        by_slabs(ds.get(), dims, n, chunk_rows, compression > 0 ? kSlabBytes / 8 : kSlabBytes,
+                 [&](hid_t mem, hid_t file, uint64_t offset) {
+                   if (H5Dwrite(ds.get(), type.get(), mem, file, H5P_DEFAULT, bytes + offset) < 0)
+                     throw Error(path.string() + ": HDF5: cannot write dataset '" + p + "'");
+                 });
+      }
     });
     if (H5Fflush(file.get(), H5F_SCOPE_GLOBAL) < 0) throw Error(path.string() + ": HDF5: flush failed");
   }
+  check_io_stop();
   out.commit();
 }
 #endif

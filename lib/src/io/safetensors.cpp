@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -19,7 +20,45 @@
 
 namespace paramkit {
 namespace {
-constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference reader's limit
+constexpr uint64_t kMaxHeader = 100000000;  // the reference reader's MAX_HEADER_SIZE (100 MB)
+constexpr uint64_t kIoChunk = 64ull << 20;    // bytes copied between stop checks
+constexpr uint64_t kConvertChunk = 8ull << 20;  // elements converted between stop checks
+std::atomic<int> g_interruptible{0};
+
+// Offset of the first byte that is not part of valid UTF-8, or npos.
+size_t invalid_utf8_at(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
 
 uint64_t read_le64(const uint8_t* p) {
   uint64_t v = 0;
@@ -52,16 +91,35 @@ std::string header_json(const std::vector<TensorInfo>& tensors, const Metadata& 
 }
 }  // namespace
 
+InterruptibleIo::InterruptibleIo() { g_interruptible.fetch_add(1); }
+InterruptibleIo::~InterruptibleIo() { g_interruptible.fetch_sub(1); }
+
+void check_io_stop() {
+  if (g_interruptible.load(std::memory_order_relaxed) > 0) check_stop();
+}
+
+// The rules of the format (https://github.com/huggingface/safetensors, README "Format" and the
+// reference reader's Metadata::validate), each refused with a message naming the file and the field:
+// UTF-8 JSON object; "__metadata__" a string -> string map (or null); every other key a tensor
+// {dtype known, shape of non-negative integers, data_offsets [begin, end] with begin <= end}; element
+// count x dtype size without overflow and equal to end - begin; in offset order the tensors start at
+// 0, each begins where the previous ends (no hole, no overlap) and the last ends at the end of the data
+// section (the buffer is entirely indexed, which rules out polyglot files). Duplicate keys are refused.
+// JSON whitespace around the object is allowed (the reference reader accepts it and writers pad with it).
 void parse_safetensors_header(std::string_view header, uint64_t data_size, const std::string& source,
                               std::vector<TensorInfo>& tensors, Metadata& metadata) {
-  nlohmann::json h = parse_json(header, source + ": header");
-  if (!h.is_object()) throw InputError(source, "header", "expected a JSON object");
   tensors.clear();
   metadata.clear();
+  const size_t bad = invalid_utf8_at(header);
+  if (bad != std::string_view::npos)
+    throw InputError(source, "header", "not valid UTF-8 (byte " + std::to_string(bad) + " of the header)");
+  nlohmann::json h = parse_json(header, source + ": header");
+  if (!h.is_object()) throw InputError(source, "header", "expected a JSON object");
   for (auto it = h.begin(); it != h.end(); ++it) {
     const std::string& name = it.key();
     const auto& v = it.value();
     if (name == "__metadata__") {
+      if (v.is_null()) continue;  // serde's Option: the reference reads null as no metadata
       if (!v.is_object()) throw InputError(source, "__metadata__", "expected an object of strings");
       for (auto m = v.begin(); m != v.end(); ++m) {
         if (!m.value().is_string())
@@ -104,22 +162,40 @@ void parse_safetensors_header(std::string_view header, uint64_t data_size, const
     } catch (const std::overflow_error&) {
       throw InputError(source, field + ".shape", "element count overflows");
     }
-    if (n > UINT64_MAX / dtype_size(t.dtype) || n * dtype_size(t.dtype) != t.end - t.begin)
+    if (n > UINT64_MAX / dtype_size(t.dtype))
+      throw InputError(source, field + ".shape", "byte count of " + shape_str(t.shape) + " overflows");
+    if (n * dtype_size(t.dtype) != t.end - t.begin)
       throw InputError(source, field,
                        "shape " + shape_str(t.shape) + " of " + std::string(dtype_name(t.dtype)) + " needs " +
                            std::to_string(n * dtype_size(t.dtype)) + " bytes, data_offsets give " +
                            std::to_string(t.end - t.begin));
     tensors.push_back(std::move(t));
   }
-  // Overlap check in offset order (empty tensors overlap nothing).
+  // In offset order the tensors tile the data section exactly: no hole, no overlap, nothing after.
   std::vector<const TensorInfo*> by_offset;
-  for (const auto& t : tensors)
-    if (t.end > t.begin) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < by_offset.size(); ++i)
-    if (by_offset[i]->begin < by_offset[i - 1]->end)
-      throw InputError(source, "tensor '" + by_offset[i]->name + "'",
-                       "data overlaps tensor '" + by_offset[i - 1]->name + "'");
+  for (const auto& t : tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  uint64_t covered = 0;
+  const TensorInfo* prev = nullptr;
+  auto range = [](uint64_t a, uint64_t b) { return "bytes " + std::to_string(a) + "-" + std::to_string(b); };
+  for (const TensorInfo* t : by_offset) {
+    if (t->begin > covered)
+      throw InputError(source, "data_offsets",
+                       range(covered, t->begin) + " of the data section are indexed by no tensor (a gap " +
+                           (prev ? "between tensor '" + prev->name + "' and " : "before ") + "tensor '" + t->name +
+                           "'); the format requires the data to be entirely indexed");
+    if (t->begin < covered)
+      throw InputError(source, "tensor '" + t->name + "'",
+                       "data " + range(t->begin, t->end) + " overlaps tensor '" + prev->name + "' (" +
+                           range(prev->begin, prev->end) + ")");
+    covered = t->end;
+    prev = t;
+  }
+  if (covered != data_size)
+    throw InputError(source, "data_offsets",
+                     range(covered, data_size) + " at the end of the data section are indexed by no tensor; the "
+                     "format requires the data to be entirely indexed");
   std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
 }
 
@@ -129,7 +205,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : source_(pa
   struct stat st;
   if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw InputError(source_, "", "not a regular file");
+    throw InputError(source_, "", S_ISDIR(st.st_mode) ? "is a folder, not a safetensors file" : "not a regular file");
   }
   size_ = static_cast<uint64_t>(st.st_size);
   if (size_ > 0) {
@@ -167,7 +243,9 @@ SafetensorsFile::~SafetensorsFile() {
 void SafetensorsFile::parse() {
   if (size_ < 8) throw InputError(source_, "header length", "file is " + std::to_string(size_) + " bytes, too short");
   uint64_t n = read_le64(base_);
-  if (n > kMaxHeader) throw InputError(source_, "header length", std::to_string(n) + " exceeds the 100 MiB limit");
+  if (n > kMaxHeader)
+    throw InputError(source_, "header length",
+                     std::to_string(n) + " bytes exceeds the format's limit of 100000000 bytes (100 MB)");
   if (n > size_ - 8)
     throw InputError(source_, "header length",
                      std::to_string(n) + " bytes beyond the end of the file (" + std::to_string(size_) + " bytes)");
@@ -193,6 +271,7 @@ const TensorInfo& SafetensorsFile::info(std::string_view name) const {
 
 void SafetensorsFile::read(const TensorInfo& t, void* dst) const {
   const uint64_t n = t.nbytes();
+  if (n == 0) return;  // dst may be null for an empty tensor (found by fuzzing)
   if (fd_ < 0) {
     std::memcpy(dst, data(t), n);
     return;
@@ -201,7 +280,8 @@ void SafetensorsFile::read(const TensorInfo& t, void* dst) const {
   // this process's resident set, so loading one tensor costs about that tensor's memory.
   uint64_t off = 8 + header_size_ + t.begin, done = 0;
   while (done < n) {
-    ssize_t r = ::pread(fd_, static_cast<char*>(dst) + done, std::min<uint64_t>(n - done, 1ull << 30),
+    check_io_stop();
+    ssize_t r = ::pread(fd_, static_cast<char*>(dst) + done, std::min<uint64_t>(n - done, kIoChunk),
                         static_cast<off_t>(off + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) throw InputError(source_, "tensor '" + t.name + "'", r == 0 ? "file shrank while reading" : std::strerror(errno));
@@ -211,7 +291,16 @@ void SafetensorsFile::read(const TensorInfo& t, void* dst) const {
 
 void SafetensorsFile::read_as(const TensorInfo& t, DType to, void* dst) const {
   if (to == t.dtype) return read(t, dst);
-  convert_dtype(data(t), t.dtype, dst, to, t.numel());
+  convert_dtype_chunked(data(t), t.dtype, dst, to, t.numel());
+}
+
+void convert_dtype_chunked(const void* src, DType from, void* dst, DType to, uint64_t count) {
+  const size_t fs = dtype_size(from), ts = dtype_size(to);
+  for (uint64_t s = 0; s < count; s += kConvertChunk) {
+    check_io_stop();
+    const uint64_t m = std::min(kConvertChunk, count - s);
+    convert_dtype(static_cast<const uint8_t*>(src) + s * fs, from, static_cast<uint8_t*>(dst) + s * ts, to, m);
+  }
 }
 
 uint64_t safetensors_file_size(const std::vector<TensorInfo>& tensors, const Metadata& metadata) {
@@ -233,6 +322,10 @@ struct SafetensorsWriter::Impl {
 
 SafetensorsWriter::SafetensorsWriter(std::filesystem::path path, Metadata metadata) : impl_(new Impl) {
   impl_->path = std::move(path);
+  // The reader refuses headers that are not UTF-8: never write one.
+  for (const auto& [k, v] : metadata)
+    if (invalid_utf8_at(k) != std::string_view::npos || invalid_utf8_at(v) != std::string_view::npos)
+      throw UsageError(impl_->path.string() + ": metadata '" + k + "' is not valid UTF-8");
   impl_->metadata = std::move(metadata);
 }
 
@@ -241,6 +334,8 @@ SafetensorsWriter::~SafetensorsWriter() = default;
 void SafetensorsWriter::add(const std::string& name, DType dtype, const std::vector<int64_t>& shape) {
   if (impl_->laid_out) throw Error("SafetensorsWriter: add() after write()");
   if (name == "__metadata__") throw UsageError("tensor name '__metadata__' is reserved");
+  if (invalid_utf8_at(name) != std::string_view::npos)
+    throw UsageError(impl_->path.string() + ": tensor name '" + name + "' is not valid UTF-8");
   for (const auto& t : impl_->tensors)
     if (t.name == name) throw UsageError(impl_->path.string() + ": duplicate tensor name '" + name + "'");
   TensorInfo t;
@@ -256,6 +351,9 @@ void SafetensorsWriter::finalize_layout() {
   const uint64_t off = lay_out(ts);
   impl_->written.assign(ts.size(), 0);
   std::string h = header_json(ts, impl_->metadata);
+  if (h.size() > kMaxHeader)
+    throw UsageError(impl_->path.string() + ": the header would take " + std::to_string(h.size()) +
+                     " bytes, beyond the format's limit of 100000000");
   impl_->file = std::make_unique<AtomicFile>(impl_->path);
   uint8_t len[8];
   uint64_t n = h.size();
@@ -286,7 +384,12 @@ void SafetensorsWriter::write(const std::string& name, const void* data) {
     impl_->written[idx] = 1;
   }
   const TensorInfo& t = impl_->tensors[idx];
-  impl_->file->pwrite(data, t.nbytes(), impl_->data_start + t.begin);
+  const uint64_t n = t.nbytes();
+  for (uint64_t done = 0; done < n; done += kIoChunk) {
+    check_io_stop();
+    impl_->file->pwrite(static_cast<const uint8_t*>(data) + done, std::min(kIoChunk, n - done),
+                        impl_->data_start + t.begin + done);
+  }
   test_kill_point("PARAMKIT_TEST_KILL_AFTER_TENSOR", static_cast<long>(idx));
 }
 
@@ -295,6 +398,7 @@ void SafetensorsWriter::commit() {
   finalize_layout();
   for (size_t i = 0; i < impl_->tensors.size(); ++i)
     if (!impl_->written[i]) throw Error("SafetensorsWriter: '" + impl_->tensors[i].name + "' declared but not written");
+  check_io_stop();
   impl_->file->commit();
 }
 

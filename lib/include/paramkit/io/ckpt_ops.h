@@ -24,7 +24,9 @@ struct ConvertOptions {
 
 // Streams every tensor from `in` to `out` (memory: the largest tensor). Input metadata is kept, the
 // input's provenance moves to "source_provenance" and the current run's becomes "provenance".
-// Between Hugging Face folders the non-weight files (config.json, tokenizer files...) are copied too.
+// Between Hugging Face folders the non-weight files (config.json, tokenizer files...) are copied too,
+// as part of the output folder. The output appears whole or not at all; SIGINT/SIGTERM end the
+// conversion within a chunk (Interrupted) and leave no output.
 struct ConvertResult {
   size_t tensors = 0;
   uint64_t bytes = 0;

@@ -24,11 +24,28 @@ struct TensorInfo {
 
 using Metadata = std::map<std::string, std::string>;
 
+// Long tensor copies (SafetensorsFile::read/read_as, the writers of tensor_store.h, HDF5 reads and
+// writes) made while an InterruptibleIo lives anywhere in the process check for SIGINT/SIGTERM between
+// chunks of a few tens of MB and throw Interrupted (exit 130). Outside such a scope they never stop,
+// so a checkpoint written after a stop request still completes.
+class InterruptibleIo {
+ public:
+  InterruptibleIo();
+  ~InterruptibleIo();
+  InterruptibleIo(const InterruptibleIo&) = delete;
+  InterruptibleIo& operator=(const InterruptibleIo&) = delete;
+};
+// check_stop() while an InterruptibleIo lives, nothing otherwise.
+void check_io_stop();
+// convert_dtype in chunks, with check_io_stop() between them.
+void convert_dtype_chunked(const void* src, DType from, void* dst, DType to, uint64_t count);
+
 // The tensor named `name` in a list sorted by name, or nullptr.
 const TensorInfo* find_tensor(const std::vector<TensorInfo>& sorted, std::string_view name);
 
-// Parses and validates a header (the JSON text) against a data section of data_size bytes; `source`
-// names the file in errors. Exposed for fuzzing and tests.
+// Parses and validates a header (the JSON text) against a data section of data_size bytes with every
+// rule of the format (see safetensors.cpp); `source` names the file in errors (InputError). Exposed
+// for fuzzing and tests.
 void parse_safetensors_header(std::string_view header, uint64_t data_size, const std::string& source,
                               std::vector<TensorInfo>& tensors, Metadata& metadata);
 

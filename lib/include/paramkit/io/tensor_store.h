@@ -50,6 +50,16 @@ struct WriteOptions {
   uint64_t shard_size = 0;   // sharded: max bytes of tensor data per shard (0: 5 GB, HF's default)
   int compression = 0;       // hdf5: gzip level 0-9
   int fill_threads = 1;      // fill() calls run at once (each into its own buffer); fill must be thread-safe
+  // sharded: a Hugging Face folder whose other files (config.json, tokenizer files...) become part
+  // of the output, in the same atomic swap as the weights (see copy_hf_side_files).
+  std::filesystem::path side_files_from;
+  // SIGINT/SIGTERM stop the write between tensors and between chunks of a large one (Interrupted,
+  // nothing left behind); for jobs whose output is the whole point (convert, merge), not checkpoints.
+  bool interruptible = false;
+};
+
+struct WriteResult {
+  std::vector<std::string> copied_files;  // side files taken from WriteOptions::side_files_from
 };
 
 // Calls fill for every record, up to `threads` at once, each into its own buffer, and hands the
@@ -62,15 +72,26 @@ void fill_in_order(const std::vector<TensorRecord>& records, const FillFn& fill,
 // Format from the path: folder-like (no extension or trailing '/') -> sharded, .h5/.hdf5 -> hdf5,
 // otherwise safetensors.
 StoreFormat format_for_path(const std::filesystem::path& path);
-void write_tensors(const std::filesystem::path& path, StoreFormat format, std::vector<TensorRecord> records,
-                   const FillFn& fill, const Metadata& metadata, const WriteOptions& options = {});
+// Every output appears whole or not at all: files through AtomicFile, folders through AtomicFolder
+// (built beside the target and swapped in; files of an existing folder other than its weights are kept).
+// Missing parent folders are created.
+WriteResult write_tensors(const std::filesystem::path& path, StoreFormat format, std::vector<TensorRecord> records,
+                          const FillFn& fill, const Metadata& metadata, const WriteOptions& options = {});
 
-// HF sharded folder helpers.
-void write_sharded(const std::filesystem::path& dir, std::vector<TensorRecord> records, const FillFn& fill,
-                   const Metadata& metadata, uint64_t shard_size, int fill_threads = 1);
+// HF folder: model.safetensors, or shards model-0000i-of-0000n.safetensors plus
+// model.safetensors.index.json, built in a temp folder and swapped in whole.
+WriteResult write_sharded(const std::filesystem::path& dir, std::vector<TensorRecord> records, const FillFn& fill,
+                          const Metadata& metadata, uint64_t shard_size, int fill_threads = 1,
+                          const std::filesystem::path& side_files_from = {});
+// Reads a Hugging Face folder, refusing (InputError naming the file) a shard set that is incomplete or
+// disagrees with its index: a shard the index names missing, a tensor of the index absent from its
+// shard or held by another one, a shard holding tensors the index does not list, an index naming only
+// some members of a model-0000k-of-0000N series, such a series with members missing and no index, or
+// shards whose "provenance" metadata differs from the index's (written by different runs).
 std::unique_ptr<TensorReader> open_hf_folder(const std::filesystem::path& dir);
 // Copies a Hugging Face folder's other files (config.json, tokenizer files, ...) atomically into `to`;
-// nothing when `from` is not a folder or is `to`. Returns the names copied.
+// nothing when `from` is not a folder or is `to`. Returns the names copied. (Files copied after a
+// folder was written appear after it: prefer WriteOptions::side_files_from, which makes them part of it.)
 std::vector<std::string> copy_hf_side_files(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // HDF5 store (one group per module path component, one dataset per tensor, metadata as JSON attributes).
