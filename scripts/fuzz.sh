@@ -11,8 +11,11 @@ targets=("${@:-safetensors idx csv yaml}")
 targets=(${targets[@]})
 out=fuzz-out
 mkdir -p "$out/bin"
-srcs=(lib/src/core/log.cpp lib/src/core/signals.cpp lib/src/io/json.cpp lib/src/io/dtype.cpp lib/src/io/safetensors.cpp
-      lib/src/io/csv.cpp lib/src/io/idx.cpp lib/src/io/atomic_file.cpp lib/src/io/yaml_lite.cpp)
+mkdir -p fuzz-out
+cmake -DSRC="$PWD" -DOUT="$PWD/fuzz-out/git_info.cpp" -P cmake/git-info.cmake
+srcs=(lib/src/core/log.cpp lib/src/core/signals.cpp lib/src/core/provenance.cpp fuzz-out/git_info.cpp lib/src/io/json.cpp
+      lib/src/io/dtype.cpp lib/src/io/safetensors.cpp lib/src/io/csv.cpp lib/src/io/idx.cpp lib/src/io/atomic_file.cpp
+      lib/src/io/yaml_lite.cpp)
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Ilib/include -DPARAMKIT_VERSION=\"fuzz\")
 status=0
 for t in "${targets[@]}"; do
