@@ -2,13 +2,14 @@
 // per second, ns per step, energy error) on the Pythagorean problem and a 100-body Plummer cluster, and
 // the cost of one policy decision against the integration of the RL step it controls.
 //   bench-nbody [POLICY.safetensors]   prints JSON
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "paramkit/nbody/dqn.h"
+#include "paramkit/nbody/policy.h"
 #include "paramkit/nbody/integrators.h"
 #include "paramkit/nbody/system.h"
 
@@ -43,6 +44,53 @@ int main(int argc, char** argv) {
                 wall * 1e9 / std::max<int64_t>(1, integ->stats.steps), std::fabs((energy(s) - e0) / e0), i + 1 < cases.size() ? "," : "");
   }
   std::printf("]");
+  // IAS15 with compensated summation (the default) against plain summation over a range of epsilon:
+  // energy error, steps and the cost of a step, so the two can be compared at equal energy error.
+  //  - The Pythagorean problem to t = 70 (REBOUND 5.0, epsilon 1e-9: 5380 steps and 3.1e-11,
+  //    2.2e-9 with its compensation switched off). It is chaotic: one run's final error is one draw
+  //    of the round-off, so each point is the median over 9 copies shifted by (k, k, 0) x 1e-3 (the
+  //    same physics, other round-off).
+  //  - A Kepler orbit (e = 0.5) for 10^4 periods: regular, where round-off accumulates step by step.
+  std::printf(",\n\"ias15_summation\": [\n");
+  bool first = true;
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  struct Problem {
+    std::string name;
+    double t_end;
+    int copies;
+    std::vector<double> eps;
+  };
+  const std::vector<Problem> problems = {{"pythagorean", 70, 9, {1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12}},
+                                         {"kepler", 2 * M_PI * 1e4, 1, {1e-7, 1e-8, 1e-9, 1e-10, 1e-11}}};
+  for (const Problem& pr : problems)
+    for (bool compensated : {true, false})
+      for (double eps : pr.eps) {
+        std::vector<double> err, ns, wall, steps, evals;
+        for (int k = 0; k < pr.copies; ++k) {
+          System s = named_problem(pr.name, 0.5);
+          for (auto& x : s.x) x[0] += 1e-3 * k, x[1] += 1e-3 * k;
+          const double e0 = energy(s);
+          auto integ = make_ias15(eps, compensated);
+          const double t0 = now();
+          integ->integrate_to(s, pr.t_end);
+          const double w = now() - t0;
+          err.push_back(std::fabs((energy(s) - e0) / e0));
+          wall.push_back(w);
+          ns.push_back(w * 1e9 / std::max<int64_t>(1, integ->stats.steps));
+          steps.push_back(static_cast<double>(integ->stats.steps));
+          evals.push_back(static_cast<double>(integ->stats.force_evaluations));
+        }
+        std::printf("%s  {\"problem\": \"%s\", \"summation\": \"%s\", \"epsilon\": %g, \"copies\": %d, \"steps\": %.0f, "
+                    "\"force_evaluations\": %.0f, \"wall_s\": %.6f, \"ns_per_step\": %.1f, \"relative_energy_error\": %.3e, "
+                    "\"relative_energy_error_max\": %.3e}",
+                    first ? "" : ",\n", pr.name.c_str(), compensated ? "compensated" : "plain", eps, pr.copies, median(steps), median(evals),
+                    median(wall), median(ns), median(err), *std::max_element(err.begin(), err.end()));
+        first = false;
+      }
+  std::printf("\n]");
   if (argc > 1) {
     // One decision: the state tensor, the forward pass and the argmax, against one RL step of the
     // integration it controls (the policy's own choices on held-out seeds).

@@ -77,7 +77,7 @@ struct EvaluateCommand : cli::TypedCommand<EvaluationReport> {
   void add_options(CLI::App& app) override {
     app.add_option("--policy", o.policy, "A policy from 'nbody-rl train'")->required();
     app.add_option("--integrator", o.integrator, "Drive another integrator with it (the transfer experiment)");
-    app.add_option("--seeds", o.seeds, "Held-out initial conditions")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--seeds", o.seeds, "Held-out initial conditions (1 to 100000)")->capture_default_str();
     app.add_option("--seed-offset", o.seed_offset, "First held-out seed (training uses seed * 100000 + episode)")->capture_default_str();
     cli::add_output(app, out, "Evaluation report (JSON)");
     app.add_option("--csv", csv, "Per seed and strategy (CSV)");

@@ -101,11 +101,15 @@ struct IntegrateCommand : cli::TypedCommand<IntegrationResult> {
                    "plummer:N[:SEED]");
     app.add_option("--units", o.units, "nbody (G = 1) or msun-au-yr (G = 4 pi^2)")->capture_default_str();
     app.add_option("--integrator", o.integrator, "hermite, leapfrog, ias15 or rk45")->capture_default_str();
-    app.add_option("--param", o.parameter, "hermite: eta (0.03); leapfrog: dt (1e-3); ias15: epsilon (1e-9); rk45: tolerance (1e-10)");
+    app.add_option_function<double>(
+        "--param", [this](double p) { o.parameter = p; },
+        "hermite: eta (0.03, in (0, 10]); leapfrog: dt (1e-3); ias15: epsilon (1e-9, in (0, 1]); rk45: tolerance (1e-10, in (0, 1])");
     app.add_option("--policy", o.policy, "A policy from 'nbody-rl train' chooses eta every --decision-interval (three bodies)");
     app.add_option("--decision-interval", o.decision_interval, "Time between policy decisions")->capture_default_str();
-    app.add_option("--t-end", o.t_end, "End time")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--t-end", o.t_end, "End time")->capture_default_str();
     app.add_option("--output-every", o.output_every, "Trajectory sampling interval (default: 200 samples)");
+    app.add_option("--max-steps", o.max_steps, "Steps (accepted and rejected) before the run fails with exit 1; a fixed-step run that needs more is refused")
+        ->capture_default_str();
     cli::add_output(app, out, "Trajectory: .csv (t,body,x,y,z,vx,vy,vz,energy_error) or .h5 (t, x, v, energy_error)", false);
     app.add_option("--diagnostics", diagnostics, "Diagnostics JSON (energy, angular momentum, errors, work, wall time)");
     app.add_option("--plot-orbits", orbits, "Orbits in the x-y plane (SVG)");

@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/provenance.h"
-#include "paramkit/nbody/dqn.h"
+#include "paramkit/nbody/train.h"
 
 using namespace paramkit;
 using namespace paramkit::nbody;
@@ -11,27 +11,28 @@ using namespace paramkit::nbody;
 namespace {
 
 void add_dqn_flags(CLI::App& app, DqnOptions& d) {
-  app.add_option("--hidden", d.hidden, "Width of the hidden layers")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--repeats", d.repeats, "Times the shared hidden layer is applied")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--hidden", d.hidden, "Width of the hidden layers")->capture_default_str();
+  app.add_option("--repeats", d.repeats, "Times the shared hidden layer is applied")->capture_default_str();
   app.add_option("--lr", d.lr, "AdamW learning rate")->capture_default_str();
-  app.add_option("--gamma", d.gamma, "Discount")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--tau", d.tau, "Soft target update rate")->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--replay", d.replay, "Replay memory size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--batch", d.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--gamma", d.gamma, "Discount")->capture_default_str();
+  app.add_option("--tau", d.tau, "Soft target update rate")->capture_default_str();
+  app.add_option("--replay", d.replay, "Replay memory size")->capture_default_str();
+  app.add_option("--batch", d.batch, "Batch size")->capture_default_str();
   app.add_option("--eps-start", d.eps_start, "Initial exploration rate")->capture_default_str();
   app.add_option("--eps-end", d.eps_end, "Final exploration rate")->capture_default_str();
-  app.add_option("--eps-decay", d.eps_decay, "Exploration decay, in agent steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--eps-decay", d.eps_decay, "Exploration decay, in agent steps")->capture_default_str();
   app.add_flag("--eps-reset-each-episode", d.eps_reset_each_episode, "Restart the decay every episode (the reference code's behaviour)");
   app.add_flag("--double-dqn", d.double_dqn, "Double DQN targets (not in the paper)");
 }
 
 struct TrainCommand : cli::TypedCommand<TrainResult> {
-  TrainCommand()
+  explicit TrainCommand(Trainer t)
       : TypedCommand("train", "Train the DQN agent on the paper's environment (checkpointed, resumable)",
-                     "nbody-rl train --episodes 4 --steps 10 --batch 8 -o /tmp/nbody-policy.safetensors --checkpoint /tmp/nbody-ck.safetensors") {}
+                     "nbody-rl train --episodes 4 --steps 10 --batch 8 -o /tmp/nbody-policy.safetensors --checkpoint /tmp/nbody-ck.safetensors"),
+        trainer(std::move(t)) {}
   void add_options(CLI::App& app) override {
     app.add_option("--integrator", config.env.integrator, "Integrator the agent drives")->capture_default_str();
-    app.add_option("--episodes", config.episodes, "Training episodes")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--episodes", config.episodes, "Training episodes")->capture_default_str();
     app.add_option("--cost-weight", config.env.cost_weight, "> 0: the reward variant that charges force evaluations (R - w log10 evaluations)");
     app.add_option("--steps", config.env.steps, "RL steps per episode")->capture_default_str();
     app.add_option("--reward-clip", config.env.reward_clip, "> 0: clip rewards to [-c, c] (not in the paper)");
@@ -52,12 +53,13 @@ struct TrainCommand : cli::TypedCommand<TrainResult> {
     TrainResult r;
     {
       auto t = ctx.timers.scope("train");
-      r = train_dqn(c);
+      r = trainer(c);
     }
     // A run stopped by --stop-after leaves its checkpoint and no policy.
     if (r.finished) save_policy(out, r.policy, provenance_metadata());
     return r;
   }
+  Trainer trainer;
   TrainConfig config;
   std::string out;
   CLI::Option* every_flag = nullptr;
@@ -65,4 +67,4 @@ struct TrainCommand : cli::TypedCommand<TrainResult> {
 
 }  // namespace
 
-void add_train(cli::Tool& tool) { tool.add<TrainCommand>(); }
+void add_train(cli::Tool& tool, Trainer trainer) { tool.add<TrainCommand>(std::move(trainer)); }

@@ -6,22 +6,11 @@
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
-#include "paramkit/torch/checkpoint.h"
+#include "paramkit/core/progress.h"
 #include "paramkit/io/json.h"
-#include "paramkit/torch/state_dict.h"
-#include "paramkit/io/tensor_store.h"
+#include "paramkit/torch/checkpoint.h"
 
 namespace paramkit::nbody {
-
-void DqnOptions::validate() const {
-  if (hidden < 1) throw UsageError("--hidden: at least 1");
-  if (repeats < 0) throw UsageError("--repeats: not negative");
-  if (!(gamma >= 0 && gamma <= 1)) throw UsageError("--gamma: in [0, 1]");
-  if (!(tau >= 0 && tau <= 1)) throw UsageError("--tau: in [0, 1]");
-  if (replay < 1) throw UsageError("--replay: at least 1");
-  if (batch < 1) throw UsageError("--batch: at least 1");
-  if (!(eps_decay > 0)) throw UsageError("--eps-decay: must be positive");
-}
 
 QNetImpl::QNetImpl(int state, int hidden, int rep, int actions) : repeats(rep) {
   in = register_module("in", torch::nn::Linear(state, hidden));
@@ -164,43 +153,12 @@ nlohmann::json DqnAgent::load(const std::filesystem::path& path) {
   return st.extra;
 }
 
-namespace {
-nlohmann::json env_json(const EnvOptions& e) {
-  return {{"integrator", e.integrator}, {"steps", e.steps}, {"step_time", e.step_time}, {"max_error", e.max_error},
-          {"actions", e.actions}, {"w", {e.weights.w0, e.weights.w1, e.weights.w2}}, {"cost_weight", e.cost_weight},
-          {"reward_clip", e.reward_clip}};
-}
-EnvOptions env_from_json(const nlohmann::json& j) {
-  EnvOptions e;
-  e.integrator = j.at("integrator").get<std::string>();
-  e.steps = j.at("steps").get<int>();
-  e.step_time = j.at("step_time").get<double>();
-  e.max_error = j.at("max_error").get<double>();
-  e.actions = j.at("actions").get<std::vector<double>>();
-  e.weights = {j.at("w")[0].get<double>(), j.at("w")[1].get<double>(), j.at("w")[2].get<double>()};
-  e.cost_weight = j.at("cost_weight").get<double>();
-  e.reward_clip = j.value("reward_clip", 0.0);
-  return e;
-}
-}  // namespace
-
-void TrainConfig::validate() const {
-  make_integrator(env.integrator);  // UsageError for unknown names, before any work
-  if (episodes < 1) throw UsageError("--episodes: at least 1");
-  dqn.validate();
-  checkpoint.validate();
-}
-
-void to_json(nlohmann::json& j, const TrainResult& r) {
-  j = {{"episodes_done", r.episodes_done},
-       {"finished", r.finished},
-       {"agent_steps", r.agent_steps},
-       {"mean_return_last_10", r.mean_return_last_10}};
-}
-
 TrainResult train_dqn(const TrainConfig& c) {
   c.validate();
   ThreeBodyEnv env(c.env);
+  // A signal ends the run at the next episode boundary, where the checkpoint is consistent (an
+  // episode is at most steps x max_evaluations_per_step force evaluations, typically 0.1 s).
+  env.stop_on_signal(false);
   const int n_actions = static_cast<int>(env.options().actions.size());
   DqnAgent agent(ThreeBodyEnv::kStateSize, n_actions, c.dqn, c.seed);
   int64_t start_episode = 0;
@@ -219,6 +177,9 @@ TrainResult train_dqn(const TrainConfig& c) {
   }
   std::optional<JsonlLog> jl;
   if (!c.log.empty()) jl.emplace(c.log, "episode", start_episode > 0 ? start_episode - 1 : -1);
+  // One tick per episode, on a terminal only (a training run is otherwise silent without -v).
+  Progress progress("episodes", c.episodes);
+  progress.update(start_episode);
   auto episode = [&](int64_t ep) {
     std::vector<double> s = env.reset(c.seed * 100000 + static_cast<uint64_t>(ep));
     int64_t ep_steps = 0;
@@ -243,11 +204,13 @@ TrainResult train_dqn(const TrainConfig& c) {
     history.push_back(ret);
     if (jl) jl->write(row);
     log::debug("episode {}: return {:.2f}, |dE/E0| {:.2e}", ep, ret, r.energy_error);
+    progress.update(ep + 1);
   };
   auto save = [&](int64_t next) {
     agent.save(c.checkpoint.path, {{"episode", next}, {"steps_done", steps_done}, {"history", history}});
   };
   const LoopOutcome out = run_resumable(c.checkpoint, start_episode, c.episodes, episode, save);
+  progress.finish();
   TrainResult res;
   res.episodes_done = out.done;
   res.finished = out.finished;
@@ -260,74 +223,25 @@ TrainResult train_dqn(const TrainConfig& c) {
     log::info("stopped after {} episodes (--stop-after); --resume continues", out.done - start_episode);
     return res;
   }
-  res.policy.net = agent.policy;
-  res.policy.env = env.options();
-  res.policy.prepare();
+  res.policy = to_policy(agent.policy, env.options());
   return res;
 }
 
-void Policy::prepare() {
-  // Weights stored transposed ([in][out]) so the inner loop runs over outputs without a reduction
-  // chain, which the compiler vectorises.
-  auto copy = [](const torch::nn::Linear& l, Dense& d) {
+Policy to_policy(const QNet& net, const EnvOptions& env) {
+  auto copy = [](const torch::nn::Linear& l, Policy::Dense& d) {
     torch::Tensor w = l->weight.detach().to(torch::kFloat32).t().contiguous(), b = l->bias.detach().to(torch::kFloat32).contiguous();
     d.in = static_cast<int>(w.size(0));
     d.out = static_cast<int>(w.size(1));
     d.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
     d.b.assign(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
   };
-  copy(net->in, in_);
-  copy(net->mid, mid_);
-  copy(net->out, out_);
-  repeats_ = net->repeats;
-}
-
-std::vector<float> Policy::q_values(const std::vector<double>& state) const {
-  auto layer = [](const Dense& d, const std::vector<float>& x, bool relu) {
-    std::vector<float> y(d.b);
-    float* __restrict yp = y.data();
-    for (int i = 0; i < d.in; ++i) {
-      const float xi = x[i];
-      const float* __restrict w = &d.w[static_cast<size_t>(i) * d.out];
-      for (int o = 0; o < d.out; ++o) yp[o] += xi * w[o];
-    }
-    if (relu)
-      for (float& v : y) v = v < 0 ? 0 : v;
-    return y;
-  };
-  std::vector<float> x(state.begin(), state.end());
-  x = layer(in_, x, true);
-  for (int r = 0; r < repeats_; ++r) x = layer(mid_, x, true);
-  return layer(out_, x, false);
-}
-
-int Policy::choose(const std::vector<double>& state) const {
-  std::vector<float> q = q_values(state);
-  return static_cast<int>(std::max_element(q.begin(), q.end()) - q.begin());
-}
-
-Policy load_policy(const std::filesystem::path& path) {
-  auto reader = open_tensors(path);
-  auto it = reader->metadata().find("nbody_policy");
-  if (it == reader->metadata().end()) throw InputError(path.string(), "__metadata__.nbody_policy", "not a policy written by 'nbody-rl train'");
   Policy p;
-  try {
-    nlohmann::json j = parse_json(it->second, path.string());
-    p.env = env_from_json(j.at("env"));
-    p.net = QNet(ThreeBodyEnv::kStateSize, j.at("hidden").get<int>(), j.at("repeats").get<int>(), static_cast<int>(p.env.actions.size()));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path.string(), "__metadata__.nbody_policy", std::string("malformed: ") + e.what());
-  }
-  load_state_dict(*p.net, *reader);
-  p.prepare();
+  p.env = env;
+  copy(net->in, p.in);
+  copy(net->mid, p.mid);
+  copy(net->out, p.out);
+  p.repeats = net->repeats;
   return p;
-}
-
-void save_policy(const std::filesystem::path& path, const Policy& p, Metadata meta) {
-  if (!p.net) throw std::logic_error("save_policy: no network");
-  const int hidden = static_cast<int>(p.net->in->options.out_features());
-  meta["nbody_policy"] = nlohmann::json({{"env", env_json(p.env)}, {"hidden", hidden}, {"repeats", p.net->repeats}}).dump();
-  save_tensors(path, named_state(*p.net), meta);
 }
 
 }  // namespace paramkit::nbody

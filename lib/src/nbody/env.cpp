@@ -78,6 +78,8 @@ StepResult ThreeBodyEnv::step(int action) {
   StepResult r;
   try {
     integ_->integrate_to(sys_, i_ * o_.step_time);
+  } catch (const Interrupted&) {
+    throw;  // SIGINT/SIGTERM: not a failure of the step
   } catch (const Error&) {
     // A collapsed step (a collision) ends the episode like a blown energy error.
     r.energy_error = INFINITY;

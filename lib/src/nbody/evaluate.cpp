@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
 #include <map>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/progress.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/nbody/dqn.h"
+#include "paramkit/nbody/policy.h"
 #include "paramkit/nbody/env.h"
 
 namespace paramkit::nbody {
@@ -28,7 +30,9 @@ double median(std::vector<double> v) {
 
 void EvaluateOptions::validate() const {
   if (policy.empty()) throw UsageError("--policy: a policy from 'nbody-rl train' is required");
-  if (seeds < 1) throw UsageError("--seeds: at least 1");
+  if (seeds < 1 || seeds > 100000) throw UsageError("--seeds: between 1 and 100000, got " + std::to_string(seeds));
+  if (seed_offset > UINT64_MAX - static_cast<uint64_t>(seeds)) throw UsageError("--seed-offset: the last seed would pass 2^64 - 1");
+  if (!integrator.empty()) make_integrator(integrator);  // UsageError for unknown names, before any work
 }
 
 void to_json(nlohmann::json& j, const EvaluationReport& r) {
@@ -70,7 +74,9 @@ EvaluationReport run_evaluation(const EvaluateOptions& o) {
   strategies.push_back({"eta=0.03 (default)", -2});
   EvaluationReport rep;
   std::map<std::string, std::vector<double>> log_err, fe, wall, ret;
+  Progress progress("seeds", o.seeds);
   for (int k = 0; k < o.seeds; ++k) {
+    progress.update(k);
     const uint64_t seed = o.seed_offset + static_cast<uint64_t>(k);
     for (const auto& st : strategies) {
       check_stop();
@@ -94,6 +100,7 @@ EvaluationReport run_evaluation(const EvaluateOptions& o) {
       rep.records.push_back({st.name, seed, err, e.force_evaluations(), w, e.steps_done()});
     }
   }
+  progress.finish();
   for (const auto& st : strategies) {
     StrategyRow row;
     row.strategy = st.name;

@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/nbody/dqn.h"
+#include "paramkit/nbody/policy.h"
 #include "paramkit/nbody/env.h"
 
 namespace paramkit::nbody {
@@ -17,19 +18,54 @@ namespace {
 uint64_t problem_number(const std::string& text, const std::string& problem) {
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
     throw UsageError("--problem " + problem + ": '" + text + "' is not a whole number");
-  try {
-    return std::stoull(text);
-  } catch (const std::out_of_range&) {
-    throw UsageError("--problem " + problem + ": '" + text + "' is out of range");
-  }
+  // At most 2^64 - 1 (20 digits), checked without the library's bare "stoull" exceptions.
+  const std::string digits = text.substr(std::min(text.find_first_not_of('0'), text.size()));
+  if (digits.size() > 20 || (digits.size() == 20 && digits > "18446744073709551615"))
+    throw UsageError("--problem " + problem + ": '" + text.substr(0, 24) + (text.size() > 24 ? "..." : "") + "' is out of range (at most 18446744073709551615)");
+  uint64_t v = 0;
+  for (char ch : digits) v = v * 10 + static_cast<uint64_t>(ch - '0');
+  return v;
+}
+}  // namespace
+
+namespace {
+// Numbers in messages, short ("1e+300", not 300 digits).
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+void finite_positive(double v, const char* flag) {
+  if (!std::isfinite(v) || !(v > 0)) throw UsageError(std::string(flag) + ": must be a positive finite number, got " + num(v));
 }
 }  // namespace
 
 void IntegrateOptions::validate() const {
   if (input.empty() == problem.empty()) throw UsageError("give initial conditions (a file) or --problem, not both");
-  if (!(t_end > 0)) throw UsageError("--t-end: must be positive");
-  if (!(output_every >= 0)) throw UsageError("--output-every: must be positive (0: t-end / 200)");
-  if (!policy.empty() && !(decision_interval > 0)) throw UsageError("--decision-interval: must be positive");
+  finite_positive(t_end, "--t-end");
+  if (!std::isfinite(output_every) || output_every < 0)
+    throw UsageError("--output-every: must be a positive finite number (0: t-end / 200), got " + num(output_every));
+  if (output_every > 0 && t_end / output_every > kMaxSampleValues)
+    throw UsageError("--output-every " + num(output_every) + ": " + num(t_end / output_every) + " samples to --t-end " + num(t_end) +
+                     "; at most " + num(kMaxSampleValues));
+  if (max_steps < 1 || max_steps > 1000000000000000LL) throw UsageError("--max-steps: between 1 and 1e15, got " + std::to_string(max_steps));
+  if (!policy.empty()) {
+    finite_positive(decision_interval, "--decision-interval");
+    if (t_end / decision_interval > static_cast<double>(max_steps))
+      throw UsageError("--decision-interval " + num(decision_interval) + ": " + num(t_end / decision_interval) +
+                       " decisions to --t-end, more than --max-steps " + num(static_cast<double>(max_steps)));
+  }
+  if (parameter) {
+    const double p = *parameter;
+    finite_positive(p, "--param");
+    // Each parameter's meaningful range: a step factor, a fixed step, a relative accuracy.
+    if (integrator == "hermite" && p > 10) throw UsageError("--param: hermite's eta is a step factor in (0, 10], got " + num(p));
+    if ((integrator == "ias15" || integrator == "rk45") && p > 1)
+      throw UsageError("--param: " + integrator + "'s " + (integrator == "ias15" ? "epsilon" : "tolerance") + " is in (0, 1], got " + num(p));
+    if (integrator == "leapfrog" && std::ceil(t_end / p) > static_cast<double>(max_steps))
+      throw UsageError("--param: leapfrog's fixed step " + num(p) + " takes " + num(std::ceil(t_end / p)) + " steps to --t-end " + num(t_end) +
+                       ", more than --max-steps " + num(static_cast<double>(max_steps)));
+  }
 }
 
 System problem_system(const std::string& problem, const Units& u) {
@@ -38,7 +74,7 @@ System problem_system(const std::string& problem, const Units& u) {
     const std::string rest = problem.substr(8);
     const size_t c = rest.find(':');
     const uint64_t n = problem_number(rest.substr(0, c), problem);
-    if (n < 1 || n > 1000000) throw UsageError("--problem " + problem + ": between 1 and 1000000 bodies");
+    if (n < 2 || n > kMaxBodies) throw UsageError("--problem " + problem + ": between 2 and " + std::to_string(kMaxBodies) + " bodies (direct summation)");
     return plummer_sphere(static_cast<int>(n), c == std::string::npos ? 0 : problem_number(rest.substr(c + 1), problem));
   }
   System s = named_problem(problem);
@@ -85,6 +121,13 @@ IntegrationResult run_integration(const IntegrateOptions& o) {
   } else {
     s = read_initial_conditions(o.input, u);
   }
+  if (s.n() > kMaxBodies)
+    throw InputError(res.source, "", std::to_string(s.n()) + " bodies; at most " + std::to_string(kMaxBodies) + " (direct summation)");
+  const double dt_out = o.output_every > 0 ? o.output_every : o.t_end / 200;
+  const double samples = std::ceil(o.t_end / dt_out) + 1;
+  if (samples * static_cast<double>(s.n()) > kMaxSampleValues)
+    throw UsageError("--output-every: " + num(samples) + " samples of " + std::to_string(s.n()) + " bodies; at most " + num(kMaxSampleValues) +
+                     " sample-bodies in memory");
   std::unique_ptr<Integrator> integ;
   std::optional<Policy> policy;
   std::map<double, int64_t> chosen;
@@ -93,11 +136,11 @@ IntegrationResult run_integration(const IntegrateOptions& o) {
     if (s.n() != 3) throw UsageError("--policy: the policies read the state of three bodies, the system has " + std::to_string(s.n()));
     integ = make_integrator(o.integrator.empty() ? policy->env.integrator : o.integrator);
   } else {
-    integ = make_integrator(o.integrator, o.parameter);
+    integ = make_integrator(o.integrator, o.parameter.value_or(0));
   }
+  integ->max_steps = o.max_steps;
   const double e0 = energy(s);
   const Vec3 l0 = angular_momentum(s), p0 = momentum(s);
-  const double dt_out = o.output_every > 0 ? o.output_every : o.t_end / 200;
   auto sample = [&] {
     res.t.push_back(s.t);
     res.x.push_back(s.x);
@@ -121,6 +164,8 @@ IntegrationResult run_integration(const IntegrateOptions& o) {
           integ->set_parameter(env.parameter_for(eta));
           ++chosen[eta];
           next_decision = s.t + o.decision_interval;
+          if (!(next_decision > s.t))
+            throw Error("--decision-interval " + num(o.decision_interval) + " is below the time resolution at t = " + num(s.t));
         }
         integ->integrate_to(s, std::min(t_next, next_decision));
       }

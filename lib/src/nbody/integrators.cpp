@@ -4,15 +4,29 @@
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 
 namespace paramkit::nbody {
 
 void Integrator::check_budget() const {
+  if (stop_on_signal) check_stop();
   if (max_force_evaluations > 0 && stats.force_evaluations > max_force_evaluations)
     throw Error(name() + ": more than " + std::to_string(max_force_evaluations) + " force evaluations");
+  if (max_steps > 0 && stats.steps + stats.rejected_steps > max_steps)
+    throw Error(name() + ": more than " + std::to_string(max_steps) + " steps (--max-steps) before the end time");
 }
 
 namespace {
+
+// After every accepted step: a position or velocity that is no longer finite (bodies that met, for a
+// fixed step that jumps onto the singularity) ends the run with its cause, not with NaN diagnostics.
+void check_state(const System& s, const std::string& who) {
+  for (size_t i = 0; i < s.n(); ++i)
+    for (int k = 0; k < 3; ++k)
+      if (!std::isfinite(s.x[i][k]) || !std::isfinite(s.v[i][k]))
+        throw Error(who + ": body " + std::to_string(i + 1) + " has a non-finite " + (std::isfinite(s.x[i][k]) ? "velocity" : "position") +
+                    " at t = " + std::to_string(s.t) + " (bodies met: a collision)");
+}
 
 void check_dt(double dt, double t, const std::string& who) {
   if (!(dt > 0) || !std::isfinite(dt) || t + dt == t)
@@ -30,7 +44,7 @@ class Hermite : public Integrator {
     const size_t n = s.n();
     if (!have_ || a_.size() != n) {
       accelerations(s, a_, &j_);
-      ++stats.force_evaluations;
+      count_force_evaluation();
       have_ = true;
     }
     System p = s;
@@ -46,7 +60,7 @@ class Hermite : public Integrator {
           p.v[i][k] = s.v[i][k] + a_[i][k] * dt + j_[i][k] * dt2;
         }
       accelerations(p, a1, &j1);
-      ++stats.force_evaluations;
+      count_force_evaluation();
       for (size_t i = 0; i < n; ++i)
         for (int k = 0; k < 3; ++k) {
           const double v1 = s.v[i][k] + (a_[i][k] + a1[i][k]) * dt / 2 + (j_[i][k] - j1[i][k]) * dt * dt / 12;
@@ -57,6 +71,7 @@ class Hermite : public Integrator {
       a_.swap(a1);  // PEC: the forces at the predicted state start the next step
       j_.swap(j1);
       ++stats.steps;
+      check_state(s, "hermite");
       check_budget();
     }
   }
@@ -78,7 +93,7 @@ class Leapfrog : public Integrator {
     const size_t n = s.n();
     if (!have_ || a_.size() != n) {
       accelerations(s, a_);
-      ++stats.force_evaluations;
+      count_force_evaluation();
       have_ = true;
     }
     while (s.t < t_end) {
@@ -90,11 +105,12 @@ class Leapfrog : public Integrator {
           s.x[i][k] += s.v[i][k] * dt;
         }
       accelerations(s, a_);
-      ++stats.force_evaluations;
+      count_force_evaluation();
       for (size_t i = 0; i < n; ++i)
         for (int k = 0; k < 3; ++k) s.v[i][k] += a_[i][k] * dt / 2;
       s.t = (s.t + dt >= t_end) ? t_end : s.t + dt;
       ++stats.steps;
+      check_state(s, "leapfrog");
       check_budget();
     }
   }
@@ -115,9 +131,18 @@ constexpr double kH[8] = {0.0,
                           0.885320946839095768090359771030,
                           0.977520613561287501891174488626};
 
+// Kahan's compensated sum: *cs carries what the last additions to *sum lost to rounding (the exact
+// total is *sum - *cs), and is fed back into the next addition.
+inline void add_compensated(double& sum, double& cs, double term) {
+  const double y = term - cs;
+  const double t = sum + y;
+  cs = (t - sum) - y;
+  sum = t;
+}
+
 class Ias15 : public Integrator {
  public:
-  explicit Ias15(double eps) : eps_(eps) {
+  Ias15(double eps, bool compensated) : eps_(eps), compensated_(compensated) {
     // c[j][k]: the coefficient of h^(k+1) in h (h - h1) ... (h - hj), so b_k = sum_j c[j][k] g_j.
     for (int j = 0; j < 7; ++j) {
       std::vector<long double> poly = {0, 1};  // h
@@ -138,29 +163,65 @@ class Ias15 : public Integrator {
   void reset() override {
     dt_ = 0;
     have_b_ = false;
+    forget_compensation();
   }
   void integrate_to(System& s, double t_end) override {
+    adopt(s);
     if (dt_ <= 0) dt_ = 0.01 * collision_time(s);
     while (s.t < t_end) {
-      const bool last = s.t + dt_ >= t_end;
-      const double dt_try = last ? t_end - s.t : dt_;
+      // The time left, from the compensated time (the exact time is s.t - t_cs_).
+      const double left = (t_end - s.t) + t_cs_;
+      const bool last = dt_ >= left;
+      const double dt_try = last ? left : dt_;
       check_dt(dt_try, s.t, "ias15");
       double dt_next;
       if (!step(s, dt_try, dt_next)) {
         ++stats.rejected_steps;
         dt_ = dt_next;
+        check_budget();
         continue;
       }
-      if (last) s.t = t_end;
+      if (last) {
+        s.t = t_end;
+        t_cs_ = 0;
+      } else if (compensated_) {
+        add_compensated(s.t, t_cs_, dt_try);
+      } else {
+        s.t += dt_try;
+      }
+      t_last_ = s.t;
       // A shortened last step says nothing about the next natural step: keep the larger.
       dt_ = last ? std::max(dt_next, dt_) : dt_next;
       ++stats.steps;
-      check_budget();
+      check_state(s, "ias15");
       check_budget();
     }
   }
 
  private:
+  void forget_compensation() {
+    std::fill(csx_.begin(), csx_.end(), 0.0);
+    std::fill(csv_.begin(), csv_.end(), 0.0);
+    t_cs_ = 0;
+  }
+  // The compensation terms belong to the values this integrator wrote; where the caller changed a
+  // position, velocity or the time since (a new system, a kick), they are dropped for that value.
+  void adopt(const System& s) {
+    const size_t n3 = 3 * s.n();
+    if (csx_.size() != n3) {
+      csx_.assign(n3, 0.0);
+      csv_.assign(n3, 0.0);
+      x_last_.assign(n3, NAN);
+      v_last_.assign(n3, NAN);
+      t_cs_ = 0;
+    }
+    for (size_t q = 0; q < n3; ++q) {
+      if (s.x[q / 3][q % 3] != x_last_[q]) csx_[q] = 0;
+      if (s.v[q / 3][q % 3] != v_last_[q]) csv_[q] = 0;
+    }
+    if (s.t != t_last_) t_cs_ = 0;
+  }
+
   // One step of dt. Returns false (rejected, s unchanged) when PRS23 asks for a much smaller step.
   bool step(System& s, double dt, double& dt_next) {
     const size_t n = s.n(), n3 = 3 * n;
@@ -169,13 +230,18 @@ class Ias15 : public Integrator {
         b_[k].assign(n3, 0.0);
         e_[k].assign(n3, 0.0);
         g_[k].assign(n3, 0.0);
+        csb_[k].assign(n3, 0.0);
       }
       have_b_ = true;
     }
-    std::vector<Vec3> acc;
+    for (int k = 0; k < 7; ++k) std::fill(csb_[k].begin(), csb_[k].end(), 0.0);
+    std::vector<Vec3>& acc = acc_;
     accelerations(s, acc);
-    ++stats.force_evaluations;
-    std::vector<double> x0(n3), v0(n3), a0(n3), at(n3);
+    count_force_evaluation();
+    x0_.resize(n3);
+    v0_.resize(n3);
+    a0_.resize(n3);
+    std::vector<double>&x0 = x0_, &v0 = v0_, &a0 = a0_;
     for (size_t i = 0; i < n; ++i)
       for (int k = 0; k < 3; ++k) {
         x0[3 * i + k] = s.x[i][k];
@@ -189,7 +255,8 @@ class Ias15 : public Integrator {
         for (int l = j + 1; l < 7; ++l) v -= c_[l][j] * g_[l][q];
         g_[j][q] = v;
       }
-    System p = s;
+    System& p = p_;
+    p = s;
     double prev_error = INFINITY;
     for (int it = 0; it < 12; ++it) {
       double max_delta = 0, max_a = 0;
@@ -199,22 +266,26 @@ class Ias15 : public Integrator {
           const double inner =
               a0[q] / 2 + h * (b_[0][q] / 6 + h * (b_[1][q] / 12 + h * (b_[2][q] / 20 + h * (b_[3][q] / 30 +
                           h * (b_[4][q] / 42 + h * (b_[5][q] / 56 + h * b_[6][q] / 72))))));
-          p.x[q / 3][q % 3] = x0[q] + dt * h * v0[q] + dt * dt * h * h * inner;
+          // The displacement first, then the start, less what the start lost to rounding.
+          p.x[q / 3][q % 3] = x0[q] + ((dt * h * v0[q] + dt * dt * h * h * inner) - csx_[q]);
         }
         accelerations(p, acc);
-        ++stats.force_evaluations;
+        count_force_evaluation();
         const int j = sub - 1;  // the g being updated
         for (size_t q = 0; q < n3; ++q) {
-          at[q] = acc[q / 3][q % 3];
+          const double at = acc[q / 3][q % 3];
           // Divided difference: g_j = (...((a - a0)/(h_s - h_0) - g_0)/(h_s - h_1) ... - g_{j-1})/(h_s - h_j).
-          double v = (at[q] - a0[q]) / (h - kH[0]);
+          double v = (at - a0[q]) / (h - kH[0]);
           for (int l = 0; l < j; ++l) v = (v - g_[l][q]) / (h - kH[l + 1]);
           const double delta = v - g_[j][q];
           g_[j][q] = v;
-          for (int k = 0; k <= j; ++k) b_[k][q] += c_[j][k] * delta;
+          if (compensated_)
+            for (int k = 0; k <= j; ++k) add_compensated(b_[k][q], csb_[k][q], c_[j][k] * delta);
+          else
+            for (int k = 0; k <= j; ++k) b_[k][q] += c_[j][k] * delta;
           if (sub == 7) {
             max_delta = std::max(max_delta, std::fabs(delta));
-            max_a = std::max(max_a, std::fabs(at[q]));
+            max_a = std::max(max_a, std::fabs(at));
           }
         }
       }
@@ -256,14 +327,40 @@ class Ias15 : public Integrator {
       return false;
     }
     dt_new = std::min(dt_new, 4 * dt);
+    // The end of the step. Compensated: each term of the series is added on its own, smallest first,
+    // into the position and velocity with their carried compensation (the exact values are x - csx,
+    // v - csv), so the round-off of the additions does not accumulate over the steps.
+    const double dt2 = dt * dt;
     for (size_t q = 0; q < n3; ++q) {
-      const double dx = dt * v0[q] + dt * dt * (a0[q] / 2 + b_[0][q] / 6 + b_[1][q] / 12 + b_[2][q] / 20 + b_[3][q] / 30 +
-                                                b_[4][q] / 42 + b_[5][q] / 56 + b_[6][q] / 72);
-      const double dv = dt * (a0[q] + b_[0][q] / 2 + b_[1][q] / 3 + b_[2][q] / 4 + b_[3][q] / 5 + b_[4][q] / 6 + b_[5][q] / 7 + b_[6][q] / 8);
-      s.x[q / 3][q % 3] = x0[q] + dx;
-      s.v[q / 3][q % 3] = v0[q] + dv;
+      double x = x0[q], v = v0[q];
+      if (compensated_) {
+        double& cx = csx_[q];
+        double& cv = csv_[q];
+        add_compensated(x, cx, b_[6][q] / 72 * dt2);
+        add_compensated(x, cx, b_[5][q] / 56 * dt2);
+        add_compensated(x, cx, b_[4][q] / 42 * dt2);
+        add_compensated(x, cx, b_[3][q] / 30 * dt2);
+        add_compensated(x, cx, b_[2][q] / 20 * dt2);
+        add_compensated(x, cx, b_[1][q] / 12 * dt2);
+        add_compensated(x, cx, b_[0][q] / 6 * dt2);
+        add_compensated(x, cx, a0[q] / 2 * dt2);
+        add_compensated(x, cx, v0[q] * dt);
+        add_compensated(v, cv, b_[6][q] / 8 * dt);
+        add_compensated(v, cv, b_[5][q] / 7 * dt);
+        add_compensated(v, cv, b_[4][q] / 6 * dt);
+        add_compensated(v, cv, b_[3][q] / 5 * dt);
+        add_compensated(v, cv, b_[2][q] / 4 * dt);
+        add_compensated(v, cv, b_[1][q] / 3 * dt);
+        add_compensated(v, cv, b_[0][q] / 2 * dt);
+        add_compensated(v, cv, a0[q] * dt);
+      } else {
+        x += dt * v0[q] + dt2 * (a0[q] / 2 + b_[0][q] / 6 + b_[1][q] / 12 + b_[2][q] / 20 + b_[3][q] / 30 + b_[4][q] / 42 +
+                                 b_[5][q] / 56 + b_[6][q] / 72);
+        v += dt * (a0[q] + b_[0][q] / 2 + b_[1][q] / 3 + b_[2][q] / 4 + b_[3][q] / 5 + b_[4][q] / 6 + b_[5][q] / 7 + b_[6][q] / 8);
+      }
+      s.x[q / 3][q % 3] = x_last_[q] = x;
+      s.v[q / 3][q % 3] = v_last_[q] = v;
     }
-    s.t += dt;
     // Predict the next step's b: the polynomial re-expanded at the end of this step, scaled to dt_new,
     // plus the correction the last prediction needed.
     const double r = dt_new / dt;
@@ -293,10 +390,19 @@ class Ias15 : public Integrator {
   }
 
   double eps_;
+  bool compensated_;
   double dt_ = 0;
   bool have_b_ = false;
   double c_[7][7] = {};
-  std::vector<double> b_[7], g_[7], e_[7];
+  std::vector<double> b_[7], g_[7], e_[7], csb_[7];
+  // Compensation of the positions, velocities and time, carried from step to step, and the values
+  // they belong to.
+  std::vector<double> csx_, csv_, x_last_, v_last_;
+  double t_cs_ = 0, t_last_ = NAN;
+  // Scratch, kept to avoid allocations per step.
+  std::vector<double> x0_, v0_, a0_;
+  std::vector<Vec3> acc_;
+  System p_;
 };
 
 class Rk45 : public Integrator {
@@ -323,7 +429,7 @@ class Rk45 : public Integrator {
       for (size_t i = 0; i < n; ++i)
         for (int k = 0; k < 3; ++k) tmp.x[i][k] = y[6 * i + k];
       accelerations(tmp, acc);
-      ++stats.force_evaluations;
+      count_force_evaluation();
       f.resize(d);
       for (size_t i = 0; i < n; ++i)
         for (int k = 0; k < 3; ++k) {
@@ -377,7 +483,9 @@ class Rk45 : public Integrator {
       s.t = last ? t_end : s.t + dt;
       if (!last) dt_ = dt * factor;
       ++stats.steps;
-      check_budget();
+      for (size_t q = 0; q < d; ++q)
+        if (!std::isfinite(y[q]))
+          throw Error("rk45: body " + std::to_string(q / 6 + 1) + " has a non-finite state at t = " + std::to_string(s.t) + " (bodies met: a collision)");
       check_budget();
     }
     for (size_t i = 0; i < n; ++i)
@@ -401,9 +509,13 @@ const std::vector<std::string>& integrator_names() {
 std::unique_ptr<Integrator> make_integrator(const std::string& name, double p) {
   if (name == "hermite") return std::make_unique<Hermite>(p > 0 ? p : 0.03);
   if (name == "leapfrog") return std::make_unique<Leapfrog>(p > 0 ? p : 1e-3);
-  if (name == "ias15") return std::make_unique<Ias15>(p > 0 ? p : 1e-9);
+  if (name == "ias15") return std::make_unique<Ias15>(p > 0 ? p : 1e-9, true);
   if (name == "rk45") return std::make_unique<Rk45>(p > 0 ? p : 1e-10);
   throw UsageError("unknown integrator '" + name + "' (hermite, leapfrog, ias15, rk45)");
+}
+
+std::unique_ptr<Integrator> make_ias15(double epsilon, bool compensated) {
+  return std::make_unique<Ias15>(epsilon > 0 ? epsilon : 1e-9, compensated);
 }
 
 }  // namespace paramkit::nbody

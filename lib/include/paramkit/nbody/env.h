@@ -64,6 +64,9 @@ class ThreeBodyEnv {
   int steps_done() const { return i_; }
   double energy_error() const;
   int64_t force_evaluations() const { return integ_->stats.force_evaluations; }
+  // Whether a step stops at SIGINT/SIGTERM (Interrupted) within its integration (default) or runs
+  // to its end (training: the episode ends whole, then the checkpoint is written).
+  void stop_on_signal(bool on) { integ_->stop_on_signal = on; }
   static constexpr int kStateSize = 13;
 
  private:

@@ -17,14 +17,22 @@ struct IntegrateOptions {
   std::string input;    // initial conditions: CSV or JSON (read_initial_conditions) ...
   std::string problem;  // ... or a named problem: figure-eight, pythagorean, kepler, paper:SEED, plummer:N[:SEED]
   std::string units = "nbody", integrator = "ias15";
-  std::string policy;      // a policy from train_dqn chooses eta every decision_interval (three bodies)
-  double parameter = 0;    // the integrator's parameter; <= 0: its default
-  double t_end = 1;        // integration time from the start
-  double output_every = 0;  // sampling interval; 0: t_end / 200
+  std::string policy;                // a policy from train_dqn chooses eta every decision_interval (three bodies)
+  std::optional<double> parameter;   // the integrator's parameter; empty: its default
+  double t_end = 1;                  // integration time from the start
+  double output_every = 0;           // sampling interval; 0: t_end / 200
   double decision_interval = 0.1;
-  // UsageError unless exactly one of input/problem is given and the times are positive.
+  int64_t max_steps = 100000000;     // steps (accepted and rejected) before the run fails (exit 1)
+  // UsageError, naming the flag, unless exactly one of input/problem is given, every number is finite
+  // and in range, and a fixed-step run (leapfrog) fits in max_steps.
   void validate() const;
 };
+
+// Bodies a run may have: direct summation costs n^2/2 pair interactions a force evaluation (10^4
+// bodies: 5e7, about half a second on one core).
+constexpr size_t kMaxBodies = 10000;
+// Samples x bodies a run may keep in memory for its trajectory (48 bytes each).
+constexpr double kMaxSampleValues = 1e7;
 
 // The initial conditions of a named problem (see IntegrateOptions::problem); UsageError otherwise.
 System problem_system(const std::string& problem, const Units& units);

@@ -31,13 +31,26 @@ class Integrator {
   // > 0: Error once stats.force_evaluations exceeds this (a guard for callers such as the RL
   // environment, where a bad parameter on a close encounter could otherwise run for hours).
   int64_t max_force_evaluations = 0;
+  // > 0: Error once stats.steps (accepted and rejected) exceeds this; integrate's --max-steps.
+  int64_t max_steps = 0;
+  // false: no stop check inside integrate_to (training finishes its episode, then checkpoints).
+  bool stop_on_signal = true;
 
  protected:
+  // After every step and force evaluation: Interrupted at SIGINT/SIGTERM (so one signal ends a run
+  // within one force evaluation, however long the run), Error past the budgets above.
   void check_budget() const;
+  void count_force_evaluation() {
+    ++stats.force_evaluations;
+    check_budget();
+  }
 };
 
 // hermite, leapfrog, ias15, rk45; parameter <= 0 takes the default (0.03, 1e-3, 1e-9, 1e-10).
 std::unique_ptr<Integrator> make_integrator(const std::string& name, double parameter = 0);
 const std::vector<std::string>& integrator_names();
+// IAS15 with (the default) or without compensated summation of the positions, velocities, time and
+// the b coefficients; plain summation is there for the benchmark and the tests that compare the two.
+std::unique_ptr<Integrator> make_ias15(double epsilon, bool compensated);
 
 }  // namespace paramkit::nbody
