@@ -2,13 +2,18 @@
 #include "paramkit/merge/merge_job.h"
 
 #include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "paramkit/torch/device.h"
 #include "paramkit/core/error.h"
@@ -96,76 +101,218 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
 
 }  // namespace
 
-void apply_merge_config(const nlohmann::json& c, const std::string& source, MergeJob& job) {
+namespace {
+std::string short_num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+}  // namespace
+
+// mergekit's rules (config.py ConfigReader.parameter, plan.py): a model's own `parameters` come first,
+// the top-level `parameters` block is the fallback for every model; the base model listed among
+// `models` is the reference of the task-vector methods, and for linear one more model to average.
+void apply_merge_config(const nlohmann::json& c, const std::string& source, MergeJob& job, const std::set<std::string>& keep) {
   if (!c.is_object()) throw InputError(source, "", "expected a mapping of merge settings");
-  auto num = [&](const nlohmann::json& v, const std::string& field) {
+  auto num = [&](const nlohmann::json& v, const std::string& field, double lo, double hi, bool lo_open, bool hi_open) {
     if (v.is_array()) throw InputError(source, field, "per-layer gradients (lists) are not supported; give one number");
     if (!v.is_number()) throw InputError(source, field, "expected a number");
-    return v.get<double>();
+    const double x = v.get<double>();
+    const bool ok = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
+    if (!ok)
+      throw InputError(source, field,
+                       "expected a number in " + std::string(lo_open ? "(" : "[") + short_num(lo) + ", " + short_num(hi) +
+                           (hi_open ? ")" : "]") + ", got " + short_num(x));
+    return x;
+  };
+  auto scale = [&](const nlohmann::json& v, const std::string& field) { return num(v, field, -kMaxScale, kMaxScale, false, false); };
+  auto boolean = [&](const nlohmann::json& v, const std::string& field) {
+    if (!v.is_boolean()) throw InputError(source, field, "expected true or false");
+    return v.get<bool>();
+  };
+  auto text = [&](const nlohmann::json& v, const std::string& field) {
+    if (!v.is_string()) throw InputError(source, field, "expected a string");
+    return v.get<std::string>();
   };
   static const std::set<std::string> top = {"merge_method", "base_model", "models", "parameters", "dtype", "pcb_scope", "out_shard_size"};
-  for (auto it = c.begin(); it != c.end(); ++it)
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    if (it.key() == "slices" || it.key() == "modules")
+      throw InputError(source, it.key(), "not supported (layer slices and modules); list whole models under `models`");
     if (!top.count(it.key())) throw InputError(source, it.key(), "unknown key (known: merge_method, base_model, models, parameters, dtype, pcb_scope)");
-  if (c.contains("merge_method")) job.method.method = c["merge_method"].get<std::string>();
-  if (c.contains("base_model")) job.base = c["base_model"].get<std::string>();
+  }
+  // A setting the command line gave wins; say so where the config disagrees.
+  auto overridden = [&](const std::string& key, const std::string& config_value, const std::string& used) {
+    if (config_value != used)
+      log::warn("{}: {} '{}' is overridden by the command line ('{}')", source, key, config_value, used);
+  };
+  if (c.contains("merge_method")) {
+    const std::string m = text(c["merge_method"], "merge_method");
+    if (keep.count("method")) overridden("merge_method", m, job.method.method);
+    else job.method.method = m;
+  }
+  if (c.contains("base_model")) {
+    const std::string b = text(c["base_model"], "base_model");
+    if (keep.count("base")) overridden("base_model", b, job.base);
+    else job.base = b;
+  }
+  const std::string& method = job.method.method;
   if (c.contains("dtype")) {
-    std::string d = c["dtype"].get<std::string>();
+    std::string d = text(c["dtype"], "dtype");
     static const std::map<std::string, DType> names = {{"float32", DType::F32}, {"float16", DType::F16}, {"bfloat16", DType::BF16},
                                                        {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}};
     auto it = names.find(d);
     if (it == names.end()) throw InputError(source, "dtype", "expected float32, float16 or bfloat16, got '" + d + "'");
     job.dtype = it->second;
   }
-  if (c.contains("pcb_scope")) job.pcb_scope = c["pcb_scope"].get<std::string>();
-  if (c.contains("models")) {
-    if (!c["models"].is_array()) throw InputError(source, "models", "expected a list");
-    job.models.clear();
-    job.params.clear();
-    for (size_t i = 0; i < c["models"].size(); ++i) {
-      const auto& m = c["models"][i];
-      const std::string f = "models[" + std::to_string(i) + "]";
-      if (!m.is_object() || !m.contains("model") || !m["model"].is_string()) throw InputError(source, f + ".model", "expected a path");
-      ModelParams p;
-      if (m.contains("parameters")) {
-        for (auto it = m["parameters"].begin(); it != m["parameters"].end(); ++it) {
-          const std::string k = it.key(), fk = f + ".parameters." + k;
-          if (k == "weight") p.weight = num(it.value(), fk);
-          else if (k == "density") p.density = num(it.value(), fk);
-          else if (k == "gamma") p.gamma = num(it.value(), fk);
-          else if (k == "epsilon") p.epsilon = num(it.value(), fk);
-          else if (k == "lambda") job.method.pcb.lambdas.push_back(num(it.value(), fk));
-          else throw InputError(source, fk, "unknown model parameter (weight, density, gamma, epsilon, lambda)");
-        }
-      }
-      std::string path = m["model"].get<std::string>();
-      if (path == job.base) continue;  // mergekit lists the base among the models
-      job.models.push_back(path);
-      job.params.push_back(p);
-    }
+  if (c.contains("pcb_scope")) {
+    const std::string s = text(c["pcb_scope"], "pcb_scope");
+    if (keep.count("pcb_scope")) overridden("pcb_scope", s, job.pcb_scope);
+    else job.pcb_scope = s;
   }
-  if (c.contains("parameters")) {
+
+  // Top-level parameters: the method's own, and the fallback of every model's.
+  ModelParams fallback;
+  bool fallback_weight = false;
+  if (c.contains("parameters") && !c["parameters"].is_null()) {  // `parameters:` with nothing is allowed
+    if (!c["parameters"].is_object()) throw InputError(source, "parameters", "expected a mapping");
     for (auto it = c["parameters"].begin(); it != c["parameters"].end(); ++it) {
       const std::string k = it.key(), fk = "parameters." + k;
       const auto& v = it.value();
-      if (k == "normalize") job.method.normalize = v.get<bool>();
-      else if (k == "rescale") job.method.rescale = v.get<bool>();
-      else if (k == "lambda") job.method.lambda = job.method.pcb.lambda = num(v, fk);
-      else if (k == "t") job.method.t = num(v, fk);
-      else if (k == "ratio" || k == "pcb_ratio") job.method.pcb.ratio = num(v, fk);
-      else if (k == "clamp") job.method.pcb.clamp = v.get<bool>();
-      else if (k == "clamp_lo") job.method.pcb.clamp_lo = num(v, fk);
-      else if (k == "clamp_hi") job.method.pcb.clamp_hi = num(v, fk);
-      else if (k == "variant") job.method.pcb.variant = v.get<std::string>();
-      else if (k == "weight" || k == "density" || k == "gamma" || k == "epsilon") {
-        for (auto& p : job.params) {
-          if (k == "weight") p.weight = num(v, fk);
-          else if (k == "density") p.density = num(v, fk);
-          else if (k == "gamma") p.gamma = num(v, fk);
-          else p.epsilon = num(v, fk);
-        }
-      } else throw InputError(source, fk, "unknown parameter");
+      if (k == "normalize") job.method.normalize = boolean(v, fk);
+      else if (k == "rescale") job.method.rescale = boolean(v, fk);
+      else if (k == "int8_mask") {
+        // mergekit: the dtype of the sign-agreement mask (int8 instead of the model's dtype) to save
+        // memory; a 0/1 mask is exact in either, so results do not change.
+        if (boolean(v, fk))
+          log::debug("{}: parameters.int8_mask accepted; it does not change results (masks are exact in float32 here)", source);
+      } else if (k == "lambda") job.method.lambda = job.method.pcb.lambda = scale(v, fk);
+      else if (k == "t") {
+        const double t = num(v, fk, 0, 1, false, false);
+        if (keep.count("t")) overridden("parameters.t", short_num(t), short_num(job.method.t));
+        else job.method.t = t;
+      } else if (k == "ratio" || k == "pcb_ratio") {
+        const double r = num(v, fk, 0, 1, true, false);
+        if (keep.count("pcb_ratio")) overridden(fk, short_num(r), short_num(job.method.pcb.ratio));
+        else job.method.pcb.ratio = r;
+      } else if (k == "clamp") job.method.pcb.clamp = boolean(v, fk);
+      else if (k == "clamp_lo") job.method.pcb.clamp_lo = num(v, fk, 0, 0.5, false, true);
+      else if (k == "clamp_hi") job.method.pcb.clamp_hi = num(v, fk, 0, 0.5, false, true);
+      else if (k == "variant") {
+        const std::string var = text(v, fk);
+        if (keep.count("pcb_variant")) overridden(fk, var, job.method.pcb.variant);
+        else job.method.pcb.variant = var;
+      } else if (k == "weight") {
+        fallback.weight = scale(v, fk);
+        fallback_weight = true;
+      } else if (k == "density") fallback.density = num(v, fk, 0, 1, true, false);
+      else if (k == "gamma") fallback.gamma = num(v, fk, 0, 1, false, true);
+      else if (k == "epsilon") fallback.epsilon = num(v, fk, 0, 1, false, true);
+      else throw InputError(source, fk, "unknown parameter");
     }
   }
+
+  if (!c.contains("models")) return;
+  if (keep.count("models"))
+    throw UsageError("--models and the models of the merge config " + source + " exclude each other; give the models in one place");
+  if (!c["models"].is_array()) throw InputError(source, "models", "expected a list");
+  job.models.clear();
+  job.params.clear();
+  std::vector<std::optional<double>> lambdas;
+  bool base_listed = false;
+  for (size_t i = 0; i < c["models"].size(); ++i) {
+    const auto& m = c["models"][i];
+    const std::string f = "models[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("model") || !m["model"].is_string()) throw InputError(source, f + ".model", "expected a path");
+    ModelParams p = fallback;
+    std::optional<double> lambda;
+    if (m.contains("parameters") && !m["parameters"].is_null()) {
+      if (!m["parameters"].is_object()) throw InputError(source, f + ".parameters", "expected a mapping");
+      for (auto it = m["parameters"].begin(); it != m["parameters"].end(); ++it) {
+        const std::string k = it.key(), fk = f + ".parameters." + k;
+        if (k == "weight") p.weight = scale(it.value(), fk);
+        else if (k == "density") p.density = num(it.value(), fk, 0, 1, true, false);
+        else if (k == "gamma") p.gamma = num(it.value(), fk, 0, 1, false, true);
+        else if (k == "epsilon") p.epsilon = num(it.value(), fk, 0, 1, false, true);
+        else if (k == "lambda") {
+          if (method != "pcb") throw InputError(source, fk, "a lambda per model is for pcb; " + method + " takes one lambda under parameters");
+          lambda = scale(it.value(), fk);
+        } else throw InputError(source, fk, "unknown model parameter (weight, density, gamma, epsilon, lambda)");
+      }
+    }
+    const std::string path = m["model"].get<std::string>();
+    if (!job.base.empty() && path == job.base) {
+      base_listed = true;
+      if (method != "linear") continue;  // the reference of the task vectors, not a task
+    }
+    job.models.push_back(path);
+    job.params.push_back(p);
+    lambdas.push_back(lambda);
+  }
+  // linear averages every input, the base included: mergekit adds a base_model missing from `models`
+  // with the top-level parameters, and stops when they give it no weight.
+  if (method == "linear" && c.contains("base_model") && !job.base.empty() && !base_listed) {
+    if (!fallback_weight)
+      throw InputError(source, "base_model",
+                       "linear averages the base model with the models (as mergekit does), and '" + job.base +
+                           "' is neither among `models` nor given a weight: list it under models with a weight, give "
+                           "parameters.weight, or remove base_model");
+    job.models.push_back(job.base);
+    job.params.push_back(fallback);
+    lambdas.push_back(std::nullopt);
+  }
+  bool any_lambda = false;
+  for (const auto& l : lambdas) any_lambda = any_lambda || l.has_value();
+  job.method.pcb.lambdas.clear();
+  if (any_lambda)
+    for (const auto& l : lambdas) job.method.pcb.lambdas.push_back(l.value_or(job.method.pcb.lambda));
+}
+
+void remove_stale_candidates(const fs::path& dir) {
+  // .pcb-merge-candidate-PID[.ext] and the writers' temps of it (..pcb-merge-candidate-PID....tmp-...)
+  // of processes that no longer run.
+  DIR* d = ::opendir(dir.empty() ? "." : dir.c_str());
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    size_t at = std::string::npos;
+    for (const char* prefix : {".pcb-merge-candidate-", "..pcb-merge-candidate-"})
+      if (name.rfind(prefix, 0) == 0) at = std::strlen(prefix);
+    if (at == std::string::npos) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + at, &end, 10);
+    if (end == name.c_str() + at || pid <= 0) continue;
+    const bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (!alive) stale.push_back(name);
+  }
+  ::closedir(d);
+  for (const auto& name : stale) {
+    std::error_code ec;
+    fs::remove_all((dir.empty() ? fs::path(".") : dir) / name, ec);
+    if (!ec) log::info("removed {} left by an earlier search that did not finish", ((dir.empty() ? fs::path(".") : dir) / name).string());
+  }
+}
+
+void check_output(const std::filesystem::path& out, const std::string& what) {
+  std::error_code ec;
+  if (out.empty()) throw UsageError(what + ": no output path");
+  const fs::file_status st = fs::status(out, ec);
+  if (!fs::exists(st)) return;
+  const StoreFormat fmt = format_for_path(out);
+  if (fs::is_directory(st)) {
+    // A folder output replaces a model folder (a previous output) or fills an empty one; any other
+    // folder is the user's, not ours to write into.
+    const bool model = fs::exists(out / "model.safetensors", ec) || fs::exists(out / "model.safetensors.index.json", ec);
+    const bool empty = fs::is_empty(out, ec);
+    if (!model && !empty)
+      throw UsageError(what + " " + out.string() +
+                       ": an existing folder that holds no model (no model.safetensors or model.safetensors.index.json); "
+                       "give a new or empty folder, or a previous output");
+    return;
+  }
+  if (fmt == StoreFormat::sharded)
+    throw UsageError(what + " " + out.string() + ": a file exists there; a folder output (a path without an extension) needs a folder");
+  if (!fs::is_regular_file(st)) throw UsageError(what + " " + out.string() + ": exists and is not a regular file");
 }
 
 void to_json(nlohmann::json& j, const MergeResult& r) {
@@ -181,6 +328,8 @@ void to_json(nlohmann::json& j, const MergeResult& r) {
 }
 
 MergeResult run_merge(const MergeJob& job) {
+  check_output(job.out, "output");
+  remove_stale_candidates(job.out.parent_path());
   MethodOptions mo = job.method;
   if (mo.method == "pcb" && mo.pcb.lambdas.empty()) mo.pcb.lambda = mo.lambda;
   validate_method(mo, job.params);
@@ -201,6 +350,27 @@ MergeResult run_merge(const MergeJob& job) {
       if (who.size() != models.size())
         throw InputError(models[0]->source(), "tensor '" + name + "'",
                          "global PCB needs every fine-tuned model to have every merged tensor; use --pcb-scope per-tensor");
+
+  // ties keeps int(density x size) entries of each task vector: none of a tensor smaller than
+  // 1/density, whose merge is then the base's tensor (mergekit stops with an assertion there).
+  if (method_trims_by_count(mo.method)) {
+    std::vector<std::string> none;
+    for (const auto& [name, who] : plan.contributors)
+      for (int i : who) {
+        const double density = job.params[i].density;
+        if (density < 1 && static_cast<int64_t>(density * static_cast<double>(shape_numel(ref.info(name).shape))) == 0) {
+          none.push_back(name);
+          break;
+        }
+      }
+    if (!none.empty()) {
+      std::string list;
+      for (size_t k = 0; k < none.size() && k < 5; ++k) list += (k ? ", " : "") + none[k];
+      if (none.size() > 5) list += ", ...";
+      log::warn("{}: density x size < 1 in {} tensor(s), which keep no entry of that task vector and stay the base's ({})",
+                mo.method, none.size(), list);
+    }
+  }
 
   // --device cuda: tensors are decoded to float32 on the GPU and merged there; selections (quantiles,
   // top-k thresholds) and random masks are computed on the CPU, so a seed gives the same masks.
@@ -279,6 +449,7 @@ MergeResult run_merge(const MergeJob& job) {
   std::atomic<int64_t> merged{0};
   std::mutex cache_mutex;
   const bool linear = method_is_linear_mix(mo.method) && device.is_cpu();
+  const bool gta = method_is_gta(mo.method) && device.is_cpu();
   FillFn fill = [&](const TensorRecord& r, void* dst) {
     check_stop();
     const TensorInfo& bi = ref.info(r.name);
@@ -324,6 +495,31 @@ MergeResult run_merge(const MergeJob& job) {
         uintptr_t a = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page, e = (reinterpret_cast<uintptr_t>(p) + len) / page * page;
         if (e > a) ::madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
       }
+      ++merged;
+      return;
+    }
+    if (gta) {
+      // Sparsifying methods: the inputs read into this thread's buffers (n + 3 tensors, reused), the
+      // merge written into the output buffer.
+      thread_local GtaBuffers gbuf;
+      thread_local std::vector<float> base_buf, out_buf;
+      const int64_t count = static_cast<int64_t>(shape_numel(r.shape));
+      if (base_buf.size() < static_cast<size_t>(count)) base_buf.resize(static_cast<size_t>(count));
+      ref.read_as(bi, DType::F32, base_buf.data());
+      std::vector<ModelParams> ps;
+      for (size_t k = 0; k < who.size(); ++k) {
+        const TensorReader& rd = *models[who[k]];
+        rd.read_as(rd.info(r.name), DType::F32, gbuf.row(k, who.size(), count));
+        ps.push_back(job.params[who[k]]);
+      }
+      float* out = r.dtype == DType::F32 ? static_cast<float*>(dst) : nullptr;
+      if (!out) {
+        if (out_buf.size() < static_cast<size_t>(count)) out_buf.resize(static_cast<size_t>(count));
+        out = out_buf.data();
+      }
+      torch::Generator gen = at::detail::createCPUGenerator(job.seed ^ name_hash(r.name));
+      merge_gta(mo, base_buf.data(), ps, r.shape, gen, gbuf, out);
+      if (r.dtype != DType::F32) convert_dtype(out, DType::F32, dst, r.dtype, static_cast<size_t>(count));
       ++merged;
       return;
     }
@@ -380,7 +576,9 @@ MergeResult run_merge(const MergeJob& job) {
   at::set_num_threads(saved_threads);
 
   MergeResult result;
-  if (fmt == StoreFormat::sharded && !job.base.empty()) result.copied_files = copy_hf_side_files(job.base, job.out);
+  // Side files (config.json, tokenizer files) from the base, or without one from the first model (as
+  // mergekit takes the config of its first model), so a folder output loads as a Hugging Face model.
+  if (fmt == StoreFormat::sharded) result.copied_files = copy_hf_side_files(job.base.empty() ? job.models[0] : job.base, job.out);
   if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
   result.method = mo.method;
   result.tensors = plan.records.size();

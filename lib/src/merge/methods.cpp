@@ -1,28 +1,54 @@
 // Merge methods per tensor.
 #include "paramkit/merge/methods.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 
 #include "paramkit/core/error.h"
 
 namespace paramkit::merge {
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> v = {"linear", "task_arithmetic", "ties",  "dare_linear", "dare_ties",
-                                             "breadcrumbs", "della", "slerp", "model_stock", "pcb"};
+  static const std::vector<std::string> v = {"linear",      "task_arithmetic",  "ties",  "dare_linear",  "dare_ties",
+                                             "breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "slerp",
+                                             "model_stock", "pcb"};
   return v;
 }
 
 bool method_needs_base(const std::string& m) { return m != "linear"; }
-bool method_is_random(const std::string& m) { return m == "dare_linear" || m == "dare_ties" || m == "della"; }
+bool method_is_random(const std::string& m) {
+  return m == "dare_linear" || m == "dare_ties" || m == "della" || m == "della_linear";
+}
+bool method_is_gta(const std::string& m) {
+  return m == "ties" || m == "dare_linear" || m == "dare_ties" || m == "breadcrumbs" || m == "breadcrumbs_ties" ||
+         m == "della" || m == "della_linear";
+}
+bool method_has_consensus(const std::string& m) {
+  return m == "ties" || m == "dare_ties" || m == "breadcrumbs_ties" || m == "della";
+}
+bool method_trims_by_count(const std::string& m) { return m == "ties"; }
 
+// mergekit's registry (merge_methods/registry.py): {normalize, rescale}.
 std::pair<bool, bool> method_defaults(const std::string& m) {
   if (m == "linear") return {true, false};
   if (m == "ties") return {true, false};
   if (m == "dare_linear" || m == "dare_ties") return {false, true};
   if (m == "della") return {true, true};
-  return {false, false};  // task_arithmetic, breadcrumbs
+  if (m == "della_linear") return {false, true};
+  return {false, false};  // task_arithmetic, breadcrumbs, breadcrumbs_ties
 }
+
+namespace {
+// Numbers in messages: short (1e+308, not 309 digits).
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+bool della_like(const std::string& m) { return m == "della" || m == "della_linear"; }
+}  // namespace
 
 void validate_method(const MethodOptions& o, const std::vector<ModelParams>& models) {
   const auto& names = method_names();
@@ -39,13 +65,24 @@ void validate_method(const MethodOptions& o, const std::vector<ModelParams>& mod
   for (size_t i = 0; i < models.size(); ++i) {
     const auto& p = models[i];
     const std::string who = "model " + std::to_string(i + 1);
-    if (!(p.density > 0 && p.density <= 1)) throw UsageError(who + ": density must lie in (0, 1], got " + std::to_string(p.density));
-    if (!(p.gamma >= 0 && p.gamma < 1)) throw UsageError(who + ": gamma must lie in [0, 1)");
-    if (o.method == "della" && p.density < 1 && !(p.density - p.epsilon > 0 && p.density + p.epsilon < 1))
-      throw UsageError(who + ": della needs density +/- epsilon inside (0, 1)");
-    if (!std::isfinite(p.weight)) throw UsageError(who + ": weight must be finite");
+    if (!(p.density > 0 && p.density <= 1)) throw UsageError(who + ": density must lie in (0, 1], got " + num(p.density));
+    if (!(p.gamma >= 0 && p.gamma < 1)) throw UsageError(who + ": gamma must lie in [0, 1), got " + num(p.gamma));
+    if (!(p.epsilon >= 0 && p.epsilon < 1)) throw UsageError(who + ": epsilon must lie in [0, 1), got " + num(p.epsilon));
+    if (della_like(o.method) && p.density < 1 && !(p.density - p.epsilon > 0 && p.density + p.epsilon < 1))
+      throw UsageError(who + ": della needs density +/- epsilon inside (0, 1), got " + num(p.density) + " +/- " + num(p.epsilon));
+    if (!(std::fabs(p.weight) <= kMaxScale))
+      throw UsageError(who + ": weight must be finite with magnitude at most " + num(kMaxScale) + ", got " + num(p.weight));
   }
-  if (o.method == "pcb") o.pcb.validate(models.size());
+  if (!(std::fabs(o.lambda) <= kMaxScale))
+    throw UsageError("lambda must be finite with magnitude at most " + num(kMaxScale) + ", got " + num(o.lambda));
+  if (o.method == "pcb") {
+    o.pcb.validate(models.size());
+    for (double l : o.pcb.lambdas)
+      if (!(std::fabs(l) <= kMaxScale))
+        throw UsageError("lambda must be finite with magnitude at most " + num(kMaxScale) + ", got " + num(l));
+    if (!(std::fabs(o.pcb.lambda) <= kMaxScale))
+      throw UsageError("lambda must be finite with magnitude at most " + num(kMaxScale) + ", got " + num(o.pcb.lambda));
+  }
 }
 
 namespace {
@@ -126,14 +163,35 @@ torch::Tensor sparsify_outliers(const torch::Tensor& delta, double density, doub
   return rescaled(delta, keep.to(delta.scalar_type()), rescale);
 }
 
-torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double epsilon, bool rescale, torch::Generator& gen) {
-  if (density >= 1) return delta;
-  torch::Tensor d2 = delta.dim() < 2 ? delta.unsqueeze(0) : delta.reshape({delta.size(0), -1});
-  // Ranks 1..m within each row by magnitude; normalised to [0, 1].
-  torch::Tensor ranks = d2.abs().argsort(int64_t{1}).argsort(int64_t{1}).to(torch::kFloat32) + 1;
+namespace {
+// DELLA ranks along dim 1 (mergekit's argsort(dim=1)): a 1-D tensor as one row [1, n], 2-D as it is,
+// more dims as [size0, size1, rest] (dim 1 of the original for each index of the others).
+std::vector<int64_t> della_dims(const std::vector<int64_t>& shape) {
+  int64_t count = 1;
+  for (int64_t s : shape) count *= s;
+  if (shape.size() < 2) return {1, count};
+  if (shape.size() == 2) return shape;
+  return {shape[0], shape[1], shape[0] * shape[1] == 0 ? 0 : count / (shape[0] * shape[1])};
+}
+
+// Probabilities of a tensor already viewed as della_dims.
+torch::Tensor della_probs_of(const torch::Tensor& d, double density, double epsilon) {
+  // Ranks 1..m along dim 1 by magnitude; normalised to [0, 1] (a single entry: 0, where mergekit
+  // divides 0 by 0).
+  torch::Tensor ranks = d.abs().argsort(int64_t{1}).argsort(int64_t{1}).to(torch::kFloat32) + 1;
   torch::Tensor mn = std::get<0>(ranks.min(1, true)), mx = std::get<0>(ranks.max(1, true));
   torch::Tensor rank_norm = torch::where(mx > mn, (ranks - mn) / (mx - mn), torch::zeros_like(ranks)).clamp(0, 1);
-  torch::Tensor probs = (density - epsilon) + rank_norm * 2 * epsilon;
+  return (density - epsilon) + rank_norm * 2 * epsilon;
+}
+}  // namespace
+
+torch::Tensor della_probabilities(const torch::Tensor& delta, double density, double epsilon) {
+  return della_probs_of(delta.reshape(della_dims(delta.sizes().vec())), density, epsilon);
+}
+
+torch::Tensor sparsify_della(const torch::Tensor& delta, double density, double epsilon, bool rescale, torch::Generator& gen) {
+  if (density >= 1) return delta;
+  torch::Tensor probs = della_probabilities(delta, density, epsilon);
   torch::Tensor mask = torch::bernoulli(probs.to(torch::kCPU), gen).reshape(delta.sizes()).to(delta.device());
   return rescaled(delta, mask, rescale);
 }
@@ -183,8 +241,8 @@ void mix_linear(const float* base, const std::vector<const float*>& xs, const st
   }
 }
 
-torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
-                           const std::vector<ModelParams>& params, torch::Generator& gen) {
+torch::Tensor merge_tensor_torch(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
+                                 const std::vector<ModelParams>& params, torch::Generator& gen) {
   const std::string& m = o.method;
   auto [def_norm, def_rescale] = method_defaults(m);
   const bool normalize = o.normalize.value_or(def_norm), rescale = o.rescale.value_or(def_rescale);
@@ -212,9 +270,12 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
     return out;
   }
   if (m == "slerp") {
+    // mergekit's slerp: each vector is normalised only when its norm exceeds 1e-8 (an all-zero
+    // tensor stays zero, so its dot product is 0 and the interpolation spherical: sin(t pi/2) v1).
     torch::Tensor v0 = base.flatten().to(torch::kFloat64), v1 = models[0].flatten().to(torch::kFloat64);
     double n0 = v0.norm().item<double>(), n1 = v1.norm().item<double>();
-    double dot = (n0 > 1e-8 && n1 > 1e-8) ? (v0 / n0).dot(v1 / n1).item<double>() : 1.0;
+    torch::Tensor u0 = n0 > 1e-8 ? v0 / n0 : v0, u1 = n1 > 1e-8 ? v1 / n1 : v1;
+    double dot = u0.dot(u1).item<double>();
     torch::Tensor r;
     if (std::fabs(dot) > 0.9995) {
       r = (1 - o.t) * v0 + o.t * v1;  // nearly colinear: linear interpolation
@@ -227,7 +288,8 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   }
   if (m == "model_stock") {
     // Model Stock (Jang et al. 2024): t = N cos / (1 + (N - 1) cos) from the mean pairwise cosine of
-    // the task vectors; result t * average + (1 - t) * base.
+    // the task vectors; result t * average + (1 - t) * base. As mergekit: cos = dot / max(|a| |b|, 1e-6),
+    // clamped to [-1, 1] (a zero offset has cos 0; tiny offsets have their cosine shrunk).
     std::vector<torch::Tensor> off;
     for (const auto& x : models) off.push_back((x - base).flatten().to(torch::kFloat64));
     double cos_sum = 0;
@@ -235,24 +297,27 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = i + 1; j < n; ++j, ++pairs) {
         double a = off[i].norm().item<double>(), b = off[j].norm().item<double>();
-        cos_sum += (a > 1e-12 && b > 1e-12) ? off[i].dot(off[j]).item<double>() / (a * b) : 1.0;
+        cos_sum += std::clamp(off[i].dot(off[j]).item<double>() / std::max(a * b, 1e-6), -1.0, 1.0);
       }
     double c = cos_sum / pairs;
     double t = (n * c) / (1 + (n - 1) * c);
+    // Mean cosine -1/(N-1): the unit offsets sum to zero and mergekit divides by zero (a NaN tensor);
+    // the limit is the base (the models' average is the base there).
+    if (!std::isfinite(t)) t = 0;
     torch::Tensor avg = torch::zeros_like(base);
     for (const auto& x : models) avg += x;
     avg /= static_cast<double>(n);
     return t * avg + (1 - t) * base;
   }
 
-  const bool consensus = m == "ties" || m == "dare_ties" || m == "della";
+  const bool consensus = method_has_consensus(m);
   auto sparsified = [&](int64_t i) {
     const ModelParams& p = params[i];
     torch::Tensor d = models[i] - base;
     if (m == "ties") return sparsify_magnitude(d, p.density, rescale);
     if (m == "dare_linear" || m == "dare_ties") return sparsify_bernoulli(d, p.density, rescale, gen);
-    if (m == "breadcrumbs") return sparsify_outliers(d, p.density, p.gamma, rescale);
-    if (m == "della") return sparsify_della(d, p.density, p.epsilon, rescale, gen);
+    if (m == "breadcrumbs" || m == "breadcrumbs_ties") return sparsify_outliers(d, p.density, p.gamma, rescale);
+    if (della_like(m)) return sparsify_della(d, p.density, p.epsilon, rescale, gen);
     return d;
   };
   if (m != "pcb" && !consensus) {
@@ -292,6 +357,217 @@ torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, co
   }
   if (normalize) mixed = mixed / divisor;
   return base + o.lambda * mixed;
+}
+
+// ---- The sparsifying methods on the CPU with bounded memory -------------------------------------
+// The steps of merge_tensor_torch, in the same order and on the same values, so the bytes are the
+// same: masks by exact selection (the same radix selection, the same tie rule) or by the same
+// LibTorch random draws over the whole tensor, and the mixing as the same LibTorch operations on
+// column blocks (every operation there is per column: elementwise, or a sum over the models).
+
+float* GtaBuffers::row(size_t i, size_t n, int64_t count) {
+  const size_t need = n * static_cast<size_t>(count);
+  if (rows.size() < need) rows.resize(need);
+  return rows.data() + i * static_cast<size_t>(count);
+}
+
+namespace {
+// Value at 0-based ascending rank k of |d| (exact), fed to the radix selection in small chunks.
+float abs_value_at_rank(const float* d, int64_t count, int64_t k) {
+  auto q = select_ranks(1, {{k}}, [&](const RowSink& sink) {
+    constexpr int64_t kChunk = 4096;
+    float chunk[kChunk];
+    for (int64_t j0 = 0; j0 < count; j0 += kChunk) {
+      const int64_t len = std::min(kChunk, count - j0);
+      for (int64_t j = 0; j < len; ++j) chunk[j] = std::fabs(d[j0 + j]);
+      sink(0, chunk, len);
+    }
+  });
+  return q[0][0];
+}
+
+// keep[j] |= the k largest |d| (among equal values the lower indices first, or the higher ones when
+// from_end): largest_mask above, without the temporaries.
+void mark_largest(const float* d, int64_t count, int64_t k, bool from_end, std::vector<uint8_t>& keep) {
+  if (k <= 0) return;
+  if (k >= count) {
+    std::fill(keep.begin(), keep.begin() + count, 1);
+    return;
+  }
+  const float thr = abs_value_at_rank(d, count, count - k);
+  int64_t greater = 0;
+  for (int64_t j = 0; j < count; ++j) greater += std::fabs(d[j]) > thr;
+  int64_t need = k - greater;
+  for (int64_t s = 0; s < count; ++s) {
+    const int64_t j = from_end ? count - 1 - s : s;
+    const float a = std::fabs(d[j]);
+    if (a > thr) keep[j] = 1;
+    else if (a == thr && need > 0) keep[j] = 1, --need;
+  }
+}
+
+// keep[j] |= the k smallest |d| (among equal values the lower indices first): smallest_mask.
+void mark_smallest(const float* d, int64_t count, int64_t k, std::vector<uint8_t>& keep) {
+  if (k <= 0) return;
+  if (k >= count) {
+    std::fill(keep.begin(), keep.begin() + count, 1);
+    return;
+  }
+  const float thr = abs_value_at_rank(d, count, k - 1);
+  int64_t less = 0;
+  for (int64_t j = 0; j < count; ++j) less += std::fabs(d[j]) < thr;
+  int64_t need = k - less;
+  for (int64_t j = 0; j < count; ++j) {
+    const float a = std::fabs(d[j]);
+    if (a < thr) keep[j] = 1;
+    else if (a == thr && need > 0) keep[j] = 1, --need;
+  }
+}
+
+// Entries of row d that a magnitude method keeps (ties: the largest; breadcrumbs: between the
+// outliers and the smallest), as sparsify_magnitude / sparsify_outliers choose them.
+void magnitude_keep(const std::string& m, const ModelParams& p, const float* d, int64_t count, std::vector<uint8_t>& keep) {
+  keep.assign(static_cast<size_t>(count), 0);
+  if (m == "ties") {
+    mark_largest(d, count, static_cast<int64_t>(p.density * static_cast<double>(count)), false, keep);
+    return;
+  }
+  // Drop the `top` largest (higher indices first among equals) and the `bottom` smallest (lower
+  // indices first); keep the rest.
+  const int64_t target = static_cast<int64_t>(p.density * static_cast<double>(count));
+  int64_t top = static_cast<int64_t>(p.gamma * static_cast<double>(count));
+  int64_t bottom = count - target - top;
+  if (bottom < 0) {
+    top += bottom;
+    bottom = 0;
+  }
+  mark_smallest(d, count, bottom, keep);
+  mark_largest(d, count, top, true, keep);
+  for (auto& k : keep) k = !k;
+}
+
+// The random 0/1 mask of dare or della for row d, into `mask` (float, as torch::bernoulli makes it);
+// `probs` is scratch of the same size.
+void random_mask(const std::string& m, const ModelParams& p, const float* d, const std::vector<int64_t>& shape, int64_t count,
+                 torch::Generator& gen, float* mask, float* probs) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  if (m == "dare_linear" || m == "dare_ties") {
+    torch::Tensor pr = torch::from_blob(probs, shape, f32);
+    pr.fill_(p.density);
+    torch::from_blob(mask, shape, f32).bernoulli_(pr, gen);  // what torch::bernoulli(probs, gen) draws
+    return;
+  }
+  // della, della_linear: probabilities in blocks of whole rows (bounded temporaries), one draw.
+  const std::vector<int64_t> dims = della_dims(shape);
+  const int64_t rows = dims[0], per_row = rows > 0 ? count / rows : 0;
+  const int64_t block = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(per_row, 1));
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    std::vector<int64_t> bd = dims;
+    bd[0] = std::min(block, rows - r0);
+    torch::Tensor src = torch::from_blob(const_cast<float*>(d) + r0 * per_row, bd, f32);
+    torch::from_blob(probs + r0 * per_row, bd, f32).copy_(della_probs_of(src, p.density, p.epsilon));
+  }
+  torch::from_blob(mask, dims, f32).bernoulli_(torch::from_blob(probs, dims, f32), gen);
+}
+}  // namespace
+
+void merge_gta(const MethodOptions& o, const float* base, const std::vector<ModelParams>& params,
+               const std::vector<int64_t>& shape, torch::Generator& gen, GtaBuffers& buf, float* out) {
+  const std::string& m = o.method;
+  auto [def_norm, def_rescale] = method_defaults(m);
+  const bool normalize = o.normalize.value_or(def_norm), rescale = o.rescale.value_or(def_rescale);
+  const int64_t n = static_cast<int64_t>(params.size());
+  int64_t count = 1;
+  for (int64_t s : shape) count *= s;
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  torch::Tensor b = torch::from_blob(const_cast<float*>(base), shape, f32);
+  // Scratch only where a step needs it (random masks, rescaling): ties holds n + 2 tensors.
+  auto scratch = [&](std::vector<float>& v) {
+    if (v.size() < static_cast<size_t>(count)) v.resize(static_cast<size_t>(count));
+    return v.data();
+  };
+  const bool magnitude = m == "ties" || m == "breadcrumbs" || m == "breadcrumbs_ties";
+  thread_local std::vector<uint8_t> keep;
+
+  // Task vectors in place, sparsified model by model (random draws in model order).
+  for (int64_t i = 0; i < n; ++i) {
+    float* d = buf.rows.data() + i * count;
+    torch::Tensor di = torch::from_blob(d, shape, f32);
+    di.sub_(b);
+    if (params[i].density >= 1) continue;
+    // rescaled(): delta * mask, then the L1 norm of delta restored (unless either norm is ~0).
+    auto abs_sum = [&] {
+      torch::Tensor a = torch::from_blob(scratch(buf.a), shape, f32);
+      return at::abs_out(a, di).sum().item<double>();
+    };
+    double before = 0;
+    if (magnitude) {
+      magnitude_keep(m, params[i], d, count, keep);
+      if (rescale) before = abs_sum();
+      for (int64_t j = 0; j < count; ++j) d[j] = d[j] * (keep[j] ? 1.0f : 0.0f);  // delta * mask, as LibTorch
+    } else {
+      random_mask(m, params[i], d, shape, count, gen, scratch(buf.b), scratch(buf.a));
+      if (rescale) before = abs_sum();
+      di.mul_(torch::from_blob(buf.b.data(), shape, f32));
+    }
+    if (rescale) {
+      const double after = abs_sum();
+      if (!(before < 1e-7 || after < 1e-7)) di.mul_(before / after);
+    }
+  }
+
+  torch::Tensor result = torch::from_blob(out, shape, f32);
+  if (!method_has_consensus(m)) {
+    // Linear mixing: one running sum (the same fused add as merge_tensor_torch, on whole tensors).
+    result.zero_();
+    double wsum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      result.add_(torch::from_blob(buf.rows.data() + i * count, shape, f32), params[i].weight);
+      wsum += params[i].weight;
+    }
+    if (normalize && std::fabs(wsum) >= 1e-8) result.div_(wsum);
+    result.mul_(o.lambda).add_(b);
+    return;
+  }
+  // Sign consensus in column blocks of the [n, count] task matrix.
+  std::vector<float> w(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) w[i] = static_cast<float>(params[i].weight);
+  torch::Tensor weights = torch::tensor(w, torch::kFloat32).reshape({n, 1});
+  torch::Tensor all = torch::from_blob(buf.rows.data(), {n, count}, f32);
+  torch::Tensor flat_base = b.reshape({count}), flat_out = result.reshape({count});
+  constexpr int64_t kBlock = int64_t{1} << 16;
+  for (int64_t j0 = 0; j0 < count; j0 += kBlock) {
+    const int64_t len = std::min(kBlock, count - j0);
+    torch::Tensor weighted = all.narrow(1, j0, len);
+    weighted.mul_(weights);
+    torch::Tensor mixed, divisor;
+    {
+      torch::Tensor total = weighted.sum(0);
+      torch::Tensor majority = torch::where(total >= 0, torch::ones_like(total), -torch::ones_like(total));
+      torch::Tensor agree = weighted.sign().eq_(majority.unsqueeze(0));
+      divisor = (weights * agree).sum(0);
+      mixed = weighted.mul_(agree).sum(0);
+      divisor = torch::where(divisor == 0, torch::ones_like(divisor), divisor);
+    }
+    if (normalize) mixed = mixed / divisor;
+    torch::Tensor dst = flat_out.narrow(0, j0, len);
+    at::add_out(dst, flat_base.narrow(0, j0, len), mixed.mul_(o.lambda));
+  }
+}
+
+torch::Tensor merge_tensor(const MethodOptions& o, const torch::Tensor& base, const std::vector<torch::Tensor>& models,
+                           const std::vector<ModelParams>& params, torch::Generator& gen) {
+  if (!method_is_gta(o.method) || !base.device().is_cpu()) return merge_tensor_torch(o, base, models, params, gen);
+  GtaBuffers buf;
+  const int64_t count = base.numel();
+  for (size_t i = 0; i < models.size(); ++i) {
+    torch::Tensor x = models[i].to(torch::kFloat32).contiguous();
+    std::memcpy(buf.row(i, models.size(), count), x.data_ptr<float>(), static_cast<size_t>(count) * sizeof(float));
+  }
+  torch::Tensor b = base.to(torch::kFloat32).contiguous();
+  torch::Tensor out = torch::empty(base.sizes(), b.options());
+  merge_gta(o, b.data_ptr<float>(), params, base.sizes().vec(), gen, buf, out.data_ptr<float>());
+  return out;
 }
 
 }  // namespace paramkit::merge

@@ -1,11 +1,21 @@
 // Grid and random lambda search over merges, scored by an external command.
 #include "paramkit/merge/search.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-
-#include <unistd.h>
+#include <cstring>
+#include <thread>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
@@ -16,45 +26,148 @@ namespace fs = std::filesystem;
 
 namespace paramkit::merge {
 
+namespace {
+std::string short_num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+double grid_number(const std::string& text, const std::string& all) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::logic_error&) {
+    used = 0;
+  }
+  while (used < text.size() && text[used] == ' ') ++used;
+  if (text.empty() || used != text.size() || !std::isfinite(v))
+    throw UsageError("--lambda-grid: expected START:STOP:STEP or a comma list of finite numbers, got '" + all.substr(0, 80) + "'");
+  if (!(std::fabs(v) <= kMaxScale))
+    throw UsageError("--lambda-grid: " + short_num(v) + " is out of range: lambdas must have magnitude at most " + short_num(kMaxScale));
+  return v;
+}
+}  // namespace
+
 std::vector<double> parse_grid(const std::string& text) {
   std::vector<double> v;
-  auto bad = [&] { return UsageError("--lambda-grid: expected START:STOP:STEP or a comma list, got '" + text + "'"); };
-  try {
-    if (text.find(':') != std::string::npos) {
-      size_t a = text.find(':'), b = text.find(':', a + 1);
-      if (b == std::string::npos) throw bad();
-      double start = std::stod(text.substr(0, a)), stop = std::stod(text.substr(a + 1, b - a - 1)), step = std::stod(text.substr(b + 1));
-      if (!(step > 0) || stop < start) throw bad();
-      for (int k = 0;; ++k) {
-        double x = start + k * step;
-        if (x > stop + step * 1e-6) break;
-        v.push_back(std::round(x * 1e9) / 1e9);
-      }
-    } else {
-      size_t pos = 0;
-      while (pos <= text.size()) {
-        size_t e = text.find(',', pos);
-        if (e == std::string::npos) e = text.size();
-        v.push_back(std::stod(text.substr(pos, e - pos)));
-        pos = e + 1;
-      }
+  auto too_many = [&](double count) {
+    return UsageError("--lambda-grid: " + short_num(count) + " values; at most " + std::to_string(kMaxCandidates) +
+                      " candidates (each one is a merge and an evaluation)");
+  };
+  if (text.find(':') != std::string::npos) {
+    size_t a = text.find(':'), b = text.find(':', a + 1);
+    if (b == std::string::npos || text.find(':', b + 1) != std::string::npos)
+      throw UsageError("--lambda-grid: expected START:STOP:STEP, got '" + text.substr(0, 80) + "'");
+    const double start = grid_number(text.substr(0, a), text), stop = grid_number(text.substr(a + 1, b - a - 1), text);
+    double step = 0;
+    try {
+      step = std::stod(text.substr(b + 1));
+    } catch (const std::logic_error&) {
     }
-  } catch (const std::logic_error&) {
-    throw bad();
+    if (!(step > 0) || !std::isfinite(step) || stop < start)
+      throw UsageError("--lambda-grid: expected START:STOP:STEP with STOP >= START and STEP > 0, got '" + text.substr(0, 80) + "'");
+    // The number of values, before any is made.
+    const double count = std::floor((stop - start) / step + 1e-6) + 1;
+    if (!(count <= kMaxCandidates)) throw too_many(count);
+    for (int k = 0;; ++k) {
+      double x = start + k * step;
+      if (x > stop + step * 1e-6) break;
+      v.push_back(std::round(x * 1e9) / 1e9);
+    }
+  } else {
+    const double count = static_cast<double>(std::count(text.begin(), text.end(), ',')) + 1;
+    if (count > kMaxCandidates) throw too_many(count);
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t e = text.find(',', pos);
+      if (e == std::string::npos) e = text.size();
+      v.push_back(grid_number(text.substr(pos, e - pos), text));
+      pos = e + 1;
+    }
   }
-  if (v.empty()) throw bad();
+  if (v.empty()) throw UsageError("--lambda-grid: no values in '" + text.substr(0, 80) + "'");
   return v;
 }
 
 double run_score_command(const std::string& command) {
-  std::FILE* p = ::popen(command.c_str(), "r");
-  if (!p) throw Error("--eval-cmd: cannot run: " + command);
+  // /bin/sh -c in a process group of its own, stdout read through a pipe while the stop flag is
+  // watched: a SIGINT/SIGTERM to pcb-merge ends the whole command (its children too) at once.
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("--eval-cmd: cannot make a pipe: " + std::string(std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error("--eval-cmd: cannot start: " + std::string(std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also from here: no race with the child's own call
+  ::close(fds[1]);
+  // Only the last line matters: keep the tail of the output (bounded memory for chatty commands).
+  constexpr size_t kKeep = 64 * 1024;
   std::string out;
   char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  if (status != 0) throw Error("--eval-cmd failed (status " + std::to_string(status) + "): " + command);
+  bool open = true;
+  auto end_group = [&] {
+    ::kill(-pid, SIGTERM);
+    for (int k = 0; k < 20; ++k) {  // up to 1 s to exit, then SIGKILL
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+        ::kill(-pid, SIGKILL);  // anything it left in its group
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  };
+  while (open) {
+    if (stop_requested()) {
+      ::close(fds[0]);
+      end_group();
+      throw Interrupted();
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, 50);
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      open = false;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > 2 * kKeep) out.erase(0, out.size() - kKeep);
+  }
+  ::close(fds[0]);
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) throw Error("--eval-cmd: lost the command: " + command);
+    if (stop_requested()) {
+      end_group();
+      throw Interrupted();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string how = WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
+                                              : "signal " + std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    throw Error("--eval-cmd failed (" + how + "): " + command);
+  }
   std::string last;
   size_t pos = 0;
   while (pos < out.size()) {
@@ -68,7 +181,7 @@ double run_score_command(const std::string& command) {
   double score = std::strtod(last.c_str(), &end);
   while (end && (*end == ' ' || *end == '\t' || *end == '\r')) ++end;
   if (last.empty() || !end || *end != '\0' || !std::isfinite(score))
-    throw Error("--eval-cmd must print a number on its last line, got '" + last + "': " + command);
+    throw Error("--eval-cmd must print a number on its last line, got '" + last.substr(0, 200) + "': " + command);
   return score;
 }
 
@@ -112,8 +225,13 @@ void to_json(nlohmann::json& j, const SearchResult& r) {
 SearchResult search_lambda(const MergeJob& job, const SearchOptions& o) {
   if (o.eval_cmd.empty()) throw UsageError("--search needs --eval-cmd");
   if (o.kind != "grid" && o.kind != "random") throw UsageError("--search must be grid or random, got '" + o.kind + "'");
-  if (o.kind == "random" && (o.budget < 1 || !(o.lo < o.hi)))
-    throw UsageError("random search needs --search-budget >= 1 and --lambda-range LO < HI");
+  if (o.kind == "random" && (o.budget < 1 || o.budget > kMaxCandidates || !(o.lo < o.hi)))
+    throw UsageError("random search needs --search-budget in [1, " + std::to_string(kMaxCandidates) + "] and --lambda-range LO < HI");
+  if (!(std::fabs(o.lo) <= kMaxScale && std::fabs(o.hi) <= kMaxScale))
+    throw UsageError("--lambda-range: LO and HI must be finite with magnitude at most " + short_num(kMaxScale));
+  if (o.grid.size() > static_cast<size_t>(kMaxCandidates))
+    throw UsageError("--lambda-grid: at most " + std::to_string(kMaxCandidates) + " candidates");
+  check_output(job.out, "output");  // the output comes last: check it before the first candidate
   const size_t n = job.models.size();
   std::vector<std::vector<double>> candidates;
   if (o.kind == "grid") {

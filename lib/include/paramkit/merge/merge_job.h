@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,24 @@ struct MergeJob {
 };
 
 // Reads a mergekit-style config (JSON object: merge_method, base_model, models[].model,
-// models[].parameters{weight,density,gamma,epsilon}, parameters{normalize,rescale,lambda,t,...},
-// dtype) into `job`; `source` names the file in errors.
-void apply_merge_config(const nlohmann::json& config, const std::string& source, MergeJob& job);
+// models[].parameters{weight,density,gamma,epsilon}, parameters{normalize,rescale,int8_mask,lambda,t,...},
+// dtype) into `job` with mergekit's precedence: a model's own parameters over the top-level ones; the
+// base listed among the models is skipped as a task (averaged like the others by linear). `keep`:
+// settings the command line gave, which the config does not override ("method", "base", "t",
+// "pcb_ratio", "pcb_variant", "pcb_scope"; "models" with a config that lists models: UsageError).
+// `source` names the file in errors (InputError naming the field).
+void apply_merge_config(const nlohmann::json& config, const std::string& source, MergeJob& job,
+                        const std::set<std::string>& keep = {});
+
+// Before any work: an output path that can be written as the merge's output. UsageError (naming
+// `what`, e.g. the flag) for a folder that exists and holds something other than a model, or a file
+// where a folder output is asked for.
+void check_output(const std::filesystem::path& out, const std::string& what);
+
+// Removes lambda-search candidates (.pcb-merge-candidate-PID*, and their writers' temps) left in
+// `dir` by processes that no longer run (a search killed by SIGKILL). run_merge calls it for its
+// output's folder, so the next merge or search there cleans up.
+void remove_stale_candidates(const std::filesystem::path& dir);
 
 // What a merge did.
 struct MergeResult {
