@@ -561,6 +561,12 @@ MergeResult run_merge(const MergeJob& job) {
   StoreFormat fmt = format_for_path(job.out);
   WriteOptions wo;
   wo.shard_size = job.out_shard_size;
+  // Side files (config.json, tokenizer files) from the base, or without one from the first model (as
+  // mergekit takes the config of its first model), in the same atomic folder swap as the weights, so a
+  // folder output loads as a Hugging Face model. A merge is stopped by SIGTERM with nothing left behind.
+  wo.side_files_from = job.base.empty() ? job.models[0] : job.base;
+  wo.interruptible = true;
+  WriteResult written;
   // Tensors in parallel, each single-threaded inside (LibTorch's intra-op threads would compete);
   // worker threads take LibTorch's thread count when they first use it, so set it before they start.
   const int saved_threads = at::get_num_threads();
@@ -568,7 +574,7 @@ MergeResult run_merge(const MergeJob& job) {
   if (wo.fill_threads > 1 && plan.records.size() < 2 * static_cast<size_t>(wo.fill_threads)) wo.fill_threads = 1;
   if (wo.fill_threads > 1) at::set_num_threads(1);
   try {
-    write_tensors(job.out, fmt, plan.records, fill, meta, wo);
+    written = write_tensors(job.out, fmt, plan.records, fill, meta, wo);
   } catch (...) {
     at::set_num_threads(saved_threads);
     throw;
@@ -576,9 +582,7 @@ MergeResult run_merge(const MergeJob& job) {
   at::set_num_threads(saved_threads);
 
   MergeResult result;
-  // Side files (config.json, tokenizer files) from the base, or without one from the first model (as
-  // mergekit takes the config of its first model), so a folder output loads as a Hugging Face model.
-  if (fmt == StoreFormat::sharded) result.copied_files = copy_hf_side_files(job.base.empty() ? job.models[0] : job.base, job.out);
+  result.copied_files = written.copied_files;
   if (plan.missing > 0) log::warn("{} (model, tensor) pairs were missing and did not contribute", plan.missing);
   result.method = mo.method;
   result.tensors = plan.records.size();
