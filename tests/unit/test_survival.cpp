@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/rng.h"
+#include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
 #include "paramkit/survival/fit.h"
 #include "paramkit/survival/nonparam.h"
@@ -138,9 +139,20 @@ TEST_CASE("Kaplan-Meier report per group: hand-computed curves, S(t) at times, t
   CHECK(a.km.surv[0] == doctest::Approx(0.75));
   CHECK(a.km.surv[1] == doctest::Approx(0.5));
   CHECK(a.km.surv[2] == 0);
-  CHECK(a.at_surv == std::vector<double>{1, a.km.surv[1], 0});
-  CHECK(r.curves[1].at_surv[1] == 1);
-  CHECK(r.curves[1].at_surv[2] == doctest::Approx(0.5));
+  REQUIRE(a.at.size() == 3);
+  CHECK(a.at[0].surv == 1);
+  CHECK(a.at[1].surv == a.km.surv[1]);
+  CHECK(a.at[2].surv == 0);
+  CHECK(r.curves[1].at[1].surv == 1);
+  CHECK(r.curves[1].at[2].surv == doctest::Approx(0.5));
+  // Before the first time: S = 1 with se 0 and CI [1, 1]; at risk: every subject with time >= t.
+  CHECK(a.at[0].std_err == 0);
+  CHECK(a.at[0].lower == 1);
+  CHECK(a.at[0].n_risk == 4);
+  // At t = 2: S = 1/2, Greenwood var(log S) = 1/(4*3) + 1/(3*2) = 1/4, se(S) = 1/2 * 1/2; 3 at risk.
+  CHECK(a.at[1].std_err == doctest::Approx(0.25));
+  CHECK(a.at[1].n_risk == 3);
+  CHECK(a.at[2].n_risk == 0);
   CHECK(a.km.median == 2.5);  // S = 1/2 exactly from t = 2: R's midpoint with the next event time, 3
   Table t = km_table(r);
   CHECK(t.rows == 5);
@@ -148,14 +160,111 @@ TEST_CASE("Kaplan-Meier report per group: hand-computed curves, S(t) at times, t
   nlohmann::json j = r;
   CHECK(j["by"] == "g");
   CHECK(j["curves"][0]["table"][2]["std_err"].is_null());
-  CHECK(j["curves"][0]["at"][1] == nlohmann::json({{"time", 2.0}, {"surv", a.km.surv[1]}}));
+  CHECK(j["curves"][0]["at"][1]["time"] == 2.0);
+  CHECK(j["curves"][0]["at"][1]["surv"] == a.km.surv[1]);
+  CHECK(j["curves"][0]["at"][1]["std_err"] == 0.25);
+  CHECK(j["curves"][0]["at"][1]["n_risk"] == 3.0);
+  CHECK(j["curves"][0]["at"][2]["std_err"].is_null());  // S = 0: Greenwood undefined
   CHECK(j["curves"][1]["n"] == 2.0);
   const std::string s = format_km(r);
   CHECK(s.find("a: n = 4, events = 3, median = 2.5") != std::string::npos);
-  CHECK(s.find("  S(10) = 0\n") != std::string::npos);
+  CHECK(s.find("  S(10) = 0 (se NA, 95% CI NA - NA; 0 at risk)\n") != std::string::npos);
+  CHECK(s.find("  S(2) = 0.5 (se 0.25, 95% CI 0.18766 - 1; 3 at risk)\n") != std::string::npos);
 }
 
-TEST_CASE("APGW nesting: kappa = 1 (phi = 1) is the Weibull; Burr with lambda = 1 is the log-logistic; free kappa never lowers logLik") {
+TEST_CASE("write_km_report streams the report write_report writes, byte for byte (groups, empty and null cells)") {
+  const auto dir = scratch("km-stream");
+  spit(dir / "d.csv", "time,status,g\n1,1,a\n2,1,a\n2,0,a\n3,1,a\n4,1,b\n5,0,b\n0.1,1,c\n");
+  DataOptions o;
+  KmReport r = run_km((dir / "d.csv").string(), o, "g", {0.5, 2, 10});
+  write_report(dir / "plain.json", r);
+  write_km_report((dir / "streamed.json").string(), r);
+  CHECK(read_file(dir / "streamed.json") == read_file(dir / "plain.json"));
+  KmReport one = run_km(data_file("survival/veteran.csv"), o, "", {});
+  write_report(dir / "plain1.json", one);
+  write_km_report((dir / "streamed1.json").string(), one);
+  CHECK(read_file(dir / "streamed1.json") == read_file(dir / "plain1.json"));
+}
+
+TEST_CASE("starts on a subsample and one run on all rows give the fit of every start on all rows") {
+  // The thresholds lowered so that veteran (137 rows) takes the large-data path: starts on every 3rd row.
+  SurvData d = load("veteran", {"trt", "karno"});
+  for (const char* fam : {"apgw", "weibull"}) {
+    CAPTURE(fam);
+    FitOptions all;
+    all.family = fam;
+    all.formulas[std::string(fam) == "apgw" ? "lambda" : "mu"] = "trt + karno";
+    if (std::string(fam) == "apgw") all.formulas["gamma"] = "karno";
+    all.subsample_from = 0;
+    FitOptions sub = all;
+    sub.subsample_from = 100;
+    sub.subsample_rows = 46;
+    sub.subsample_fraction = 0;
+    FitResult a = fit_parametric(d, all), b = fit_parametric(d, sub);
+    REQUIRE(a.converged);
+    REQUIRE(b.converged);
+    CHECK(b.report["start"].get<std::string>().find("subsample of 46 rows") != std::string::npos);
+    CHECK(a.report["start"].get<std::string>().find("subsample") == std::string::npos);
+    close_rel(b.loglik, a.loglik, 1e-10);
+    const auto& pa = a.report["parameters"];
+    const auto& pb = b.report["parameters"];
+    for (size_t k = 0; k < pa.size(); ++k)
+      for (size_t j = 0; j < pa[k]["coefficients"].size(); ++j) {
+        close_rel(pb[k]["coefficients"][j]["estimate"].get<double>(), pa[k]["coefficients"][j]["estimate"].get<double>(), 1e-5);
+        close_rel(pb[k]["coefficients"][j]["se"].get<double>(), pa[k]["coefficients"][j]["se"].get<double>(), 1e-4);
+      }
+  }
+}
+
+TEST_CASE("ordinary fits are not flagged: every golden survreg and coxph fit has no infinite estimate") {
+  for (const auto& g : golden()["coxph"]) {
+    const std::string data = g["data"], formula = g["formula"];
+    Formula f = parse_formula(formula, "--formula");
+    SurvData d = load(data, f.columns(), false);
+    resolve_formula(f, d.rows, {});
+    CoxOptions o;
+    o.ties = g["ties"];
+    CoxResult r = fit_cox(d, f, o);
+    CHECK_FALSE(r.degenerate);
+    CHECK(r.warnings.empty());
+  }
+  FitOptions o;
+  o.family = "apgw";
+  o.formulas["lambda"] = "trt + karno";
+  FitResult r = fit_parametric(load("veteran", {"trt", "karno"}), o);
+  CHECK_FALSE(r.degenerate);
+  CHECK(r.report["warnings"].empty());
+}
+
+TEST_CASE("formulas with interactions: R's terms, order and names, JSON round trip (old reports without interactions read)") {
+  // R: attr(terms(~ b:a + a + b + c), "term.labels") is "a" "b" "c" "b:a" (variables ordered by first
+  // appearance); ~ a*b*c gives a b c a:b a:c b:c a:b:c.
+  Formula f = parse_formula("b:a + a + b + c", "--formula");
+  REQUIRE(f.terms.size() == 3);
+  CHECK(f.terms[0].column == "a");
+  CHECK(f.terms[2].column == "c");
+  CHECK(f.interactions == std::vector<std::vector<size_t>>{{1, 0}});
+  CHECK(f.names() == std::vector<std::string>{"a", "b", "c", "b:a"});
+  Formula g = parse_formula("a*b*c", "--formula");
+  CHECK(g.names() == std::vector<std::string>{"a", "b", "c", "a:b", "a:c", "b:c", "a:b:c"});
+  // A factor's dummies, the first variable varying fastest: x:g with g levels u (reference), v, w.
+  Table t = parse_csv("x,g,h\n1,u,p\n2,v,q\n3,w,p\n4,v,q\n", "d.csv");
+  Formula h = parse_formula("g * h + x", "--formula");
+  resolve_formula(h, t, {});
+  CHECK(h.names() == std::vector<std::string>{"gv", "gw", "hq", "x", "gv:hq", "gw:hq"});
+  Design d = build_design(h, t, false);
+  CHECK(d.at(1, 5) == 1);  // row 2: g = v, h = q
+  CHECK(d.at(3, 6) == 0);
+  Formula back = formula_from_json(formula_to_json(h), "r.json");
+  CHECK(back.interactions == h.interactions);
+  nlohmann::json old = formula_to_json(h);
+  old.erase("interactions");
+  CHECK(formula_from_json(old, "r.json").interactions.empty());
+  CHECK_THROWS_WITH_AS(parse_formula("a:b", "--phi"), doctest::Contains("--phi: the interaction a:b needs the main effect of 'a'"), UsageError);
+  CHECK_THROWS_WITH_AS(parse_formula("a + factor(a):b + b", "--formula"), doctest::Contains("written two ways"), UsageError);
+}
+
+TEST_CASE("APGW nesting: kappa = 1 (phi = 1) is the Weibull, Burr with lambda = 1 is the log-logistic, free kappa never lowers logLik") {
   SurvData d = load("veteran", {"trt", "karno"});
   FitOptions w;
   w.family = "weibull";
@@ -282,7 +391,7 @@ TEST_CASE("simulated APGW data (with a cure fraction) give back the parameters w
   CHECK(r.report["cure_fraction"]["upper"].get<double>() >= cure);
 }
 
-TEST_CASE("inverse cumulative hazards invert every family; defective APGW never reaches its limit") {
+TEST_CASE("inverse cumulative hazards invert every family, defective APGW never reaches its limit") {
   std::map<std::string, std::vector<double>> ps = {
       {"exponential", {2.0}},          {"weibull", {2.0, 0.7}},          {"loglogistic", {1.0, 0.5}},
       {"lognormal", {1.0, 0.8}},       {"weibull-ph", {0.1, 1.4}},       {"gompertz", {0.05, 0.2}},
@@ -343,14 +452,18 @@ TEST_CASE("concordance equals counting every pair") {
 
 TEST_CASE("bad survival data: messages name the file, column and row") {
   auto parse = [](const std::string& csv) { return parse_csv(csv, "d.csv"); };
-  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n-2,0\n"), SurvSpec{}, {}), doctest::Contains("d.csv: column 'time', data row 2"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n-2,0\n"), SurvSpec{}, {}), doctest::Contains("d.csv: column 'time', data row 2 (line 3)"), InputError);
+  // The file's line, not the index among kept rows: a dropped NA row and a quoted newline before it.
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status,note\n1,1,\"a\nb\"\nNA,1,c\n-2,0,d\n"), SurvSpec{}, {}),
+                       doctest::Contains("column 'time', data row 3 (line 5): time -2"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n2,1\nabc,0\n"), SurvSpec{}, {}), doctest::Contains("column 'time', data row 3 (line 4): expected a number, got 'abc'"), InputError);
   CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\nx,0\n"), SurvSpec{}, {}), doctest::Contains("d.csv"), InputError);
   CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n2,3\n"), SurvSpec{}, {}), doctest::Contains("status 3 is outside the coding"), InputError);
   CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,0\n2,0\n"), SurvSpec{}, {}), doctest::Contains("every observation is censored"), InputError);
   CHECK_THROWS_WITH_AS(load_surv(parse("time,status\n1,1\n"), SurvSpec{}, {"age"}), doctest::Contains("age"), InputError);
   SurvSpec fail;
   fail.na_fail = true;
-  CHECK_THROWS_WITH_AS(load_surv(parse("time,status,x\n1,1,2\n2,1,NA\n"), fail, {"x"}), doctest::Contains("column 'x', data row 2: missing"), InputError);
+  CHECK_THROWS_WITH_AS(load_surv(parse("time,status,x\n1,1,2\n2,1,NA\n"), fail, {"x"}), doctest::Contains("column 'x', data row 2 (line 3): missing"), InputError);
   SurvData d = load_surv(parse("time,status,x\n1,1,2\n2,1,NA\n3,0,1\n"), SurvSpec{}, {"x"});
   CHECK(d.n() == 2);
   CHECK(d.dropped == 1);

@@ -5,6 +5,7 @@
 #include "data_flags.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/survival/nonparam.h"
 #include "paramkit/survival/report.h"
 
@@ -36,6 +37,7 @@ struct CoxCommand : cli::TypedCommand<CoxMetrics> {
     options.conf = d_opts.conf;
     CoxResult r = fit_cox(d, f, options);
     if (!r.converged) throw Error(data.path + ": the Cox fit did not converge; nothing written");
+    check_stop();  // a signal during the fit: no outputs
     write_report(out, r);
     if (print.table) std::cout << format_cox(r);
     return {r.loglik, r.concordance.c()};

@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/io/csv.h"
 #include "paramkit/survival/predict.h"
 
@@ -28,12 +29,15 @@ struct PredictCommand : cli::TypedCommand<PredictMetrics> {
     cli::add_output(app, out, "Predictions (CSV)");
   }
   PredictMetrics run(cli::Context&) override {
-    Model m = Model::from_report(fit_path);
     options.times = cli::parse_list(times, "--times");
     options.quantiles = cli::parse_list(quantiles, "--quantiles");
     if (options.times.empty() && options.quantiles.empty()) throw UsageError("give --times and/or --quantiles");
+    options.validate();  // the flags before any file is read
+    Model m = Model::from_report(fit_path);
     Table rows = read_csv(data_path);
-    write_csv(out, predict(m, rows, options));
+    Table pred = predict(m, rows, options);
+    check_stop();
+    write_csv(out, pred);
     return {rows.rows};
   }
   std::string fit_path, data_path, times, quantiles, out;

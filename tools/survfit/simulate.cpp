@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/io/csv.h"
 #include "paramkit/survival/predict.h"
 #include "paramkit/survival/report.h"
@@ -31,7 +32,8 @@ struct SimulateCommand : cli::TypedCommand<SimulateMetrics> {
     for (const auto& f : families()) fams += (fams.empty() ? "" : ", ") + f.name;
     app.add_option("--family", family, "Or from a given model of this family (" + fams + ") ...");
     app.add_option("--set", set, "... with these parameter values: name=value (natural scale, repeatable)");
-    app.add_option("--n", options.n, "Rows to simulate (default: one per data row)");
+    app.add_option("--n", n, "Rows to simulate (default: one per data row)")
+        ->check(CLI::Range(int64_t{0}, static_cast<int64_t>(kMaxSimulatedRows)));
     app.add_option("--censor-uniform", options.censor_uniform, "Random censoring uniform on (0, this)")->check(CLI::NonNegativeNumber);
     app.add_option("--censor-rate", options.censor_rate, "Random exponential censoring with this rate")->check(CLI::NonNegativeNumber);
     app.add_option("--admin", options.admin, "Administrative censoring time")->check(CLI::PositiveNumber);
@@ -53,12 +55,15 @@ struct SimulateCommand : cli::TypedCommand<SimulateMetrics> {
       m = given_model(family, values);
     }
     options.seed = ctx.common.seed;
+    options.n = static_cast<size_t>(n);
     Table t = simulate(m, rows, options);
+    check_stop();
     write_csv(out, t);
     return {t.rows};
   }
   std::string data_path, fit_path, family, out;
   std::vector<std::string> set;  // name=value (natural scale), for --family
+  int64_t n = 0;  // --n (signed, so that a negative value is refused rather than wrapped)
   SimulateOptions options;
 };
 }  // namespace

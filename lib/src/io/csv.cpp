@@ -9,29 +9,30 @@
 #include <set>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 
 namespace paramkit {
 namespace {
 
+// Parses a whole cell as a number. Non-finite results (nan, inf, or 1e400 overflowing) parse, so that
+// the caller can tell a non-finite number (an error in a numeric column) from text (a category).
 bool parse_double(const std::string& s, double& out) {
   if (s.empty()) return false;
   // Fast path: plain decimal numbers (std::from_chars is several times faster than strtod); anything
-  // else (a leading '+', hex, "inf", trailing blanks) goes through strtod as before.
+  // else (a leading '+', hex, "inf", out of range, trailing blanks) goes through strtod.
   {
     const char* b = s.data();
     const char* e = b + s.size();
     auto [p, ec] = std::from_chars(b, e, out);
-    if (ec == std::errc() && p == e && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == '.')) return !std::isnan(out);
+    if (ec == std::errc() && p == e && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9') || b[0] == '.')) return true;
   }
   const char* b = s.c_str();
   char* e = nullptr;
-  out = std::strtod(b, &e);
+  out = std::strtod(b, &e);  // overflow gives +-HUGE_VAL (infinite): reported as non-finite
   if (e == b) return false;
   while (*e == ' ' || *e == '\t') ++e;
-  if (*e != '\0') return false;
-  // strtod accepts "nan"/"inf"; a CSV of numbers means finite values or explicit Inf.
-  return !std::isnan(out);
+  return *e == '\0';
 }
 
 std::string trim(std::string s) {
@@ -59,6 +60,7 @@ std::vector<std::vector<std::string>> split_records(std::string_view text, char 
     was_quoted = false;
   };
   auto end_row = [&] {
+    if ((rows.size() & 0xFFF) == 0) check_stop();  // a large file: one signal ends the read
     end_field();
     bool blank = row.size() == 1 && row[0].empty();
     if (!blank) {
@@ -129,13 +131,21 @@ const Column& Table::col(std::string_view name) const {
 
 Column& Table::col(std::string_view name) { return const_cast<Column&>(static_cast<const Table*>(this)->col(name)); }
 
+std::string Table::where(size_t r) const {
+  const std::string row = "data row " + std::to_string(r + 1);
+  return r < lines.size() ? row + " (line " + std::to_string(lines[r]) + ")" : row;
+}
+
 const Column& Table::numeric(std::string_view name) const {
   const Column& c = col(name);
   if (!c.numeric) {
+    // The first cell that is not a number (the column may hold numbers in most rows).
+    double v;
     for (size_t i = 0; i < c.size(); ++i)
-      if (!c.missing[i])
-        throw InputError(source, "column '" + c.name + "'",
-                         "expected numbers, row " + std::to_string(i + 1) + " has '" + c.strings[i] + "'");
+      if (!c.missing[i] && !parse_double(c.strings[i], v))
+        throw InputError(source, "column '" + c.name + "', " + where(i), "expected a number, got '" + c.strings[i] + "'");
+    for (size_t i = 0; i < c.size(); ++i)
+      if (!c.missing[i]) throw InputError(source, "column '" + c.name + "', " + where(i), "expected a number, got '" + c.strings[i] + "'");
   }
   return c;
 }
@@ -153,7 +163,10 @@ Table Table::select_rows(const std::vector<size_t>& keep) const {
   Table t;
   t.source = source;
   t.rows = keep.size();
+  if (!lines.empty())
+    for (size_t i : keep) t.lines.push_back(lines[i]);
   for (const auto& c : columns) {
+    check_stop();  // a column of millions of rows at a time
     Column d;
     d.name = c.name;
     d.numeric = c.numeric;
@@ -183,11 +196,13 @@ Table parse_csv(std::string_view text, const std::string& source, const CsvOptio
     t.columns.push_back(std::move(c));
   }
   t.rows = recs.size() - 1;
+  t.lines.assign(line_of.begin() + 1, line_of.end());
   for (size_t r = 1; r < recs.size(); ++r)
     if (recs[r].size() != header.size())
       throw InputError(source, "line " + std::to_string(line_of[r]),
                        "has " + std::to_string(recs[r].size()) + " fields, the header has " + std::to_string(header.size()));
   for (size_t j = 0; j < header.size(); ++j) {
+    check_stop();
     Column& c = t.columns[j];
     bool forced = std::find(options.categorical.begin(), options.categorical.end(), c.name) != options.categorical.end();
     c.missing.resize(t.rows);
@@ -203,6 +218,11 @@ Table parse_csv(std::string_view text, const std::string& source, const CsvOptio
     }
     c.numeric = numeric;
     if (numeric) {
+      // Every cell is a number: one that is not finite is an error, not a category or a missing value.
+      for (size_t r = 0; r < t.rows; ++r)
+        if (!c.missing[r] && !std::isfinite(vals[r]))
+          throw InputError(source, "column '" + c.name + "', " + t.where(r),
+                           "'" + recs[r + 1][j] + "' is not a finite number (NA or an empty cell marks a missing value)");
       c.values = std::move(vals);
     } else {
       c.strings.resize(t.rows);
@@ -232,6 +252,7 @@ std::string format_csv(const Table& table) {
   out += "\n";
   char buf[64];
   for (size_t r = 0; r < table.rows; ++r) {
+    if ((r & 0xFFF) == 0) check_stop();  // millions of rows: one signal ends the write
     for (size_t j = 0; j < table.columns.size(); ++j) {
       const Column& c = table.columns[j];
       if (j) out += ",";

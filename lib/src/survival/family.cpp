@@ -1,8 +1,10 @@
 #include "paramkit/survival/family.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/survival/stats.h"
 
 namespace paramkit::survival {
@@ -96,7 +98,8 @@ HazardTerms hazard_terms(const Family& f, const torch::Tensor& t, const std::vec
   }
   if (n == "weibull-ph") {
     torch::Tensor lam = p[0], g = p[1];
-    return {lam.log() + g.log() + (g - 1) * lt, lam * (g * lt).exp()};
+    torch::Tensor ll = lam.log();  // H = exp(log lambda + gamma log t): no overflow of t^gamma alone
+    return {ll + g.log() + (g - 1) * lt, (ll + g * lt).exp()};
   }
   if (n == "gompertz") {
     torch::Tensor rate = p[0], shape = p[1];
@@ -131,6 +134,34 @@ double hazard(const Family& f, double t, const std::vector<double>& p) {
   std::vector<torch::Tensor> pt;
   for (double v : p) pt.push_back(torch::tensor({v}, torch::kFloat64));
   return hazard_terms(f, torch::tensor({t}, torch::kFloat64), pt).log_h.exp().item<double>();
+}
+
+void cumhaz_rows(const Family& f, double t, const std::vector<std::vector<double>>& params, std::vector<double>* H,
+                 std::vector<double>* h) {
+  torch::NoGradGuard ng;
+  const size_t n = params.size(), K = f.params.size();
+  if (H) H->assign(n, 0.0);
+  if (h) h->assign(n, 0.0);
+  const size_t chunk = 65536;
+  for (size_t b = 0; b < n; b += chunk) {
+    check_stop();
+    const size_t e = std::min(n, b + chunk);
+    std::vector<torch::Tensor> pt;
+    for (size_t k = 0; k < K; ++k) {
+      std::vector<double> col(e - b);
+      for (size_t r = b; r < e; ++r) col[r - b] = params[r][k];
+      pt.push_back(torch::tensor(col, torch::kFloat64));
+    }
+    HazardTerms ht = hazard_terms(f, torch::full({static_cast<int64_t>(e - b)}, t, torch::kFloat64), pt);
+    if (H) {
+      torch::Tensor c = ht.H.contiguous();
+      std::copy(c.data_ptr<double>(), c.data_ptr<double>() + (e - b), H->begin() + static_cast<std::ptrdiff_t>(b));
+    }
+    if (h) {
+      torch::Tensor c = ht.log_h.exp().contiguous();
+      std::copy(c.data_ptr<double>(), c.data_ptr<double>() + (e - b), h->begin() + static_cast<std::ptrdiff_t>(b));
+    }
+  }
 }
 
 double cumhaz_limit(const Family& f, const std::vector<double>& p) {

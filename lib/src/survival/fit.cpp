@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "paramkit/core/error.h"
@@ -59,8 +60,10 @@ class Objective {
     grad.assign(size_, 0.0);
     hess.assign(size_ * size_, 0.0);
     std::vector<torch::Tensor> W;  // W[j]: n x K, d^2 l_i / d eta_ij d eta_ik
-    for (size_t j = 0; j < free.size(); ++j)
+    for (size_t j = 0; j < free.size(); ++j) {
+      check_stop();  // each backward pass is a pass over the data
       W.push_back(torch::autograd::grad({G.select(1, static_cast<int64_t>(j)).sum()}, {E}, {}, true, false)[0].detach());
+    }
     G = G.detach();
     for (size_t j = 0; j < free.size(); ++j) {
       const torch::Tensor& xj = x_[free[j]];
@@ -125,6 +128,12 @@ NewtonResult newton(Objective& obj, Vec theta, int max_iter, double tol) {
   numeric::NewtonOptions no;
   no.max_iter = max_iter;
   no.tol = tol;
+  // On the internal scale (standardised covariates, times in units of their median) a parameter of a
+  // sensible fit moves by a few units; a longer Newton step is shortened rather than tried whole.
+  no.max_step = 20;
+  // A log-likelihood that has stopped changing while a coefficient still moves is an infinite estimate
+  // (a factor level without events): stop and report it instead of running to max_iter.
+  no.plateau_iter = 3;
   return numeric::maximize([&](const Vec& t) { return obj.value(t); },
                            [&](const Vec& t, Vec& g, Vec& h) { return obj.derivs(t, g, h); }, std::move(theta), no);
 }
@@ -143,6 +152,7 @@ std::vector<std::vector<double>> Model::params(const Table& data) const {
     Design d = build_design(formulas[k], data, false);
     const Vec& b = coef[free_i++];
     for (int64_t r = 0; r < d.rows; ++r) {
+      if ((r & 0xFFFF) == 0) check_stop();
       double eta = 0;
       for (int64_t c = 0; c < d.cols; ++c) eta += d.at(r, c) * b[c];
       out[r][k] = link_inverse(family->params[k].link, eta);
@@ -177,8 +187,7 @@ Model Model::from_json(const nlohmann::json& j, const std::string& source) {
       } else {
         m.fixed.push_back(std::nullopt);
         m.coef.push_back(ps[k].at("coefficients").get<Vec>());
-        size_t want = 1;
-        for (const auto& t : m.formulas.back().terms) want += t.names().size();
+        const size_t want = 1 + m.formulas.back().names().size();
         if (m.coef.back().size() != want)
           throw InputError(source, "model.parameters[" + std::to_string(k) + "].coefficients", "expected " + std::to_string(want) + " values");
       }
@@ -222,7 +231,7 @@ Prepared prepare(const SurvData& data, const FitOptions& o) {
     auto fi = o.fixed.find(pn);
     m.fixed.push_back(fi == o.fixed.end() ? std::nullopt : std::optional<double>(fi->second));
     auto it = o.formulas.find(pn);
-    Formula f = parse_formula(it == o.formulas.end() ? "" : it->second, "--" + pn);
+    Formula f = parse_formula(it == o.formulas.end() ? "" : it->second, o.formula_flag(pn));
     resolve_formula(f, data.rows, o.refs);
     m.formulas.push_back(f);
     Design d = build_design(f, data.rows, true);
@@ -250,6 +259,87 @@ LoglikValue evaluate_loglik(const SurvData& data, const FitOptions& o, const std
 
 Model Model::from_report(const std::string& path) { return from_json(json_field(read_json(path), "model", path), path); }
 
+namespace {
+// Fits run on times in units of their median, t / c, so that every parameter is of order one whatever
+// the unit of the data (days, seconds, or 1e200): the Newton steps, the starts and the boundary tests
+// below are then unit-free. The model in units of t is recovered exactly for the structures below: the
+// location of log T shifts by log c, phi and the Gompertz rate scale by 1/c, the Gompertz shape by
+// 1/c, and the Weibull-PH lambda by c^-gamma (exact only while gamma is one number).
+struct TimeUnit {
+  double c = 1;
+  bool on = false;
+};
+
+TimeUnit time_unit(const Family& fam, const Prepared& pr, const SurvData& data) {
+  TimeUnit u;
+  const std::string& n = fam.name;
+  bool exact = fam.location_scale || n == "gompertz" || n == "burr" || n == "pgw" || n == "apgw";
+  if (n == "weibull-ph") {
+    const bool gamma_one = pr.m.fixed[1] || pr.designs[1].cols == 1;
+    exact = gamma_one && (!pr.m.fixed[0] || pr.m.fixed[1]);
+  }
+  if (!exact) return u;
+  Vec sorted = data.time;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  if (median > 0 && std::isfinite(median)) {
+    u.c = median;
+    u.on = true;
+  }
+  return u;
+}
+
+// A fixed parameter value (natural scale) in the internal time unit.
+double fixed_in_unit(const Family& fam, size_t k, double v, const TimeUnit& u, const std::vector<std::optional<double>>& fixed) {
+  if (!u.on) return v;
+  const std::string& p = fam.params[k].name;
+  if (p == "mu") return v - std::log(u.c);
+  if (p == "phi" || p == "rate" || (p == "shape" && fam.name == "gompertz")) return v * u.c;
+  if (p == "lambda" && fam.name == "weibull-ph") return v * std::pow(u.c, *fixed[1]);
+  return v;
+}
+
+// Where each coefficient of the stacked vector is: parameter index and design column.
+struct Slot {
+  size_t param;
+  int64_t col;
+};
+
+std::string fmt_short(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+// Where a parameter on its link scale is running to: "0", "infinity", "-1", "-infinity".
+std::string limit_of(Link l, double eta_direction) {
+  if (l == Link::identity) return eta_direction > 0 ? "infinity" : "-infinity";
+  if (l == Link::log1p_shift) return eta_direction > 0 ? "infinity" : "-1";
+  return eta_direction > 0 ? "infinity" : "0";
+}
+
+// Levels of the categorical terms of free parameters that have no events: "level 'z' of 'grp'", per
+// design column name (the dummy of the level; "(Intercept)" for the reference level).
+std::map<std::string, std::string> levels_without_events(const Formula& f, const SurvData& data) {
+  std::map<std::string, std::string> out;
+  for (const auto& t : f.terms) {
+    if (!t.categorical) continue;
+    const Column& c = data.rows.col(t.column);
+    std::map<std::string, size_t> events;
+    for (const auto& l : t.levels) events[l] = 0;
+    for (size_t i = 0; i < data.n(); ++i) {
+      char buf[32];
+      std::string v = c.strings.empty() ? (std::snprintf(buf, sizeof buf, "%.15g", c.values[i]), std::string(buf)) : c.strings[i];
+      if (data.event[i]) ++events[v];
+    }
+    const std::string prefix = t.factor_syntax ? "factor(" + t.column + ")" : t.column;
+    for (const auto& [l, n] : events)
+      if (n == 0) out[l == t.ref ? "(Intercept)" : prefix + l] = "level '" + l + "' of '" + t.column + "' has no events";
+  }
+  return out;
+}
+}  // namespace
+
 FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   Prepared pr = prepare(data, o);
   Model& m = pr.m;
@@ -258,105 +348,260 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   std::vector<Design>& designs = pr.designs;
   std::vector<torch::Tensor>& xs_std = pr.xs_std;
   std::vector<torch::Tensor>& xs_orig = pr.xs_orig;
-  Objective obj(fam, data, xs_std, m.fixed);
+
+  // The internal problem: times in units of c, fixed values converted to that unit.
+  const TimeUnit unit = time_unit(fam, pr, data);
+  SurvData scaled;
+  scaled.source = data.source;
+  scaled.event = data.event;
+  scaled.time = data.time;
+  scaled.entry = data.entry;
+  for (double& t : scaled.time) t /= unit.c;
+  for (double& t : scaled.entry) t /= unit.c;
+  std::vector<std::optional<double>> fixed_s = m.fixed;
+  for (size_t k = 0; k < K; ++k)
+    if (m.fixed[k]) fixed_s[k] = fixed_in_unit(fam, k, *m.fixed[k], unit, m.fixed);
+  log::debug("internal time unit {} ({})", unit.c, unit.on ? "times divided by their median" : "the data's own");
+  Objective obj(fam, scaled, xs_std, fixed_s);
   const int64_t P = obj.size();
   if (P == 0) throw UsageError("every parameter is fixed: nothing to fit");
+  std::vector<Slot> slots;
+  for (size_t k = 0; k < K; ++k)
+    if (!m.fixed[k])
+      for (int64_t j = 0; j < designs[k].cols; ++j) slots.push_back({k, j});
+  auto slot_name = [&](size_t i) { return fam.params[slots[i].param].name + ":" + designs[slots[i].param].names[slots[i].col]; };
 
-  // Starting points (natural-scale intercepts, covariate coefficients 0).
-  double sum_t = 0;
-  for (double t : data.time) sum_t += t;
-  const double rate = static_cast<double>(data.events()) / sum_t;
-  Vec sorted = data.time;
-  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
-  const double median_t = sorted[sorted.size() / 2];
-  auto start_vec = [&](const std::map<std::string, double>& natural, const std::map<std::string, Vec>& coefs) {
-    Vec th(P, 0.0);
-    size_t off = 0;
-    for (size_t k = 0; k < K; ++k) {
-      if (m.fixed[k]) continue;
-      const auto& pi = fam.params[k];
-      auto c = coefs.find(pi.name);
-      if (c != coefs.end() && static_cast<int64_t>(c->second.size()) == designs[k].cols) {
-        for (int64_t j = 0; j < designs[k].cols; ++j) th[off + j] = c->second[j];
-      } else {
-        th[off] = link(pi.link, natural.at(pi.name));
-      }
-      off += designs[k].cols;
-    }
-    return th;
+  // Every start on data sd (designs xs, objective ob): the best end, its start, the iterations of all.
+  struct Starts {
+    NewtonResult best;
+    std::string label;
+    int iterations = 0;
   };
-  std::vector<std::pair<std::string, Vec>> starts;
-  const std::string& fn = fam.name;
-  if (fam.location_scale) {
-    starts.push_back({"exponential rate", start_vec({{"mu", -std::log(rate)}, {"scale", 1.0}}, {})});
-  } else if (fn == "weibull-ph") {
-    starts.push_back({"exponential rate", start_vec({{"lambda", rate}, {"gamma", 1.0}}, {})});
-  } else if (fn == "gompertz") {
-    starts.push_back({"exponential rate", start_vec({{"rate", rate}, {"shape", 0.0}}, {})});
-  } else {
-    // Nested Weibull (PH) fit with lambda's and gamma's covariates, then kappa values around it.
-    FitOptions wo = o;
-    wo.family = "weibull-ph";
-    wo.formulas.clear();
-    wo.fixed.clear();
-    for (const char* p : {"lambda", "gamma"})
-      if (o.formulas.count(p)) wo.formulas[p] = o.formulas.at(p);
-    for (const char* p : {"lambda", "gamma"})
-      if (o.fixed.count(p)) wo.fixed[p] = o.fixed.at(p);
-    std::map<std::string, Vec> nested;
-    double lam_w = rate, gam_w = 1;
-    try {
-      Objective wobj(find_family("weibull-ph"), data, {xs_std[0], xs_std[2]},
-                     {m.fixed[0], m.fixed[2]});
-      Vec w0(wobj.size(), 0.0);
+  auto multi_start = [&](const SurvData& sd, const std::vector<torch::Tensor>& xs, Objective& ob) {
+    // Starting points (natural-scale intercepts, covariate coefficients 0).
+    double sum_t = 0;
+    for (double t : sd.time) sum_t += t;
+    const double rate = static_cast<double>(sd.events()) / sum_t;
+    Vec sorted = sd.time;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    const double median_t = sorted[sorted.size() / 2];
+    auto start_vec = [&](const std::map<std::string, double>& natural, const std::map<std::string, Vec>& coefs) {
+      Vec th(P, 0.0);
       size_t off = 0;
-      if (!m.fixed[0]) {
-        w0[0] = std::log(rate);
-        off = designs[0].cols;
+      for (size_t k = 0; k < K; ++k) {
+        if (m.fixed[k]) continue;
+        const auto& pi = fam.params[k];
+        auto c = coefs.find(pi.name);
+        if (c != coefs.end() && static_cast<int64_t>(c->second.size()) == designs[k].cols) {
+          for (int64_t j = 0; j < designs[k].cols; ++j) th[off + j] = c->second[j];
+        } else {
+          th[off] = link(pi.link, natural.at(pi.name));
+        }
+        off += designs[k].cols;
       }
-      NewtonResult wr = newton(wobj, w0, o.max_iter, o.tol);
-      if (wr.converged) {
-        off = 0;
+      return th;
+    };
+    std::vector<std::pair<std::string, Vec>> starts;
+    const std::string& fn = fam.name;
+    if (fam.location_scale) {
+      starts.push_back({"exponential rate", start_vec({{"mu", -std::log(rate)}, {"scale", 1.0}}, {})});
+    } else if (fn == "weibull-ph") {
+      starts.push_back({"exponential rate", start_vec({{"lambda", rate}, {"gamma", 1.0}}, {})});
+    } else if (fn == "gompertz") {
+      starts.push_back({"exponential rate", start_vec({{"rate", rate}, {"shape", 0.0}}, {})});
+    } else {
+      // Nested Weibull (PH) fit with lambda's and gamma's covariates, then kappa values around it.
+      std::map<std::string, Vec> nested;
+      double lam_w = rate, gam_w = 1;
+      try {
+        Objective wobj(find_family("weibull-ph"), sd, {xs[0], xs[2]}, {fixed_s[0], fixed_s[2]});
+        Vec w0(wobj.size(), 0.0);
+        size_t off = 0;
         if (!m.fixed[0]) {
-          nested["lambda"] = Vec(wr.theta.begin(), wr.theta.begin() + designs[0].cols);
-          lam_w = std::exp(wr.theta[0]);
+          w0[0] = std::log(rate);
           off = designs[0].cols;
         }
-        if (!m.fixed[2]) {
-          nested["gamma"] = Vec(wr.theta.begin() + off, wr.theta.begin() + off + designs[2].cols);
-          gam_w = std::exp(wr.theta[off]);
+        NewtonResult wr = newton(wobj, w0, o.max_iter, o.tol);
+        if (wr.converged) {
+          off = 0;
+          if (!m.fixed[0]) {
+            nested["lambda"] = Vec(wr.theta.begin(), wr.theta.begin() + designs[0].cols);
+            lam_w = std::exp(wr.theta[0]);
+            off = designs[0].cols;
+          }
+          if (!m.fixed[2]) {
+            nested["gamma"] = Vec(wr.theta.begin() + off, wr.theta.begin() + off + designs[2].cols);
+            gam_w = std::exp(wr.theta[off]);
+          }
         }
+      } catch (const Interrupted&) {
+        throw;
+      } catch (const Error&) {
       }
-    } catch (const Error&) {
+      const double phi0 = fixed_s[1] ? *fixed_s[1] : 1.0 / median_t;
+      // At kappa = 1, H = lambda (phi t)^gamma: the Weibull's lambda t^gamma needs lambda / phi^gamma.
+      const double lam0 = std::exp(std::log(lam_w) - gam_w * std::log(phi0));
+      std::vector<double> kappas = fn == "burr" ? std::vector<double>{0.0}
+                                   : fn == "pgw" ? std::vector<double>{1.0, 0.5, 2.0}
+                                                 : std::vector<double>{1.0, 0.5, 2.0, 0.0, -0.5};
+      for (double kap : kappas) {
+        std::map<std::string, Vec> c = nested;
+        if (c.count("lambda")) c["lambda"][0] = std::log(lam0);
+        starts.push_back({"nested Weibull, kappa " + std::to_string(kap).substr(0, 4),
+                          start_vec({{"lambda", lam0}, {"phi", phi0}, {"gamma", gam_w}, {"kappa", kap}}, c)});
+      }
     }
-    const double phi0 = m.fixed[1] ? *m.fixed[1] : 1.0 / median_t;
-    // At kappa = 1, H = lambda (phi t)^gamma: the Weibull's lambda t^gamma needs lambda / phi^gamma.
-    const double lam0 = lam_w / std::pow(phi0, gam_w);
-    std::vector<double> kappas = fn == "burr" ? std::vector<double>{0.0}
-                                 : fn == "pgw" ? std::vector<double>{1.0, 0.5, 2.0}
-                                               : std::vector<double>{1.0, 0.5, 2.0, 0.0, -0.5};
-    for (double kap : kappas) {
-      std::map<std::string, Vec> c = nested;
-      if (c.count("lambda")) c["lambda"][0] = std::log(lam0);
-      starts.push_back({"nested Weibull, kappa " + std::to_string(kap).substr(0, 4),
-                        start_vec({{"lambda", lam0}, {"phi", phi0}, {"gamma", gam_w}, {"kappa", kap}}, c)});
+    // Ranks the ends of the starts: converged, then stopped on a plateau (an infinite estimate), then the
+    // rest; the larger log-likelihood within a rank.
+    auto rank = [](const NewtonResult& r) { return r.converged ? 2 : r.plateau ? 1 : 0; };
+    Starts out;
+    for (const auto& [label, th] : starts) {
+      NewtonResult r = newton(ob, th, o.max_iter, o.tol);
+      out.iterations += r.iterations;
+      log::debug("start '{}' on {} rows: loglik {} after {} iterations ({})", label, sd.n(), r.value, r.iterations,
+                 r.converged ? "converged" : r.message);
+      if (out.label.empty() || rank(r) > rank(out.best) || (rank(r) == rank(out.best) && r.value > out.best.value)) {
+        out.best = r;
+        out.label = label;
+      }
     }
-  }
+    return out;
+  };
+
+  // Large data: the starts run on a systematic subsample (every k-th row), and one Newton run on all
+  // rows finishes from the best of them: a few passes over the data instead of one per iteration of
+  // every start. Where that run does not converge, every start runs on all rows as for small data.
   NewtonResult best;
   std::string best_start;
   int total_iter = 0;
-  for (const auto& [label, th] : starts) {
-    NewtonResult r = newton(obj, th, o.max_iter, o.tol);
-    total_iter += r.iterations;
-    log::debug("start '{}': loglik {} after {} iterations ({})", label, r.value, r.iterations, r.converged ? "converged" : r.message);
-    if ((r.converged && (!best.converged || r.value > best.value)) || (!best.converged && r.value > best.value)) {
-      best = r;
-      best_start = label;
+  bool done = false;
+  const size_t sub_rows = std::max(o.subsample_rows, static_cast<size_t>(o.subsample_fraction * static_cast<double>(data.n())));
+  if (o.subsample_from > 0 && data.n() > o.subsample_from && sub_rows > 0 && sub_rows < data.n()) {
+    const size_t stride = (data.n() + sub_rows - 1) / sub_rows;
+    std::vector<int64_t> idx;
+    SurvData sub;
+    for (size_t i = 0; i < data.n(); i += stride) {
+      idx.push_back(static_cast<int64_t>(i));
+      sub.time.push_back(scaled.time[i]);
+      sub.event.push_back(scaled.event[i]);
+      if (!scaled.entry.empty()) sub.entry.push_back(scaled.entry[i]);
+    }
+    if (sub.events() > 0) {
+      torch::Tensor rows = torch::tensor(idx, torch::kInt64);
+      std::vector<torch::Tensor> xs_sub;
+      for (const auto& x : xs_std) xs_sub.push_back(x.index_select(0, rows));
+      Objective sub_obj(fam, sub, xs_sub, fixed_s);
+      Starts st = multi_start(sub, xs_sub, sub_obj);
+      if (st.best.converged || st.best.plateau) {
+        NewtonResult r = newton(obj, st.best.theta, o.max_iter, o.tol);
+        log::debug("all {} rows from the subsample's best start: loglik {} after {} iterations ({})", data.n(), r.value, r.iterations,
+                   r.converged ? "converged" : r.message);
+        total_iter = st.iterations + r.iterations;
+        if (r.converged || r.plateau) {
+          best = r;
+          best_start = st.label + " (on a subsample of " + std::to_string(sub.n()) + " rows, then all rows)";
+          done = true;
+        }
+      }
     }
   }
+  if (!done) {
+    Starts st = multi_start(scaled, xs_std, obj);
+    best = st.best;
+    best_start = st.label;
+    total_iter += st.iterations;
+  }
 
-  // Back to the original scale: eta = b0 + sum_j b_j (x_j - c_j)/s_j.
-  Vec theta_orig(P);
+  // Estimates that may be infinite: where the log-likelihood converged while coefficients kept moving,
+  // R's test on the step that remains (coxph's "coefficient may be infinite").
+  std::vector<bool> infinite(P, false);
+  Vec g_s, h_s;
+  auto flag_infinite = [&] {
+    obj.derivs(best.theta, g_s, h_s);
+    Vec info(h_s.size());
+    for (size_t i = 0; i < h_s.size(); ++i) info[i] = -h_s[i];
+    infinite = numeric::may_be_infinite(best.theta, g_s, info, 1e-6);
+    if (std::none_of(infinite.begin(), infinite.end(), [](bool b) { return b; }) && !best.last_step.empty())
+      for (int64_t i = 0; i < P; ++i) infinite[i] = std::fabs(best.last_step[i]) > 1e-3 * (1 + std::fabs(best.theta[i]));
+  };
+  if (best.plateau) {
+    flag_infinite();
+    if (std::none_of(infinite.begin(), infinite.end(), [](bool b) { return b; })) {
+      // A flat direction, not an infinite one: carry on from there as an ordinary fit.
+      const int used = best.iterations;
+      numeric::NewtonOptions no;
+      no.max_iter = std::max(1, o.max_iter - used);
+      no.tol = o.tol;
+      no.max_step = 20;
+      NewtonResult more = numeric::maximize([&](const Vec& t) { return obj.value(t); },
+                                            [&](const Vec& t, Vec& g, Vec& h) { return obj.derivs(t, g, h); }, best.theta, no);
+      total_iter += more.iterations;
+      more.iterations += used;
+      best = more;
+    }
+  }
+  const bool usable = best.converged || best.plateau;
+
+  // A distribution parameter (one without covariates) at the edge of its range is a degenerate fit:
+  // the likelihood has no maximum there (a scale running to 0 where the events share one time) or
+  // only a limiting one. Not an estimate: the fit fails naming it.
+  auto describe_run = [&](size_t i) {
+    const size_t k = slots[i].param;
+    const ParamInfo& pi = fam.params[k];
+    if (slots[i].col == 0 && designs[k].cols == 1) {
+      // Natural value in the data's time unit.
+      double eta = best.theta[i];
+      double nat = link_inverse(pi.link, eta);
+      if (unit.on) {
+        if (pi.name == "mu") nat += std::log(unit.c);
+        else if (pi.name == "phi" || pi.name == "rate" || (pi.name == "shape" && fam.name == "gompertz")) nat /= unit.c;
+      }
+      const double dir = std::fabs(eta) > 5 || best.last_step.empty() ? eta : best.last_step[i];
+      return pi.name + " runs to " + limit_of(pi.link, dir) + " (" + fmt_short(nat) + " at the last iterate)";
+    }
+    const double dir = std::fabs(best.theta[i]) > 5 || best.last_step.empty() ? best.theta[i] : best.last_step[i];
+    return "coefficient " + slot_name(i) + " runs to " + (dir > 0 ? "+infinity" : "-infinity");
+  };
+  std::string data_hint;
+  {
+    std::vector<double> ev;
+    for (size_t i = 0; i < data.n(); ++i)
+      if (data.event[i]) ev.push_back(data.time[i]);
+    std::sort(ev.begin(), ev.end());
+    ev.erase(std::unique(ev.begin(), ev.end()), ev.end());
+    if (ev.size() == 1)
+      data_hint = std::string("; ") + (data.events() == 1 ? "the data have one event" : "every event is at the same time") +
+                  " (t = " + fmt_short(ev[0]) + "): a distribution with a shape can put unbounded density there";
+  }
+  std::string failure;
+  if (!usable) {
+    // Which coordinate was running: the largest component of the last step.
+    // Which coordinate was running: the one farthest out on the internal scale when one is far out
+    // (|eta| > 15: a factor e^15 from the data's scale), else the largest component of the last step.
+    size_t run = 0;
+    for (int64_t i = 1; i < P; ++i)
+      if (std::fabs(best.theta[i]) > std::fabs(best.theta[run])) run = i;
+    const bool far = std::fabs(best.theta[run]) > 15;
+    if (!far && !best.last_step.empty())
+      for (size_t i = 0; i < best.last_step.size(); ++i)
+        if (std::fabs(best.last_step[i]) > std::fabs(best.last_step[run])) run = i;
+    const std::string growth = "the log-likelihood grows without bound (to " + fmt_short(best.value) + " from " + fmt_short(best.start_value) + ")";
+    if (best.nonfinite)
+      failure = "has no maximum: " + growth + " as " + describe_run(run) + data_hint;
+    else if (far && !best.last_step.empty())
+      failure = "did not converge (" + best.message + "): " + growth + " as " + describe_run(run) + data_hint;
+    else
+      failure = "did not converge (" + best.message + ")" + data_hint;
+  } else if (unit.on) {
+    // A converged fit whose distribution parameter sits far out on the internal scale (e^25: a scale
+    // of 1e-11 in units of the median time) is at the edge of the family too.
+    for (int64_t i = 0; i < P; ++i)
+      if (designs[slots[i].param].cols == 1 && std::fabs(best.theta[i]) > 25) infinite[i] = true;
+  }
+
+  // Back to the original scale: eta = b0 + sum_j b_j (x_j - c_j)/s_j; then to the data's time unit.
+  Vec theta_orig(P), theta_os(P), T(P * P, 0.0);
+  for (int64_t i = 0; i < P; ++i) T[i * P + i] = 1;
   {
     size_t off = 0;
     for (size_t k = 0; k < K; ++k) {
@@ -368,17 +613,101 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
         b0 -= best.theta[off + j] * d.center[j] / d.scale[j];
       }
       theta_orig[off] = b0;
-      m.coef.push_back(Vec(theta_orig.begin() + off, theta_orig.begin() + off + d.cols));
       off += d.cols;
     }
+    theta_os = theta_orig;
+    if (unit.on) {
+      // theta_orig = U(theta_os), with its Jacobian T for the covariance.
+      const double lc = std::log(unit.c);
+      off = 0;
+      size_t gamma_off = 0;
+      for (size_t k = 0, acc = 0; k < K; ++k) {
+        if (m.fixed[k]) continue;
+        if (fam.params[k].name == "gamma") gamma_off = acc;
+        acc += designs[k].cols;
+      }
+      for (size_t k = 0; k < K; ++k) {
+        if (m.fixed[k]) continue;
+        const std::string& pn = fam.params[k].name;
+        if (pn == "mu") {
+          theta_orig[off] += lc;
+        } else if (pn == "phi" || pn == "rate") {
+          theta_orig[off] -= lc;
+        } else if (pn == "shape" && fam.name == "gompertz") {
+          for (int64_t j = 0; j < designs[k].cols; ++j) {
+            theta_orig[off + j] /= unit.c;
+            T[(off + j) * P + off + j] = 1 / unit.c;
+          }
+        } else if (pn == "lambda" && fam.name == "weibull-ph") {
+          // log lambda = log lambda' - gamma log c; gamma is one number here (time_unit).
+          const double gam = m.fixed[1] ? *m.fixed[1] : std::exp(theta_os[gamma_off]);
+          theta_orig[off] -= gam * lc;
+          if (!m.fixed[1]) T[off * P + gamma_off] = -gam * lc;
+        }
+        off += designs[k].cols;
+      }
+    }
+    off = 0;
+    for (size_t k = 0; k < K; ++k) {
+      if (m.fixed[k]) continue;
+      m.coef.push_back(Vec(theta_orig.begin() + off, theta_orig.begin() + off + designs[k].cols));
+      off += designs[k].cols;
+    }
   }
-  // Observed information on the original scale.
+  // Observed information with covariates on their original scale, in the internal time unit (where it
+  // is well conditioned whatever the data's unit), carried to the data's unit by T; the log-likelihood
+  // in the data's unit differs by -log c per event (each density is divided by c).
   Vec g, h, cov;
-  Objective orig(fam, data, xs_orig, m.fixed);
-  orig.derivs(theta_orig, g, h);
-  for (double& x : h) x = -x;
-  cov = spd_inverse(h, P);
-  if (cov.empty() && best.converged) log::warn("the information matrix is not positive definite at the optimum: no standard errors (is a parameter not identifiable? e.g. lambda and phi when kappa = 1)");
+  double loglik = best.value;
+  if (usable) {
+    Objective orig(fam, scaled, xs_orig, fixed_s);
+    loglik = orig.derivs(theta_os, g, h) - static_cast<double>(data.events()) * std::log(unit.c);
+    for (double& x : h) x = -x;
+    Vec cov_s = spd_inverse(h, P);
+    if (!cov_s.empty()) {
+      cov.assign(P * P, 0.0);
+      for (int64_t a = 0; a < P; ++a)
+        for (int64_t b = 0; b < P; ++b) {
+          double acc = 0;
+          for (int64_t i = 0; i < P; ++i)
+            for (int64_t j = 0; j < P; ++j) acc += T[a * P + i] * cov_s[i * P + j] * T[b * P + j];
+          cov[a * P + b] = acc;
+        }
+    }
+  }
+  if (cov.empty() && usable && std::none_of(infinite.begin(), infinite.end(), [](bool b) { return b; }))
+    log::warn("the information matrix is not positive definite at the optimum: no standard errors (is a parameter not identifiable? e.g. lambda and phi when kappa = 1)");
+
+  // Infinite estimates: the likelihood is bounded (it converged) but has its supremum at infinity.
+  // The fit stands, flagged (degenerate) with a warning: covariate coefficients one by one (a factor
+  // level without events, a separating covariate), distribution parameters together (the fit is a
+  // limiting case of the family, e.g. an APGW with kappa -> -1 and lambda -> infinity, whose
+  // log-likelihood, curves and cure fraction are the limit's).
+  std::vector<std::string> warnings;
+  bool degenerate = false;
+  {
+    std::map<std::string, std::string> hints;
+    for (size_t k = 0; k < K; ++k)
+      if (!m.fixed[k])
+        for (auto& [col, why] : levels_without_events(m.formulas[k], data)) hints[fam.params[k].name + ":" + col] = why;
+    std::string edges;
+    for (int64_t i = 0; i < P; ++i) {
+      if (!infinite[i]) continue;
+      degenerate = true;
+      if (designs[slots[i].param].cols == 1) {
+        edges += (edges.empty() ? "" : ", ") + describe_run(static_cast<size_t>(i));
+        continue;
+      }
+      auto hint = hints.find(slot_name(i));
+      warnings.push_back("coefficient " + slot_name(i) + " may be infinite (the log-likelihood converged while it kept growing" +
+                         (hint == hints.end() ? "" : "; " + hint->second) + "): its estimate and standard error are not meaningful");
+    }
+    if (!edges.empty())
+      warnings.push_back("the fit is at the edge of the " + fam.name + " family: " + edges +
+                         " (the log-likelihood converged while they kept moving): these estimates are not finite; the log-likelihood and "
+                         "the fitted curves are those of the limiting model" + data_hint);
+    for (const auto& w : warnings) log::warn("{}", w);
+  }
 
   const double z = normal_quantile(0.5 + o.conf / 2);
   nlohmann::json params = nlohmann::json::array();
@@ -394,7 +723,7 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
         const double est = theta_orig[off + j];
         const double se = cov.empty() ? NAN : std::sqrt(cov[(off + j) * P + off + j]);
         rows.push_back({{"term", designs[k].names[j]}, {"estimate", est}, {"se", se}, {"z", est / se}, {"p", two_sided_p(est / se)},
-                        {"lower", est - z * se}, {"upper", est + z * se}});
+                        {"lower", est - z * se}, {"upper", est + z * se}, {"infinite", static_cast<bool>(infinite[off + j])}});
       }
       p["coefficients"] = rows;
       if (designs[k].cols == 1) {
@@ -409,12 +738,15 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   const double n = static_cast<double>(data.n());
   FitResult res;
   res.model = m;
-  res.converged = best.converged;
-  res.message = best.converged ? "converged" : best.message;
-  res.loglik = best.value;
-  res.aic = -2 * best.value + 2.0 * P;
+  res.converged = usable && failure.empty();
+  res.message = !failure.empty() ? failure : degenerate ? "converged (the log-likelihood); some estimates are infinite (see warnings)" : "converged";
+  res.loglik = loglik;
+  res.aic = -2 * loglik + 2.0 * P;
   res.df = static_cast<int>(P);
   res.iterations = best.iterations;
+  res.warnings = warnings;
+  res.degenerate = degenerate;
+  if (!res.converged) return res;  // nothing to report: the caller says why (res.message)
   std::vector<std::string> coef_names;
   for (size_t k = 0; k < K; ++k)
     if (!m.fixed[k])
@@ -427,16 +759,18 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
                 {"events", data.events()},
                 {"dropped_na", data.dropped},
                 {"left_truncated", !data.entry.empty()},
-                {"loglik", best.value},
+                {"loglik", loglik},
                 {"df", P},
                 {"aic", res.aic},
-                {"bic", -2 * best.value + std::log(n) * P},
-                {"converged", best.converged},
+                {"bic", -2 * loglik + std::log(n) * P},
+                {"converged", true},
                 {"message", res.message},
                 {"iterations", best.iterations},
                 {"iterations_all_starts", total_iter},
                 {"start", best_start},
                 {"damped_steps", best.damped},
+                {"degenerate", degenerate},
+                {"warnings", warnings},
                 {"conf_level", o.conf},
                 {"parameters", params},
                 {"coef_names", coef_names},
@@ -447,6 +781,7 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
     auto pr = m.params(data.rows);
     std::vector<double> risk(data.n());
     for (size_t i = 0; i < data.n(); ++i) {
+      if ((i & 0xFFFF) == 0) check_stop();
       const double med = inverse_cumhaz(fam, std::log(2.0), pr[i]);
       risk[i] = std::isfinite(med) ? -std::log(med) : -INFINITY;
     }
@@ -463,6 +798,7 @@ FitResult fit_parametric(const SurvData& data, const FitOptions& o) {
   }
   if (fam.name == "apgw" && !m.fixed[0] && !m.fixed[3]) {
     // Cure fraction at the covariate means (the standardised intercepts): exp(-lambda (kappa+1)/-kappa).
+    // lambda and kappa do not depend on the time unit.
     size_t o_lam = 0, o_kap = 0, acc = 0;
     for (size_t k = 0; k < K; ++k) {
       if (m.fixed[k]) continue;

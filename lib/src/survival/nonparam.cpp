@@ -1,20 +1,40 @@
 #include "paramkit/survival/nonparam.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 #include <cmath>
 #include <numeric>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/numeric/newton.h"
 #include "paramkit/survival/stats.h"
 
 namespace paramkit::survival {
 
-double KaplanMeier::at(double t) const {
-  double s = 1;
-  for (size_t i = 0; i < time.size() && time[i] <= t; ++i) s = surv[i];
-  return s;
+double KaplanMeier::at(double t) const { return summary_at(t).surv; }
+
+KaplanMeier::AtTime KaplanMeier::summary_at(double t) const {
+  AtTime a;
+  a.time = t;
+  // The last row at or before t (the curve is right-continuous); before the first: S = 1 exactly.
+  const size_t k = static_cast<size_t>(std::upper_bound(time.begin(), time.end(), t) - time.begin());
+  // At risk at t: the subjects whose time is >= t (the first row at or after t), 0 beyond the last.
+  const size_t j = static_cast<size_t>(std::lower_bound(time.begin(), time.end(), t) - time.begin());
+  a.n_risk = j < time.size() ? n_risk[j] : 0;
+  if (k == 0) {
+    a.surv = 1;
+    a.std_err = 0;
+    a.lower = a.upper = 1;
+    return a;
+  }
+  a.surv = surv[k - 1];
+  a.std_err = std_err[k - 1];
+  a.lower = lower[k - 1];
+  a.upper = upper[k - 1];
+  return a;
 }
 
 namespace {
@@ -41,10 +61,17 @@ KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<uint
   KaplanMeier km;
   std::vector<size_t> order(time.size());
   std::iota(order.begin(), order.end(), 0);
+  check_stop();
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return time[a] < time[b]; });
+  check_stop();
   const double z = normal_quantile(0.5 + conf / 2);
   double at_risk = static_cast<double>(time.size()), s = 1, varlog = 0;
+  size_t next_check = 0;
   for (size_t i = 0; i < order.size();) {
+    if (i >= next_check) {
+      check_stop();
+      next_check = i + 65536;
+    }
     const double t = time[order[i]];
     double d = 0, c = 0;
     size_t j = i;
@@ -76,16 +103,28 @@ KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<uint
   return km;
 }
 
-nlohmann::json KaplanMeier::to_json() const {
-  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  nlohmann::json rows = nlohmann::json::array();
-  for (size_t i = 0; i < time.size(); ++i)
-    rows.push_back({{"time", time[i]}, {"n_risk", n_risk[i]}, {"n_event", n_event[i]}, {"n_censor", n_censor[i]},
-                    {"surv", surv[i]}, {"std_err", num(std_err[i])}, {"lower", num(lower[i])}, {"upper", num(upper[i])}});
+namespace {
+nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+}  // namespace
+
+nlohmann::json KaplanMeier::row(size_t i) const {
+  return {{"time", time[i]}, {"n_risk", n_risk[i]}, {"n_event", n_event[i]}, {"n_censor", n_censor[i]}, {"surv", surv[i]},
+          {"std_err", num_or_null(std_err[i])}, {"lower", num_or_null(lower[i])}, {"upper", num_or_null(upper[i])}};
+}
+
+nlohmann::json KaplanMeier::to_json(bool with_table) const {
   double events = 0;
   for (double d : n_event) events += d;
-  return {{"n", n_risk.empty() ? 0 : n_risk[0]}, {"events", events}, {"median", num(median)},
-          {"median_lower", num(median_lower)}, {"median_upper", num(median_upper)}, {"table", rows}};
+  nlohmann::json j = {{"n", n_risk.empty() ? 0 : n_risk[0]}, {"events", events}, {"median", num_or_null(median)},
+                      {"median_lower", num_or_null(median_lower)}, {"median_upper", num_or_null(median_upper)}};
+  if (!with_table) return j;
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < time.size(); ++i) {
+    if ((i & 0xFFFF) == 0) check_stop();  // millions of rows: one signal ends the run
+    rows.push_back(row(i));
+  }
+  j["table"] = std::move(rows);
+  return j;
 }
 
 Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk) {
@@ -106,10 +145,17 @@ Concordance concordance(const std::vector<double>& time, const std::vector<uint8
   };
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
+  check_stop();
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return time[a] > time[b]; });
+  check_stop();
   Concordance c;
   double inserted = 0;
+  size_t next_check = 0;
   for (size_t i = 0; i < n;) {
+    if (i >= next_check) {
+      check_stop();
+      next_check = i + 65536;
+    }
     size_t j = i;
     while (j < n && time[order[j]] == time[order[i]]) ++j;
     for (size_t k = i; k < j; ++k)
@@ -156,7 +202,12 @@ CoxEval cox_eval(const std::vector<double>& x, int64_t p, const std::vector<doub
     for (int64_t k = 0; k < p; ++k) e += x[i * p + k] * beta[k];
     eta[i] = e;
   }
+  size_t next_check = 0;
   for (size_t i = 0; i < n;) {
+    if (i >= next_check) {
+      check_stop();  // one evaluation is a pass over the data
+      next_check = i + 65536;
+    }
     size_t j = i;
     while (j < n && time[order[j]] == time[order[i]]) ++j;
     double dcount = 0, dsum0 = 0;
@@ -245,6 +296,23 @@ CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions
   const bool converged = nr.converged;
   CoxEval cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
   std::vector<double> cov = numeric::spd_inverse(cur.info, p);
+  // R's test for infinite coefficients on the converged fit (standardised scale, where the remaining
+  // step and the coefficient compare as on R's); a separating covariate or a level without events.
+  const std::vector<bool> infinite = converged ? numeric::may_be_infinite(beta, cur.grad, cur.info, 1e-6) : std::vector<bool>(p, false);
+  std::map<std::string, std::string> hints;  // dummy name -> "level 'z' of 'grp' has only censored rows"
+  for (const auto& t : formula.terms) {
+    if (!t.categorical) continue;
+    const Column& c = data.rows.col(t.column);
+    std::map<std::string, size_t> events;
+    for (size_t i = 0; i < data.n(); ++i) {
+      char buf[32];
+      std::string v = c.numeric ? (std::snprintf(buf, sizeof buf, "%.15g", c.values[i]), std::string(buf)) : c.strings[i];
+      events[v] += data.event[i];
+    }
+    const std::string prefix = t.factor_syntax ? "factor(" + t.column + ")" : t.column;
+    for (const auto& [l, e] : events)
+      if (e == 0) hints[l == t.ref ? "" : prefix + l] = "level '" + l + "' of '" + t.column + "' has only censored rows";
+  }
   const double z = normal_quantile(0.5 + o.conf / 2);
   CoxResult res;
   std::vector<double> lp(n, 0.0);
@@ -253,7 +321,14 @@ CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions
     const double est = beta[a] / s;
     const double se = cov.empty() ? NAN : std::sqrt(cov[a * p + a]) / s;
     res.coefficients.push_back({d.names[a + 1], est, std::exp(est), se, est / se, two_sided_p(est / se), std::exp(est - z * se),
-                                std::exp(est + z * se)});
+                                std::exp(est + z * se), static_cast<bool>(infinite[a])});
+    if (infinite[a]) {
+      auto h = hints.find(d.names[a + 1]);
+      res.degenerate = true;
+      res.warnings.push_back("coefficient of " + d.names[a + 1] + " may be infinite (the partial likelihood converged while it kept growing" +
+                             (h == hints.end() ? "" : "; " + h->second) + "): its estimate and standard error are not meaningful");
+      log::warn("{}", res.warnings.back());
+    }
     for (int64_t r = 0; r < n; ++r) lp[r] += beta[a] * x[r * p + a];
   }
   res.ties = o.ties;
@@ -281,7 +356,7 @@ void to_json(nlohmann::json& j, const CoxResult& r) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& c : r.coefficients)
     rows.push_back({{"term", c.term}, {"coef", c.coef}, {"exp_coef", c.exp_coef}, {"se", c.se}, {"z", c.z},
-                    {"p", c.p}, {"exp_lower", c.exp_lower}, {"exp_upper", c.exp_upper}});
+                    {"p", c.p}, {"exp_lower", c.exp_lower}, {"exp_upper", c.exp_upper}, {"infinite", c.infinite}});
   j = {{"model", "cox"},
        {"ties", r.ties},
        {"n", r.n},
@@ -295,6 +370,8 @@ void to_json(nlohmann::json& j, const CoxResult& r) {
        {"concordance", r.concordance},
        {"iterations", r.iterations},
        {"converged", r.converged},
+       {"degenerate", r.degenerate},
+       {"warnings", r.warnings},
        {"conf_level", r.conf_level}};
 }
 

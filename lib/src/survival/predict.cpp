@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 #include "paramkit/core/rng.h"
 
 namespace paramkit::survival {
@@ -15,11 +16,15 @@ std::string num_name(double v) {
 }
 }  // namespace
 
-Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
-  for (double t : o.times)
+void PredictOptions::validate() const {
+  for (double t : times)
     if (!(t >= 0) || !std::isfinite(t)) throw UsageError("--times: times must be finite and >= 0");
-  for (double q : o.quantiles)
+  for (double q : quantiles)
     if (!(q > 0 && q < 1)) throw UsageError("--quantiles: values must lie in (0, 1)");
+}
+
+Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
+  o.validate();
   auto params = m.params(rows);
   Table out;
   out.source = rows.source;
@@ -29,12 +34,9 @@ Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
   for (size_t r = 0; r < rows.rows; ++r) row_index[r] = static_cast<double>(r + 1);
   if (o.id_column.empty()) out.columns.push_back(numeric_column("row", row_index));
   for (double t : o.times) {
-    std::vector<double> s(rows.rows), h(rows.rows), H(rows.rows);
-    for (size_t r = 0; r < rows.rows; ++r) {
-      H[r] = t == 0 ? 0 : cumhaz(*m.family, t, params[r]);
-      h[r] = t == 0 ? NAN : hazard(*m.family, t, params[r]);
-      s[r] = std::exp(-H[r]);
-    }
+    std::vector<double> s(rows.rows), h(rows.rows, NAN), H(rows.rows, 0.0);
+    if (t > 0) cumhaz_rows(*m.family, t, params, &H, &h);
+    for (size_t r = 0; r < rows.rows; ++r) s[r] = std::exp(-H[r]);
     out.columns.push_back(numeric_column("surv_" + num_name(t), s));
     out.columns.push_back(numeric_column("hazard_" + num_name(t), h));
     out.columns.push_back(numeric_column("cumhaz_" + num_name(t), H));
@@ -42,6 +44,7 @@ Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
   for (double q : o.quantiles) {
     std::vector<double> v(rows.rows);
     for (size_t r = 0; r < rows.rows; ++r) {
+      if ((r & 0xFFFF) == 0) check_stop();
       double t = inverse_cumhaz(*m.family, -std::log1p(-q), params[r]);
       v[r] = std::isfinite(t) ? t : NAN;
     }
@@ -56,6 +59,8 @@ Table simulate(const Model& m, const Table& covariates, const SimulateOptions& o
   if (needs_rows && covariates.rows == 0) throw UsageError("the model has covariates: give rows to simulate for (--data)");
   const size_t n = o.n > 0 ? o.n : covariates.rows;
   if (n == 0) throw UsageError("--n: nothing to simulate");
+  // Bounded before allocating: the rows and their CSV (~30 bytes a row) must fit in memory.
+  if (n > kMaxSimulatedRows) throw UsageError("--n: at most " + std::to_string(kMaxSimulatedRows) + " rows, got " + std::to_string(n));
   Table base_rows = covariates;
   if (covariates.rows == 0) {
     base_rows.rows = 1;
@@ -66,6 +71,7 @@ Table simulate(const Model& m, const Table& covariates, const SimulateOptions& o
   std::vector<double> time(n), status(n);
   std::vector<size_t> src(n);
   for (size_t i = 0; i < n; ++i) {
+    if ((i & 0xFFFF) == 0) check_stop();  // millions of rows: one signal ends the run
     const size_t r = i % base_rows.rows;
     src[i] = r;
     const double e = -std::log1p(-rng.uniform());

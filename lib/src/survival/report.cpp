@@ -6,6 +6,9 @@
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/provenance.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/io/atomic_file.h"
 #include "paramkit/survival/plot.h"
 
 namespace paramkit::survival {
@@ -27,7 +30,10 @@ std::string group_name(const Column& c, size_t r) {
 std::vector<std::pair<std::string, std::vector<size_t>>> groups_of(const SurvData& d, const std::string& by) {
   std::map<std::string, std::vector<size_t>> g;
   const Column* c = by.empty() ? nullptr : &d.rows.col(by);
-  for (size_t i = 0; i < d.n(); ++i) g[c ? group_name(*c, i) : "all"].push_back(i);
+  for (size_t i = 0; i < d.n(); ++i) {
+    if ((i & 0xFFFF) == 0) check_stop();
+    g[c ? group_name(*c, i) : "all"].push_back(i);
+  }
   return {g.begin(), g.end()};
 }
 }  // namespace
@@ -55,7 +61,7 @@ SurvData load_data(const std::string& path, const DataOptions& o, const std::vec
 SurvData load_for_fit(const std::string& path, const DataOptions& d, FitOptions& o) {
   std::vector<std::string> cols;
   for (const auto& [p, f] : o.formulas)
-    for (const auto& c : parse_formula(f, "--" + p).columns()) cols.push_back(c);
+    for (const auto& c : parse_formula(f, o.formula_flag(p)).columns()) cols.push_back(c);
   o.refs = d.refs;
   o.conf = d.conf;
   return load_data(path, d, cols, true);
@@ -97,26 +103,84 @@ KmReport run_km(const std::string& path, const DataOptions& o, const std::string
     KmCurve c;
     c.group = name;
     c.km = kaplan_meier(t, e, o.conf);
-    for (double x : times) {
-      c.at_times.push_back(x);
-      c.at_surv.push_back(c.km.at(x));
-    }
+    for (double x : times) c.at.push_back(c.km.summary_at(x));
     rep.curves.push_back(std::move(c));
   }
   return rep;
 }
 
-void to_json(nlohmann::json& j, const KmReport& r) {
+namespace {
+nlohmann::json km_report_json(const KmReport& r, bool with_tables) {
+  nlohmann::json j;
   nlohmann::json curves = nlohmann::json::array();
   for (const auto& c : r.curves) {
-    nlohmann::json cj = c.km.to_json();
+    nlohmann::json cj = c.km.to_json(with_tables);
     cj["group"] = c.group;
+    auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     nlohmann::json at = nlohmann::json::array();
-    for (size_t i = 0; i < c.at_times.size(); ++i) at.push_back({{"time", c.at_times[i]}, {"surv", c.at_surv[i]}});
+    for (const auto& a : c.at)
+      at.push_back({{"time", a.time}, {"n_risk", a.n_risk}, {"surv", a.surv}, {"std_err", num(a.std_err)}, {"lower", num(a.lower)},
+                    {"upper", num(a.upper)}});
     cj["at"] = at;
-    curves.push_back(cj);
+    curves.push_back(std::move(cj));
   }
-  j = {{"data", r.data}, {"by", r.by}, {"dropped_na", r.dropped_na}, {"conf_level", r.conf_level}, {"curves", curves}};
+  j = {{"data", r.data}, {"by", r.by}, {"dropped_na", r.dropped_na}, {"conf_level", r.conf_level}, {"curves", std::move(curves)}};
+  return j;
+}
+}  // namespace
+
+void to_json(nlohmann::json& j, const KmReport& r) { j = km_report_json(r, true); }
+
+void write_km_report(const std::string& path, const KmReport& r) {
+  // The report without its tables, each replaced by a placeholder; dumped as write_report would, then
+  // the placeholders replaced by the tables, each row dumped on its own and indented as nlohmann's
+  // serializer indents a nested value (its lines after the first shifted by the current indent).
+  nlohmann::json head = km_report_json(r, false);  // small: the tables are streamed below
+  const std::string tag = "@@paramkit-km-table-";
+  for (size_t i = 0; i < r.curves.size(); ++i) head["curves"][i]["table"] = tag + std::to_string(i) + "@@";
+  head["provenance"] = current_provenance().to_json();
+  const std::string text = head.dump(2) + "\n";
+  AtomicFile out(path);
+  std::string buf;
+  auto flush = [&](bool force) {
+    if (force || buf.size() > (1u << 20)) {
+      out.write(buf);
+      buf.clear();
+    }
+  };
+  size_t pos = 0;
+  for (size_t i = 0; i < r.curves.size(); ++i) {
+    const std::string mark = "\"" + tag + std::to_string(i) + "@@\"";
+    const size_t at = text.find(mark, pos);
+    if (at == std::string::npos) throw Error(path + ": internal error: the report lost table " + std::to_string(i));
+    buf += text.substr(pos, at - pos);
+    const size_t line = text.rfind('\n', at) + 1;
+    const size_t indent = text.find_first_not_of(' ', line) - line;
+    const KaplanMeier& km = r.curves[i].km;
+    if (km.time.empty()) {
+      buf += "[]";
+    } else {
+      const std::string in(indent + 2, ' ');
+      buf += "[\n";
+      for (size_t k = 0; k < km.time.size(); ++k) {
+        if ((k & 0xFFF) == 0) check_stop();
+        std::string row = km.row(k).dump(2);
+        buf += in;
+        for (char c : row) {
+          buf += c;
+          if (c == '\n') buf += in;
+        }
+        buf += k + 1 < km.time.size() ? ",\n" : "\n";
+        flush(false);
+      }
+      buf += std::string(indent, ' ') + "]";
+    }
+    pos = at + mark.size();
+  }
+  buf += text.substr(pos);
+  flush(true);
+  check_stop();
+  out.commit();
 }
 
 namespace {
@@ -132,6 +196,7 @@ Table km_table(const KmReport& rep) {
     const KaplanMeier& km = c.km;
     const std::vector<double>* src[] = {&km.time, &km.n_risk, &km.n_event, &km.n_censor, &km.surv, &km.std_err, &km.lower, &km.upper};
     for (size_t i = 0; i < km.time.size(); ++i) {
+      if ((i & 0xFFFF) == 0) check_stop();
       group.push_back(c.group);
       for (int k = 0; k < 8; ++k) cols[k].push_back(k >= 5 ? finite_or_nan((*src[k])[i]) : (*src[k])[i]);
     }
@@ -207,10 +272,18 @@ std::string fit_plot_svg(const SurvData& d, const FitResult& fit, const std::str
       k.s.push_back(km.surv[i]);
     }
     f.label = fit.model.family->name + " " + name;
+    std::vector<std::vector<double>> mp;
+    for (size_t i : members) mp.push_back(params[i]);
+    std::vector<double> H;
     for (int s = 0; s <= 100; ++s) {
       const double x = tmax * s / 100.0;
       double acc = 0;
-      for (size_t i : members) acc += x == 0 ? 1.0 : std::exp(-cumhaz(*fit.model.family, x, params[i]));
+      if (x == 0) {
+        acc = static_cast<double>(members.size());
+      } else {
+        cumhaz_rows(*fit.model.family, x, mp, &H, nullptr);
+        for (double v : H) acc += std::exp(-v);
+      }
       f.t.push_back(x);
       f.s.push_back(acc / static_cast<double>(members.size()));
     }
@@ -237,9 +310,11 @@ std::string format_fit(const nlohmann::json& r) {
     for (const auto& c : p["coefficients"]) {
       o += pad(c["term"].get<std::string>(), 24, false) + pad(fmt_num(c["estimate"].get<double>()), 12) + pad(fmt_num(c["se"].get<double>(), 4), 12) +
            pad(fmt_num(c["z"].get<double>(), 3), 9) + pad(fmt_num(c["p"].get<double>(), 3), 11) +
-           pad(fmt::format("[{}, {}]", fmt_num(c["lower"].get<double>(), 5), fmt_num(c["upper"].get<double>(), 5)), 26) + "\n";
+           pad(fmt::format("[{}, {}]", fmt_num(c["lower"].get<double>(), 5), fmt_num(c["upper"].get<double>(), 5)), 26) +
+           (c.value("infinite", false) ? "  *" : "") + "\n";
     }
   }
+  if (r.value("degenerate", false)) o += "\n* may be infinite: see the warnings\n";
   if (r.contains("survreg") && r["survreg"].contains("scale")) o += fmt::format("\nscale = {} (survreg's)\n", fmt_num(r["survreg"]["scale"].get<double>()));
   if (r.contains("cure_fraction"))
     o += fmt::format("\ncure fraction {} [{}, {}] at the covariate means\n", fmt_num(r["cure_fraction"]["estimate"].get<double>(), 4),
@@ -259,7 +334,9 @@ std::string format_km(const KmReport& r) {
     for (double d : c.km.n_event) events += d;
     o += fmt::format("{}: n = {}, events = {}, median = {} ({}% CI {} - {})\n", c.group, n, events, fmt_num(c.km.median), pct,
                      fmt_num(c.km.median_lower), fmt_num(c.km.median_upper));
-    for (size_t i = 0; i < c.at_times.size(); ++i) o += fmt::format("  S({}) = {}\n", fmt_num(c.at_times[i]), fmt_num(c.at_surv[i]));
+    for (const auto& a : c.at)
+      o += fmt::format("  S({}) = {} (se {}, {}% CI {} - {}; {} at risk)\n", fmt_num(a.time), fmt_num(a.surv), fmt_num(a.std_err, 4), pct,
+                       fmt_num(a.lower, 5), fmt_num(a.upper, 5), a.n_risk);
   }
   return o;
 }
@@ -269,7 +346,8 @@ std::string format_cox(const CoxResult& r) {
   o += pad("", 24, false) + pad("coef", 12) + pad("exp(coef)", 12) + pad("se", 11) + pad("z", 9) + pad("p", 11) + "\n";
   for (const auto& c : r.coefficients)
     o += pad(c.term, 24, false) + pad(fmt_num(c.coef), 12) + pad(fmt_num(c.exp_coef), 12) + pad(fmt_num(c.se, 4), 11) + pad(fmt_num(c.z, 3), 9) +
-         pad(fmt_num(c.p, 3), 11) + "\n";
+         pad(fmt_num(c.p, 3), 11) + (c.infinite ? "  *" : "") + "\n";
+  if (r.degenerate) o += "\n* may be infinite: see the warnings\n";
   o += fmt::format("\nlogLik = {} (null {}), LR test = {} on {} df, p = {}; concordance = {}\n", fmt_num(r.loglik, 10), fmt_num(r.loglik_null, 10),
                    fmt_num(r.lr_statistic, 6), r.lr_df, fmt_num(r.lr_p, 3), fmt_num(r.concordance.c(), 6));
   return o;

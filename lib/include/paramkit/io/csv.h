@@ -1,4 +1,6 @@
 // CSV tables with a header row: numeric and categorical columns, NA/empty as missing, RFC 4180 quoting.
+// A column is numeric when every non-missing cell is a number; a non-finite number in it (nan, inf,
+// 1e400) is an input error naming the file, column and line (NA or an empty cell marks a missing value).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -24,11 +26,14 @@ struct Table {
   std::string source;
   std::vector<Column> columns;
   size_t rows = 0;
+  std::vector<size_t> lines;  // the file line of each row (header = line 1); empty for built tables
+  // Where row r is, for messages: "data row 4 (line 5)" (or "data row 4" for a built table).
+  std::string where(size_t r) const;
   bool has(std::string_view name) const;
   // InputError naming the file and the column when absent.
   const Column& col(std::string_view name) const;
   Column& col(std::string_view name);
-  // A numeric column; InputError naming the row when it is categorical.
+  // A numeric column; InputError naming the first cell that is not a number when it is categorical.
   const Column& numeric(std::string_view name) const;
   // Rows where none of the named columns is missing.
   std::vector<size_t> complete_rows(const std::vector<std::string>& names) const;

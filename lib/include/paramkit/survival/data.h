@@ -49,11 +49,19 @@ struct Term {
 
 struct Formula {
   std::string text;
-  std::vector<Term> terms;  // the intercept is always included
+  std::vector<Term> terms;  // main effects; the intercept is always included
+  // Interactions, each the indexes of its (two or three) main-effect terms, ordered as R orders them:
+  // after the main effects, two-way before three-way, each term's columns in the order the variables
+  // first appear in the formula. Every interaction's lower-order terms are in the formula too.
+  std::vector<std::vector<size_t>> interactions;
   std::vector<std::string> columns() const;
+  // The design's column names after the intercept, R's names: each main term's, then each
+  // interaction's products ("trt:karno", "karno:celltypelarge"), the first component varying fastest.
+  std::vector<std::string> names() const;
 };
 
-// "~ a + factor(b) + factor(c, ref=x)", "1" or "" (intercept only). UsageError naming `what`.
+// "~ a + factor(b) + factor(c, ref=x) + a:b + c*d", "1" or "" (intercept only); a*b is a + b + a:b,
+// a*b*c every product of them. UsageError naming `what`.
 Formula parse_formula(const std::string& text, const std::string& what);
 // Fills in which terms are categorical and their levels from the data; refs: column -> reference level
 // (from --ref), overriding ref= in the formula.

@@ -44,6 +44,10 @@ HazardTerms hazard_terms(const Family& f, const torch::Tensor& t, const std::vec
 // Plain-double versions for prediction and simulation.
 double cumhaz(const Family& f, double t, const std::vector<double>& p);
 double hazard(const Family& f, double t, const std::vector<double>& p);
+// H(t) and h(t) at one time for many rows (params: rows x parameters, natural scale), in chunks of
+// rows with a stop check between them (SIGINT/SIGTERM); either output may be null.
+void cumhaz_rows(const Family& f, double t, const std::vector<std::vector<double>>& params, std::vector<double>* H,
+                 std::vector<double>* h);
 // H^{-1}(y): the time at which the cumulative hazard reaches y; +inf when it never does (a defective
 // APGW, kappa < 0). Closed forms where they exist, else bisection on log t.
 double inverse_cumhaz(const Family& f, double y, const std::vector<double>& p);

@@ -21,8 +21,20 @@ struct FitOptions {
   std::map<std::string, std::string> formulas;  // parameter -> right-hand side; absent: intercept only
   std::map<std::string, double> fixed;          // parameter -> value on the natural scale (e.g. kappa = 1)
   std::map<std::string, std::string> refs;      // column -> reference level
+  // parameter -> the flag that gave its formula, for messages (absent: "--<parameter>"); survfit's
+  // --formula sets the first parameter's.
+  std::map<std::string, std::string> formula_flags;
+  std::string formula_flag(const std::string& parameter) const {
+    auto it = formula_flags.find(parameter);
+    return it == formula_flags.end() ? "--" + parameter : it->second;
+  }
   int max_iter = 100;
   double tol = 1e-10;   // relative change of the log-likelihood
+  // Above subsample_from rows, the starts run on a systematic subsample of max(subsample_rows,
+  // subsample_fraction n) rows and one Newton run on all rows finishes from the best (subsample_from
+  // 0: every start on all rows).
+  size_t subsample_from = 200000, subsample_rows = 50000;
+  double subsample_fraction = 0.1;
   double conf = 0.95;   // confidence level of intervals
 };
 
@@ -43,10 +55,17 @@ struct Model {
 struct FitResult {
   Model model;
   // The fit report (a file format: 'survfit predict' and 'simulate' read its model back): coefficients
-  // with se/z/p/CI, loglik, AIC, BIC, iterations, convergence, ...
+  // with se/z/p/CI and an "infinite" flag, loglik, AIC, BIC, iterations, convergence, "degenerate",
+  // "warnings", ... Empty when the fit failed (converged false).
   nlohmann::json report;
+  // False when there is no estimate: Newton did not converge, the likelihood has no maximum (it grows
+  // without bound as a scale runs to 0), or a distribution parameter ran to the edge of its range.
   bool converged = false;
-  std::string message;  // "converged", or why not
+  std::string message;  // "converged", or why not (a phrase after "the <family> fit ...")
+  // Coefficients of covariates that may be infinite (a factor level without events, a separating
+  // covariate): the fit stands, flagged (degenerate), with one warning per coefficient (also logged).
+  bool degenerate = false;
+  std::vector<std::string> warnings;
   double loglik = 0, aic = 0;
   int df = 0;
   int iterations = 0;  // of the chosen start

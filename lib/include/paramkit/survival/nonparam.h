@@ -17,7 +17,18 @@ struct KaplanMeier {
   // std_err: of S (Greenwood, as summary.survfit prints); CI: exp(log S -/+ z se(log S)) capped at 1.
   double median = NAN, median_lower = NAN, median_upper = NAN;
   double at(double t) const;  // S(t) (right-continuous step function)
-  nlohmann::json to_json() const;
+  // S(t) with its standard error, confidence limits and the number at risk at t, as R's
+  // summary(survfit, times = t): the row of the last time <= t (before the first: S = 1, se = 0);
+  // n_risk counts the subjects with time >= t.
+  struct AtTime {
+    double time = 0, n_risk = 0, surv = 1, std_err = 0, lower = 1, upper = 1;
+  };
+  AtTime summary_at(double t) const;
+  // {"n", "events", "median", "median_lower", "median_upper", "table": [row(0), row(1), ...]}; without
+  // the table when with_table is false (a caller that streams the rows).
+  nlohmann::json to_json(bool with_table = true) const;
+  // {"time", "n_risk", "n_event", "n_censor", "surv", "std_err", "lower", "upper"} (null where undefined).
+  nlohmann::json row(size_t i) const;
 };
 
 KaplanMeier kaplan_meier(const std::vector<double>& time, const std::vector<uint8_t>& event, double conf = 0.95);
@@ -39,6 +50,9 @@ struct CoxOptions {
 struct CoxCoefficient {
   std::string term;
   double coef = 0, exp_coef = 0, se = 0, z = 0, p = 0, exp_lower = 0, exp_upper = 0;  // CI of exp(coef)
+  // R's "coefficient may be infinite" (coxph.fit): the partial likelihood converged while this
+  // coefficient kept growing (a factor level whose rows are all censored, a separating covariate).
+  bool infinite = false;
 };
 
 struct CoxResult {
@@ -53,9 +67,12 @@ struct CoxResult {
   int iterations = 0;
   bool converged = false;
   double conf_level = 0.95;
+  bool degenerate = false;            // some coefficient may be infinite
+  std::vector<std::string> warnings;  // one per such coefficient (also logged)
 };
-// The Cox report: {"model": "cox", ties, n, events, dropped_na, formula, coefficients, loglik_null,
-// loglik, lr_test {statistic, df, p}, concordance, iterations, converged, conf_level}.
+// The Cox report: {"model": "cox", ties, n, events, dropped_na, formula, coefficients (each with
+// "infinite"), loglik_null, loglik, lr_test {statistic, df, p}, concordance, iterations, converged,
+// degenerate, warnings, conf_level}.
 void to_json(nlohmann::json& j, const CoxResult& r);
 
 // InputError for collinear covariates.

@@ -14,6 +14,8 @@ struct PredictOptions {
   std::vector<double> times;      // S(t), h(t), H(t) at each
   std::vector<double> quantiles;  // time by which this fraction has failed (0.5: the median)
   std::string id_column;          // copied to the output when given
+  // UsageError naming the flag: times finite and >= 0, quantiles in (0, 1).
+  void validate() const;
 };
 
 // One row per input row: [id], then surv_<t>, hazard_<t>, cumhaz_<t> per time and q_<p> per quantile
@@ -28,7 +30,8 @@ struct SimulateOptions {
   double admin = INFINITY;      // administrative censoring time
 };
 
-// Covariate rows are cycled when n exceeds them; an intercept-only model needs none (empty table).
+constexpr size_t kMaxSimulatedRows = 100000000;  // 1e8 rows: ~3 GB of CSV
+// UsageError beyond kMaxSimulatedRows. Covariate rows are cycled when n exceeds them; an intercept-only model needs none (empty table).
 // Columns: time, status (1 event, 0 censored), then the covariates.
 Table simulate(const Model& model, const Table& covariates, const SimulateOptions& options);
 

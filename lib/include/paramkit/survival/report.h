@@ -35,7 +35,7 @@ SurvData load_for_fit(const std::string& path, const DataOptions& d, FitOptions&
 struct KmCurve {
   std::string group;  // a level of the --by column, or "all"
   KaplanMeier km;
-  std::vector<double> at_times, at_surv;  // S(t) at the requested times
+  std::vector<KaplanMeier::AtTime> at;  // S(t), its se and CI at the requested times
 };
 
 struct KmReport {
@@ -44,9 +44,15 @@ struct KmReport {
   double conf_level = 0.95;
   std::vector<KmCurve> curves;  // levels of `by` in sorted order
 };
-// {"data", "by", "dropped_na", "conf_level", "curves": [{group, ...KaplanMeier::to_json(), "at": [{time, surv}]}]}
+// {"data", "by", "dropped_na", "conf_level", "curves": [{group, ...KaplanMeier::to_json(),
+//   "at": [{time, n_risk, surv, std_err, lower, upper}]}]} (undefined limits: null)
 void to_json(nlohmann::json& j, const KmReport& r);
 
+// Writes the report of to_json(r) stamped with the run's provenance, the bytes io/json.h's write_report
+// writes, streaming the survival tables row by row with stop checks: a table of millions of rows is
+// neither built as one JSON tree nor dumped in one uninterruptible call (one SIGTERM ends the write,
+// and the temp file goes).
+void write_km_report(const std::string& path, const KmReport& r);
 // Kaplan-Meier per level of column `by` (one curve "all" when empty), with S(t) at `times`.
 KmReport run_km(const std::string& path, const DataOptions& o, const std::string& by, const std::vector<double>& times);
 // The survival tables of every curve as one table with a group column.
