@@ -111,7 +111,7 @@ TEST_CASE("atomic folder: without renameat2, the old folder goes aside and the n
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);  // nothing aside left
 }
 
-TEST_CASE("atomic folder: refuses what it must not replace; removes dead writers' temp folders") {
+TEST_CASE("atomic folder: refuses what it must not replace, removes dead writers' temp folders") {
   auto dir = paramkit::test::scratch("atomic-folder-refuse");
   paramkit::test::spit(dir / "file", "x");
   CHECK_THROWS_WITH_AS(AtomicFolder(dir / "file"), doctest::Contains("is not a folder"), UsageError);

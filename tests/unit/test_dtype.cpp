@@ -53,7 +53,7 @@ TEST_CASE("bf16 reference values") {
   }
 }
 
-TEST_CASE("fp8 reference values (OCP FP8: E4M3 max 448, no inf; E5M2 IEEE-like)") {
+TEST_CASE("fp8 reference values (OCP FP8: E4M3 max 448, no inf, E5M2 IEEE-like)") {
   CHECK(f8e4m3_to_f32(0x7E) == 448.0f);
   CHECK(f8e4m3_to_f32(0x01) == std::ldexp(1.0f, -9));
   CHECK(f8e4m3_to_f32(0x38) == 1.0f);

@@ -61,7 +61,7 @@ TEST_CASE("read_tensor_to decodes stored BF16 and FP8 weights on the GPU") {
   }
 }
 
-TEST_CASE("merges on the GPU equal the CPU merges (every method; same masks for seeded ones)") {
+TEST_CASE("merges on the GPU equal the CPU merges (every method, same masks for seeded ones)") {
   REQUIRE(torch::cuda::is_available());
   auto dir = test::scratch("gpu-merge");
   torch::manual_seed(3);

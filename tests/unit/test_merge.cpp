@@ -442,7 +442,7 @@ TEST_CASE("merge configs: linear averages every listed model, the base included"
   CHECK(j.models == std::vector<std::string>{"a", "b"});
 }
 
-TEST_CASE("merge configs: flags given on the command line win; --models and a config's models exclude each other") {
+TEST_CASE("merge configs: flags given on the command line win, --models and a config's models exclude each other") {
   MergeJob flags;
   flags.method.method = "ties";
   flags.method.t = 0.9;

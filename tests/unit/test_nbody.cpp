@@ -50,7 +50,7 @@ TEST_CASE("figure-eight: energy, angular momentum, one period with IAS15 (< 1e-1
   }
 }
 
-TEST_CASE("Pythagorean problem to t = 70 with IAS15 keeps |dE/E0| < 1e-10 in REBOUND's steps; momentum conserved to round-off") {
+TEST_CASE("Pythagorean problem to t = 70 with IAS15 keeps |dE/E0| < 1e-10 in REBOUND's steps, momentum conserved to round-off") {
   // REBOUND 5.0, IAS15, epsilon 1e-9, PRS23 on the same initial conditions: 5380 steps, |dE/E0| =
   // 3.1e-11 (2.2e-9 with its compensated summation switched off). Measured here: 5378 steps, 6.7e-12.
   System s = named_problem("pythagorean");
@@ -91,7 +91,7 @@ TEST_CASE("IAS15's compensated summation against plain summation on 9 round-off 
   CHECK(plain > 3 * comp);
 }
 
-TEST_CASE("IAS15 lands on every requested time; the compensation follows the system it belongs to") {
+TEST_CASE("IAS15 lands on every requested time, the compensation follows the system it belongs to") {
   // Many short calls (the sampling of integrate) against one long one: the same end time exactly,
   // and the energy at machine precision either way.
   System a = named_problem("figure-eight"), b = a;
@@ -147,7 +147,7 @@ TEST_CASE("collision time scale") {
   CHECK(collision_time(s) == doctest::Approx(0.1));
 }
 
-TEST_CASE("accelerations and jerks against finite differences; bad systems rejected") {
+TEST_CASE("accelerations and jerks against finite differences, bad systems rejected") {
   System s = named_problem("pythagorean");
   s.v = {{0.1, 0.2, 0.0}, {-0.3, 0.1, 0.05}, {0.2, -0.1, 0.3}};
   std::vector<Vec3> a, j, ap, am;
@@ -175,7 +175,7 @@ TEST_CASE("accelerations and jerks against finite differences; bad systems rejec
   CHECK_THROWS_AS(make_integrator("verlet"), UsageError);
 }
 
-TEST_CASE("reward 5 values from the spec; the paper's initial conditions") {
+TEST_CASE("reward 5 values from the spec, the paper's initial conditions") {
   CHECK(reward5(1e-8, 1, 1e-3) == doctest::Approx(-12.3385).epsilon(1e-5));
   CHECK(reward5(1e-12, 1, 1e-3) == doctest::Approx(5.3843).epsilon(1e-5));
   CHECK(reward5(1e-2, 1, 0.1) == doctest::Approx(-3496.0).epsilon(1e-9));
@@ -283,7 +283,7 @@ TEST_CASE("a policy's plain C++ forward pass equals the LibTorch network") {
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("policy files without LibTorch: the layout of the network's state dict, read back by both; bad files refused") {
+TEST_CASE("policy files without LibTorch: the layout of the network's state dict, read back by both, bad files refused") {
   auto dir = test::scratch("nbody-policy-file");
   DqnOptions o;
   o.hidden = 16;
@@ -339,7 +339,7 @@ TEST_CASE("Plummer sphere: n unit-total masses at rest in the centre-of-mass fra
   CHECK(plummer_sphere(2000, 7).x[1999] == s.x[1999]);
 }
 
-TEST_CASE("run_integration: samples and diagnostics of the figure-eight; bad problems and options rejected") {
+TEST_CASE("run_integration: samples and diagnostics of the figure-eight, bad problems and options rejected") {
   IntegrateOptions o;
   o.problem = "figure-eight";
   o.integrator = "ias15";
@@ -411,7 +411,7 @@ TEST_CASE("run_integration: samples and diagnostics of the figure-eight; bad pro
   CHECK(problem_system("paper:3", units_named("nbody")).x[1] == paper_initial_conditions(3).x[1]);
 }
 
-TEST_CASE("train_dqn: typed result; stopped and resumed equals one run; a stopped run has no policy") {
+TEST_CASE("train_dqn: typed result, stopped and resumed equals one run, a stopped run has no policy") {
   auto dir = test::scratch("nbody-train");
   TrainConfig c;
   c.episodes = 3;
