@@ -85,6 +85,8 @@ struct SmokeCommand : cli::TypedCommand<SmokeResult> {
     }
     auto parts = split_indices(all.size(), {1.0 - val_fraction, val_fraction}, ctx.common.seed);
     Dataset tr = all.subset(parts[0]), val = all.subset(parts[1]);
+    if (!eval_only && tr.size() == 0)
+      throw UsageError(fmt::format("no training examples left ({} read; after --train-limit, --digits and the --val-fraction split)", all.size()));
     std::vector<int64_t> in_shape(all.x.sizes().begin() + 1, all.x.sizes().end());
     std::function<torch::Tensor(torch::Tensor)> forward;
     auto model = nn::make_model(model_name, in_shape, 10, forward);

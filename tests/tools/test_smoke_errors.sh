@@ -24,6 +24,13 @@ expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" --out o
 for o in o1 o2 o3 o4 o5 o6 o7 o8; do expect_no_file $o; done
 expect_no_temps .
 
+# No examples left to train on, or a learning rate that can only diverge: exit 2 naming the cause.
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o o10 --train-limit 1 --max-steps 2
+expect_err "no training examples"
+expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o o10 --lr 1e308 --max-steps 2
+expect_err "--lr"
+expect_no_file o10
+
 # An output that is an existing file is refused before training.
 : > afile
 expect_rc 2 paramkit-smoke --train-images "$imgs" --train-labels "$labs" -o afile --max-steps 2

@@ -107,3 +107,17 @@ TEST_CASE("training learns a separable problem") {
   nn::train_classifier(*m, fwd, d, t, 0);
   CHECK(nn::evaluate(*m, fwd, d).accuracy > 0.95);
 }
+
+TEST_CASE("training stops with a message naming the cause: a non-finite loss, no examples") {
+  torch::Tensor x = torch::randn({20, 2});
+  x[3][1] = std::numeric_limits<float>::quiet_NaN();
+  torch::Tensor y = (x.select(1, 0) > 0).to(torch::kInt64);
+  nn::Mlp m(nn::MlpOptions{2, {4}, 2, "relu"});
+  auto fwd = [&](torch::Tensor t) { return m->forward(t); };
+  nn::TrainOptions t;
+  t.batch_size = 20;
+  t.log_every = 0;
+  CHECK_THROWS_WITH_AS(nn::train_classifier(*m, fwd, Dataset{x, y}, t, 0), doctest::Contains("loss is not finite at step 1"), Error);
+  Dataset empty{torch::zeros({0, 2}), torch::zeros({0}, torch::kInt64)};
+  CHECK_THROWS_WITH_AS(nn::train_classifier(*m, fwd, empty, t, 0), doctest::Contains("no examples"), InputError);
+}

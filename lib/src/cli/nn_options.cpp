@@ -7,10 +7,10 @@ namespace paramkit::cli {
 
 void add_optimizer(CLI::App& app, nn::OptimizerOptions& o) {
   app.add_option("--optimizer", o.name, "sgd, adam or adamw")->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  app.add_option("--lr", o.lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--lr", o.lr, "Learning rate, in (0, 10]")->capture_default_str()->check(CLI::Range(1e-12, 10.0));
   app.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_flag("--nesterov", o.nesterov, "SGD Nesterov momentum");
-  app.add_option("--weight-decay", o.weight_decay, "Weight decay (decoupled for adamw)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--weight-decay", o.weight_decay, "Weight decay (decoupled for adamw), in [0, 10]")->capture_default_str()->check(CLI::Range(0.0, 10.0));
   app.add_option("--beta1", o.beta1, "Adam beta1")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--beta2", o.beta2, "Adam beta2")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--adam-eps", o.eps, "Adam epsilon")->capture_default_str()->check(CLI::PositiveNumber);

@@ -1,6 +1,7 @@
 // Evaluation and the resumable training loop.
 #include "paramkit/nn/train.h"
 
+#include <cmath>
 #include <optional>
 
 #include "paramkit/core/error.h"
@@ -46,6 +47,7 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
                              const TrainOptions& o, uint64_t seed, c10::Device device,
                              const std::function<void(int64_t, double)>& on_step) {
   o.validate();
+  if (data.size() == 0) throw InputError("training data", "", "no examples to train on");
   model.to(device);
   model.train();
   auto optimizer = make_optimizer(o.optimizer, model.parameters());
@@ -78,6 +80,9 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     loss.backward();
     optimizer->step();
     result.last_loss = loss.item<double>();
+    if (!std::isfinite(result.last_loss))
+      throw Error(fmt::format("the training loss is not finite at step {} (learning rate {:g} too large, or bad inputs); "
+                              "the last checkpoint is kept", pos.step + 1, lr));
     ++pos.step;
     if (++pos.batch == per_epoch) {
       pos.batch = 0;
