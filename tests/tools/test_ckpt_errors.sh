@@ -122,4 +122,11 @@ expect_out "Example:"
 expect_out "  ckpt-tool diff "
 expect_rc 0 ckpt-tool --version
 expect_out "0.1.0"
+# --config: a subcommand's option given flat or nested under the subcommand's name.
+echo '{"bitwise": true}' > flat.json
+echo '{"diff": {"bitwise": true}}' > nested.json
+for cfg in flat.json nested.json; do
+  expect_rc 0 ckpt-tool diff "$orig" "$orig" --config $cfg --metrics m-$cfg
+  grep -q '"bitwise": true' m-$cfg || fail "--config $cfg did not set diff's --bitwise"
+done
 echo "ok"
