@@ -101,13 +101,6 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
 
 }  // namespace
 
-namespace {
-std::string short_num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
-}  // namespace
 
 // mergekit's rules (config.py ConfigReader.parameter, plan.py): a model's own `parameters` come first,
 // the top-level `parameters` block is the fallback for every model; the base model listed among
@@ -121,8 +114,8 @@ void apply_merge_config(const nlohmann::json& c, const std::string& source, Merg
     const bool ok = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi);
     if (!ok)
       throw InputError(source, field,
-                       "expected a number in " + std::string(lo_open ? "(" : "[") + short_num(lo) + ", " + short_num(hi) +
-                           (hi_open ? ")" : "]") + ", got " + short_num(x));
+                       "expected a number in " + std::string(lo_open ? "(" : "[") + short_number(lo) + ", " + short_number(hi) +
+                           (hi_open ? ")" : "]") + ", got " + short_number(x));
     return x;
   };
   auto scale = [&](const nlohmann::json& v, const std::string& field) { return num(v, field, -kMaxScale, kMaxScale, false, false); };
@@ -188,11 +181,11 @@ void apply_merge_config(const nlohmann::json& c, const std::string& source, Merg
       } else if (k == "lambda") job.method.lambda = job.method.pcb.lambda = scale(v, fk);
       else if (k == "t") {
         const double t = num(v, fk, 0, 1, false, false);
-        if (keep.count("t")) overridden("parameters.t", short_num(t), short_num(job.method.t));
+        if (keep.count("t")) overridden("parameters.t", short_number(t), short_number(job.method.t));
         else job.method.t = t;
       } else if (k == "ratio" || k == "pcb_ratio") {
         const double r = num(v, fk, 0, 1, true, false);
-        if (keep.count("pcb_ratio")) overridden(fk, short_num(r), short_num(job.method.pcb.ratio));
+        if (keep.count("pcb_ratio")) overridden(fk, short_number(r), short_number(job.method.pcb.ratio));
         else job.method.pcb.ratio = r;
       } else if (k == "clamp") job.method.pcb.clamp = boolean(v, fk);
       else if (k == "clamp_lo") job.method.pcb.clamp_lo = num(v, fk, 0, 0.5, false, true);

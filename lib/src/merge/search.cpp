@@ -27,11 +27,6 @@ namespace fs = std::filesystem;
 namespace paramkit::merge {
 
 namespace {
-std::string short_num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
 
 double grid_number(const std::string& text, const std::string& all) {
   size_t used = 0;
@@ -45,7 +40,7 @@ double grid_number(const std::string& text, const std::string& all) {
   if (text.empty() || used != text.size() || !std::isfinite(v))
     throw UsageError("--lambda-grid: expected START:STOP:STEP or a comma list of finite numbers, got '" + all.substr(0, 80) + "'");
   if (!(std::fabs(v) <= kMaxScale))
-    throw UsageError("--lambda-grid: " + short_num(v) + " is out of range: lambdas must have magnitude at most " + short_num(kMaxScale));
+    throw UsageError("--lambda-grid: " + short_number(v) + " is out of range: lambdas must have magnitude at most " + short_number(kMaxScale));
   return v;
 }
 }  // namespace
@@ -53,7 +48,7 @@ double grid_number(const std::string& text, const std::string& all) {
 std::vector<double> parse_grid(const std::string& text) {
   std::vector<double> v;
   auto too_many = [&](double count) {
-    return UsageError("--lambda-grid: " + short_num(count) + " values; at most " + std::to_string(kMaxCandidates) +
+    return UsageError("--lambda-grid: " + short_number(count) + " values; at most " + std::to_string(kMaxCandidates) +
                       " candidates (each one is a merge and an evaluation)");
   };
   if (text.find(':') != std::string::npos) {
@@ -228,7 +223,7 @@ SearchResult search_lambda(const MergeJob& job, const SearchOptions& o) {
   if (o.kind == "random" && (o.budget < 1 || o.budget > kMaxCandidates || !(o.lo < o.hi)))
     throw UsageError("random search needs --search-budget in [1, " + std::to_string(kMaxCandidates) + "] and --lambda-range LO < HI");
   if (!(std::fabs(o.lo) <= kMaxScale && std::fabs(o.hi) <= kMaxScale))
-    throw UsageError("--lambda-range: LO and HI must be finite with magnitude at most " + short_num(kMaxScale));
+    throw UsageError("--lambda-range: LO and HI must be finite with magnitude at most " + short_number(kMaxScale));
   if (o.grid.size() > static_cast<size_t>(kMaxCandidates))
     throw UsageError("--lambda-grid: at most " + std::to_string(kMaxCandidates) + " candidates");
   check_output(job.out, "output");  // the output comes last: check it before the first candidate

@@ -29,14 +29,8 @@ uint64_t problem_number(const std::string& text, const std::string& problem) {
 }  // namespace
 
 namespace {
-// Numbers in messages, short ("1e+300", not 300 digits).
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
 void finite_positive(double v, const char* flag) {
-  if (!std::isfinite(v) || !(v > 0)) throw UsageError(std::string(flag) + ": must be a positive finite number, got " + num(v));
+  if (!std::isfinite(v) || !(v > 0)) throw UsageError(std::string(flag) + ": must be a positive finite number, got " + short_number(v));
 }
 }  // namespace
 
@@ -44,27 +38,27 @@ void IntegrateOptions::validate() const {
   if (input.empty() == problem.empty()) throw UsageError("give initial conditions (a file) or --problem, not both");
   finite_positive(t_end, "--t-end");
   if (!std::isfinite(output_every) || output_every < 0)
-    throw UsageError("--output-every: must be a positive finite number (0: t-end / 200), got " + num(output_every));
+    throw UsageError("--output-every: must be a positive finite number (0: t-end / 200), got " + short_number(output_every));
   if (output_every > 0 && t_end / output_every > kMaxSampleValues)
-    throw UsageError("--output-every " + num(output_every) + ": " + num(t_end / output_every) + " samples to --t-end " + num(t_end) +
-                     "; at most " + num(kMaxSampleValues));
+    throw UsageError("--output-every " + short_number(output_every) + ": " + short_number(t_end / output_every) + " samples to --t-end " + short_number(t_end) +
+                     "; at most " + short_number(kMaxSampleValues));
   if (max_steps < 1 || max_steps > 1000000000000000LL) throw UsageError("--max-steps: between 1 and 1e15, got " + std::to_string(max_steps));
   if (!policy.empty()) {
     finite_positive(decision_interval, "--decision-interval");
     if (t_end / decision_interval > static_cast<double>(max_steps))
-      throw UsageError("--decision-interval " + num(decision_interval) + ": " + num(t_end / decision_interval) +
-                       " decisions to --t-end, more than --max-steps " + num(static_cast<double>(max_steps)));
+      throw UsageError("--decision-interval " + short_number(decision_interval) + ": " + short_number(t_end / decision_interval) +
+                       " decisions to --t-end, more than --max-steps " + short_number(static_cast<double>(max_steps)));
   }
   if (parameter) {
     const double p = *parameter;
     finite_positive(p, "--param");
     // Each parameter's meaningful range: a step factor, a fixed step, a relative accuracy.
-    if (integrator == "hermite" && p > 10) throw UsageError("--param: hermite's eta is a step factor in (0, 10], got " + num(p));
+    if (integrator == "hermite" && p > 10) throw UsageError("--param: hermite's eta is a step factor in (0, 10], got " + short_number(p));
     if ((integrator == "ias15" || integrator == "rk45") && p > 1)
-      throw UsageError("--param: " + integrator + "'s " + (integrator == "ias15" ? "epsilon" : "tolerance") + " is in (0, 1], got " + num(p));
+      throw UsageError("--param: " + integrator + "'s " + (integrator == "ias15" ? "epsilon" : "tolerance") + " is in (0, 1], got " + short_number(p));
     if (integrator == "leapfrog" && std::ceil(t_end / p) > static_cast<double>(max_steps))
-      throw UsageError("--param: leapfrog's fixed step " + num(p) + " takes " + num(std::ceil(t_end / p)) + " steps to --t-end " + num(t_end) +
-                       ", more than --max-steps " + num(static_cast<double>(max_steps)));
+      throw UsageError("--param: leapfrog's fixed step " + short_number(p) + " takes " + short_number(std::ceil(t_end / p)) + " steps to --t-end " + short_number(t_end) +
+                       ", more than --max-steps " + short_number(static_cast<double>(max_steps)));
   }
 }
 
@@ -126,7 +120,7 @@ IntegrationResult run_integration(const IntegrateOptions& o) {
   const double dt_out = o.output_every > 0 ? o.output_every : o.t_end / 200;
   const double samples = std::ceil(o.t_end / dt_out) + 1;
   if (samples * static_cast<double>(s.n()) > kMaxSampleValues)
-    throw UsageError("--output-every: " + num(samples) + " samples of " + std::to_string(s.n()) + " bodies; at most " + num(kMaxSampleValues) +
+    throw UsageError("--output-every: " + short_number(samples) + " samples of " + std::to_string(s.n()) + " bodies; at most " + short_number(kMaxSampleValues) +
                      " sample-bodies in memory");
   std::unique_ptr<Integrator> integ;
   std::optional<Policy> policy;
@@ -165,7 +159,7 @@ IntegrationResult run_integration(const IntegrateOptions& o) {
           ++chosen[eta];
           next_decision = s.t + o.decision_interval;
           if (!(next_decision > s.t))
-            throw Error("--decision-interval " + num(o.decision_interval) + " is below the time resolution at t = " + num(s.t));
+            throw Error("--decision-interval " + short_number(o.decision_interval) + " is below the time resolution at t = " + short_number(s.t));
         }
         integ->integrate_to(s, std::min(t_next, next_decision));
       }

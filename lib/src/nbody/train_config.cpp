@@ -11,15 +11,10 @@
 namespace paramkit::nbody {
 
 namespace {
-std::string short_num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%g", v);
-  return b;
-}
 // A finite number in [lo, hi] (open at lo when lo_open), else UsageError naming the flag.
 void in_range(double v, double lo, double hi, const char* flag, bool lo_open = false) {
   if (!std::isfinite(v) || v < lo || v > hi || (lo_open && v == lo))
-    throw UsageError(std::string(flag) + ": must be in " + (lo_open ? "(" : "[") + short_num(lo) + ", " + short_num(hi) + "], got " + short_num(v));
+    throw UsageError(std::string(flag) + ": must be in " + (lo_open ? "(" : "[") + short_number(lo) + ", " + short_number(hi) + "], got " + short_number(v));
 }
 }  // namespace
 

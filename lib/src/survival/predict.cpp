@@ -8,13 +8,6 @@
 #include "paramkit/core/rng.h"
 
 namespace paramkit::survival {
-namespace {
-std::string num_name(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-}  // namespace
 
 void PredictOptions::validate() const {
   for (double t : times)
@@ -37,9 +30,9 @@ Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
     std::vector<double> s(rows.rows), h(rows.rows, NAN), H(rows.rows, 0.0);
     if (t > 0) cumhaz_rows(*m.family, t, params, &H, &h);
     for (size_t r = 0; r < rows.rows; ++r) s[r] = std::exp(-H[r]);
-    out.columns.push_back(numeric_column("surv_" + num_name(t), s));
-    out.columns.push_back(numeric_column("hazard_" + num_name(t), h));
-    out.columns.push_back(numeric_column("cumhaz_" + num_name(t), H));
+    out.columns.push_back(numeric_column("surv_" + short_number(t), s));
+    out.columns.push_back(numeric_column("hazard_" + short_number(t), h));
+    out.columns.push_back(numeric_column("cumhaz_" + short_number(t), H));
   }
   for (double q : o.quantiles) {
     std::vector<double> v(rows.rows);
@@ -48,7 +41,7 @@ Table predict(const Model& m, const Table& rows, const PredictOptions& o) {
       double t = inverse_cumhaz(*m.family, -std::log1p(-q), params[r]);
       v[r] = std::isfinite(t) ? t : NAN;
     }
-    out.columns.push_back(numeric_column("q_" + num_name(q), v));
+    out.columns.push_back(numeric_column("q_" + short_number(q), v));
   }
   return out;
 }

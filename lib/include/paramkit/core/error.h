@@ -1,9 +1,17 @@
 // Error types every tool throws; the shared main wrapper maps them to exit codes (conventions.md).
 #pragma once
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
 namespace paramkit {
+
+// A number for an error message: short ("1e+300", not 300 digits), 6 significant digits.
+inline std::string short_number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
 
 // Runtime failure: exit code 1.
 class Error : public std::runtime_error {
