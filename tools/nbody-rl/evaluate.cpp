@@ -80,8 +80,8 @@ struct EvaluateCommand : cli::TypedCommand<EvaluationReport> {
     app.add_option("--seeds", o.seeds, "Held-out initial conditions (1 to 100000)")->capture_default_str();
     app.add_option("--seed-offset", o.seed_offset, "First held-out seed (training uses seed * 100000 + episode)")->capture_default_str();
     cli::add_output(app, out, "Evaluation report (JSON)");
-    app.add_option("--csv", csv, "Per seed and strategy (CSV)");
-    app.add_option("--plot", plot, "Energy error vs force evaluations, every strategy (SVG Pareto plot)");
+    cli::add_output_file(app, "--csv", csv, "Per seed and strategy (CSV)");
+    cli::add_output_file(app, "--plot", plot, "Energy error vs force evaluations, every strategy (SVG Pareto plot)");
   }
   EvaluationReport run(cli::Context& ctx) override {
     EvaluationReport rep;

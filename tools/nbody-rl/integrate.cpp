@@ -111,9 +111,9 @@ struct IntegrateCommand : cli::TypedCommand<IntegrationResult> {
     app.add_option("--max-steps", o.max_steps, "Steps (accepted and rejected) before the run fails with exit 1; a fixed-step run that needs more is refused")
         ->capture_default_str();
     cli::add_output(app, out, "Trajectory: .csv (t,body,x,y,z,vx,vy,vz,energy_error) or .h5 (t, x, v, energy_error)", false);
-    app.add_option("--diagnostics", diagnostics, "Diagnostics JSON (energy, angular momentum, errors, work, wall time)");
-    app.add_option("--plot-orbits", orbits, "Orbits in the x-y plane (SVG)");
-    app.add_option("--plot-energy", energy_plot, "Relative energy error over time (SVG)");
+    cli::add_output_file(app, "--diagnostics", diagnostics, "Diagnostics JSON (energy, angular momentum, errors, work, wall time)");
+    cli::add_output_file(app, "--plot-orbits", orbits, "Orbits in the x-y plane (SVG)");
+    cli::add_output_file(app, "--plot-energy", energy_plot, "Relative energy error over time (SVG)");
   }
   IntegrationResult run(cli::Context& ctx) override {
     IntegrationResult r;

@@ -41,7 +41,7 @@ struct TrainCommand : cli::TypedCommand<TrainResult> {
     config.checkpoint.every = 10;  // as before --checkpoint-every existed
     cli::add_checkpointing(app, config.checkpoint, "episodes");
     every_flag = app.get_option("--checkpoint-every");
-    app.add_option("--log-jsonl", config.log, "Per-episode records (JSON Lines)");
+    app.add_option("--log-jsonl", config.log, "Per-episode records (JSON Lines)")->group("Outputs");
     add_dqn_flags(app, config.dqn);
   }
   TrainResult run(cli::Context& ctx) override {

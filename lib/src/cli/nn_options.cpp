@@ -30,7 +30,7 @@ void add_training(CLI::App& app, nn::TrainOptions& o) {
   app.add_option("--max-steps", o.max_steps, "Stop after this many steps (0: all epochs)")->capture_default_str()->check(CLI::NonNegativeNumber);
   add_checkpointing(app, o.checkpoint, "steps");
   app.add_option("--log-every", o.log_every, "Log the loss every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--log-jsonl", o.log_jsonl, "Also write per-step records as JSON Lines to this file");
+  app.add_option("--log-jsonl", o.log_jsonl, "Also write per-step records as JSON Lines to this file")->group("Outputs");
   add_optimizer(app, o.optimizer);
   add_schedule(app, o.schedule);
 }

@@ -24,7 +24,7 @@ void add_print(CLI::App& app, PrintOptions& o, bool with_table, bool with_json) 
 }
 
 void add_checkpointing(CLI::App& app, CheckpointOptions& o, const std::string& unit) {
-  app.add_option("--checkpoint", o.path, "Checkpoint file, written atomically (model, optimizer, RNG, position)");
+  app.add_option("--checkpoint", o.path, "Checkpoint file, written atomically (model, optimizer, RNG, position)")->group("Outputs");
   app.add_option("--checkpoint-every", o.every, "Checkpoint every N " + unit + " (0: only at the end and at a stop)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));

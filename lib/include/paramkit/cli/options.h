@@ -16,8 +16,9 @@ namespace paramkit::cli {
 
 // -o/--output FILE (old spelling --out: Tool::alias("--out", "--output")).
 CLI::Option* add_output(CLI::App& app, std::string& path, const std::string& help, bool required = true);
-// Any other output file flag (--csv, --plot, ...). Outputs are listed under "Outputs" in --help, and
-// the Tool checks before any work that each one's folder can be written (exit 2 naming the flag).
+// Any other output file flag (--csv, --plot, ...; --checkpoint and --log-jsonl join the group too).
+// Outputs are listed under "Outputs" in --help, and the Tool checks before any work that each one's
+// folder can be written (exit 2 naming the flag).
 CLI::Option* add_output_file(CLI::App& app, const std::string& flag, std::string& path, const std::string& help);
 
 // --json / --table: how a command prints its result on stdout.
