@@ -38,9 +38,10 @@ done
 if grep -lE '#include "paramkit/(nn|data|torch)/' "$root"/lib/src/cli/*.cpp "$root"/lib/include/paramkit/cli/*.h | grep -v nn_options; then
   echo "^ the command layer (paramkit_cli) must not use LibTorch domains outside nn_options"; bad=1
 fi
-# ctest's doctest discovery splits test names at ';': such a case would run nothing and pass.
-if grep -nE 'TEST_CASE\("[^"]*;' "$root"/tests/unit/*.cpp; then
-  echo "^ a doctest name with ';' never runs under ctest: use ','"; bad=1
+# ctest's doctest discovery splits test names at ';' and reads '[' ']' as CMake list brackets (an
+# unbalanced one glues the following tests into one): such a case would run nothing and pass.
+if grep -nE 'TEST_CASE\("[^"]*[][;]' "$root"/tests/unit/*.cpp; then
+  echo "^ a doctest name with ';', '[' or ']' breaks ctest's test list: use ',' and parentheses"; bad=1
 fi
 [ $bad -eq 0 ] || fail "layering violated"
 echo "ok"

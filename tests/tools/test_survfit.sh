@@ -342,5 +342,34 @@ sigterm_ends 3 large-fit.json survfit fit large.csv --family apgw --out large-fi
 sigterm_ends 1 large-km.json survfit km large.csv --out large-km.json
 sigterm_ends 1 large-sim.csv survfit simulate --family weibull --set mu=1 --set scale=1 --n 20000000 --out large-sim.csv
 rm -f large.csv
+# Strata and (start, stop] counting-process rows in Cox, through the CLI (the library's numbers are
+# checked against R in test_survival.cpp; here the flags, the report and the messages).
+H="$DATA/survival/heart.csv"
+expect_rc 0 survfit cox "$H" --entry start --time stop --status event --formula "age + transplant + strata(surgery)" --out heart.json --table
+expect_out "2 strata: surgery=0 (n 143, 66 events); surgery=1 (n 29, 9 events)"  # R: table(heart$surgery), tapply(heart$event, heart$surgery, sum)
+python3 - <<'PY' || fail "cox strata + (start, stop]: the report"
+import json
+r = json.load(open("heart.json"))
+assert r["counting"] is True and r["strata"]["columns"] == ["surgery"], r["strata"]
+assert [s["name"] for s in r["strata"]["levels"]] == ["surgery=0", "surgery=1"]
+# R: coxph(Surv(start, stop, event) ~ age + transplant + strata(surgery), heart)
+want = {"age": 0.0303086511638514, "transplant": 0.00397922448698864}
+for c in r["coefficients"]:
+    assert abs(c["coef"] - want[c["term"]]) < 1e-6 * max(abs(want[c["term"]]), 1e-3), c
+assert abs(r["loglik"] - -267.621643043127) < 1e-7 and abs(r["concordance"]["c"] - 0.572459499263623) < 1e-9
+PY
+expect_rc 0 survfit cox "$V" --formula "trt + karno" --out v-nostrata.json
+grep -q '"strata": null' v-nostrata.json && grep -q '"counting": false' v-nostrata.json || fail "cox without strata: strata null, counting false"
+expect_rc 2 survfit fit "$V" --formula "trt + strata(celltype)" --out bad.json
+expect_err "--formula: strata() is for Cox models"
+expect_no_file bad.json
+expect_rc 2 survfit cox "$V" --formula "trt * strata(celltype)" --out bad.json
+expect_err "cannot be part of an interaction"
+expect_rc 2 survfit cox "$H" --entry stop --time start --status event --formula "age" --out bad.json
+expect_err "entry time"
+expect_rc 2 survfit km "$H" --entry start --time stop --status event --out bad.json
+expect_err "--entry: the Kaplan-Meier estimate here does not take entry times"
+expect_no_file bad.json
+
 expect_no_temps .
 echo "test_survfit: ok"

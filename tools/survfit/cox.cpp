@@ -24,7 +24,7 @@ struct CoxCommand : cli::TypedCommand<CoxMetrics> {
                      "survfit cox tests/data/survival/veteran.csv --formula 'trt + karno + factor(celltype)' -o /tmp/cox.json --table") {}
   void add_options(CLI::App& app) override {
     data.add(app, "CSV with time, status and covariates");
-    app.add_option("--formula", formula, "Covariates, e.g. 'trt + karno + factor(celltype)'")->required();
+    app.add_option("--formula", formula, "Covariates, e.g. 'trt + karno + factor(celltype)'; strata(x) for a baseline hazard per level of x")->required();
     app.add_option("--ties", options.ties, "efron (R's default) or breslow")->capture_default_str();
     cli::add_output(app, out, "Report (JSON)");
     cli::add_print(app, print, true, false);

@@ -121,6 +121,8 @@ std::vector<std::string> Formula::names() const {
 std::vector<std::string> Formula::columns() const {
   std::vector<std::string> c;
   for (const auto& t : terms) c.push_back(t.column);
+  for (const auto& s : strata)
+    if (std::find(c.begin(), c.end(), s) == c.end()) c.push_back(s);
   return c;
 }
 
@@ -199,11 +201,28 @@ Formula parse_formula(const std::string& text, const std::string& what) {
   for (const auto& [plus, tok] : split_top(s, "+")) {
     if (tok.empty()) throw UsageError(what + ": empty term in formula '" + f.text + "'");
     if (tok == "1") continue;
+    if (tok.rfind("strata(", 0) == 0) {  // strata(a[, b ...]): R's coxph strata
+      if (tok.back() != ')') throw UsageError(what + ": unclosed strata( in '" + tok + "'");
+      const std::string inner = tok.substr(7, tok.size() - 8);
+      for (const auto& [comma, part] : split_top(inner, ",")) {
+        const std::string col = trim(part);
+        if (col.empty()) throw UsageError(what + ": empty column name in '" + tok + "'");
+        for (char c : col)
+          if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'))
+            throw UsageError(what + ": strata() takes column names, got '" + col + "' in '" + tok + "'");
+        if (std::find(f.strata.begin(), f.strata.end(), col) != f.strata.end())
+          throw UsageError(what + ": column '" + col + "' appears twice in strata()");
+        f.strata.push_back(col);
+      }
+      continue;
+    }
     auto parts = split_top(tok, ":*");
     std::vector<std::string> cols;
     bool star = false;
     for (const auto& [sep, part] : parts) {
       if (part.empty()) throw UsageError(what + ": empty factor of the interaction '" + tok + "'");
+      if (part.rfind("strata(", 0) == 0)
+        throw UsageError(what + ": strata() cannot be part of an interaction ('" + tok + "'); write strata(...) as a term of its own");
       if (sep == '*') star = true;
       Term t = parse_term(part, what);
       note(t, tok);

@@ -232,6 +232,9 @@ Prepared prepare(const SurvData& data, const FitOptions& o) {
     m.fixed.push_back(fi == o.fixed.end() ? std::nullopt : std::optional<double>(fi->second));
     auto it = o.formulas.find(pn);
     Formula f = parse_formula(it == o.formulas.end() ? "" : it->second, o.formula_flag(pn));
+    if (!f.strata.empty())
+      throw UsageError(o.formula_flag(pn) + ": strata() is for Cox models (survfit cox); a parametric fit takes the column as a covariate, e.g. factor(" +
+                       f.strata[0] + ")");
     resolve_formula(f, data.rows, o.refs);
     m.formulas.push_back(f);
     Design d = build_design(f, data.rows, true);

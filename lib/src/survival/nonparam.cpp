@@ -127,56 +127,99 @@ nlohmann::json KaplanMeier::to_json(bool with_table) const {
   return j;
 }
 
-Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk) {
+namespace {
+// Rows grouped by stratum (ids 0..k-1; none: one group), each group's rows by descending time and, for
+// (start, stop] data, by descending start. Stable, so equal times keep the data's order.
+struct Blocks {
+  std::vector<size_t> by_time, by_start, bounds;  // bounds: block b is [bounds[b], bounds[b+1])
+};
+Blocks make_blocks(const std::vector<double>& time, const std::vector<double>& entry, const std::vector<size_t>& stratum) {
+  const size_t n = time.size();
+  Blocks b;
+  b.by_time.resize(n);
+  std::iota(b.by_time.begin(), b.by_time.end(), 0);
+  auto sid = [&](size_t i) { return stratum.empty() ? size_t{0} : stratum[i]; };
+  check_stop();
+  std::stable_sort(b.by_time.begin(), b.by_time.end(), [&](size_t x, size_t y) {
+    return sid(x) != sid(y) ? sid(x) < sid(y) : time[x] > time[y];
+  });
+  if (!entry.empty()) {
+    b.by_start = b.by_time;
+    std::stable_sort(b.by_start.begin(), b.by_start.end(), [&](size_t x, size_t y) {
+      return sid(x) != sid(y) ? sid(x) < sid(y) : entry[x] > entry[y];
+    });
+  }
+  check_stop();
+  b.bounds.push_back(0);
+  for (size_t i = 1; i < n; ++i)
+    if (sid(b.by_time[i]) != sid(b.by_time[i - 1])) b.bounds.push_back(i);
+  b.bounds.push_back(n);
+  return b;
+}
+}  // namespace
+
+Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk,
+                        const std::vector<double>& entry, const std::vector<size_t>& stratum) {
   const size_t n = time.size();
   std::vector<double> levels(risk);
   std::sort(levels.begin(), levels.end());
   levels.erase(std::unique(levels.begin(), levels.end()), levels.end());
   std::vector<size_t> rank(n);
   for (size_t i = 0; i < n; ++i) rank[i] = std::lower_bound(levels.begin(), levels.end(), risk[i]) - levels.begin();
-  std::vector<double> tree(levels.size() + 1, 0.0);  // Fenwick tree of counts by risk rank
-  auto add = [&](size_t r) {
-    for (size_t i = r + 1; i < tree.size(); i += i & (~i + 1)) tree[i] += 1;
+  std::vector<double> tree(levels.size() + 1, 0.0);  // Fenwick tree of counts by risk rank (the rows at risk)
+  auto add = [&](size_t r, double v) {
+    for (size_t i = r + 1; i < tree.size(); i += i & (~i + 1)) tree[i] += v;
   };
   auto below = [&](size_t r) {  // count with rank < r
     double s = 0;
     for (size_t i = r; i > 0; i -= i & (~i + 1)) s += tree[i];
     return s;
   };
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  check_stop();
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return time[a] > time[b]; });
-  check_stop();
+  const Blocks blocks = make_blocks(time, entry, stratum);
+  const std::vector<size_t>& order = blocks.by_time;
   Concordance c;
-  double inserted = 0;
   size_t next_check = 0;
-  for (size_t i = 0; i < n;) {
-    if (i >= next_check) {
-      check_stop();
-      next_check = i + 65536;
-    }
-    size_t j = i;
-    while (j < n && time[order[j]] == time[order[i]]) ++j;
-    for (size_t k = i; k < j; ++k)
-      if (!event[order[k]]) {
-        add(rank[order[k]]);
-        ++inserted;
+  for (size_t blk = 0; blk + 1 < blocks.bounds.size(); ++blk) {
+    const size_t lo = blocks.bounds[blk], hi = blocks.bounds[blk + 1];
+    double inserted = 0;
+    size_t gone = lo;  // next row (by descending start) to leave the risk set
+    for (size_t i = lo; i < hi;) {
+      if (i >= next_check) {
+        check_stop();
+        next_check = i + 65536;
       }
-    for (size_t k = i; k < j; ++k) {
-      if (!event[order[k]]) continue;
-      const size_t r = rank[order[k]];
-      const double less = below(r), leq = below(r + 1);
-      c.concordant += less;
-      c.tied_risk += leq - less;
-      c.discordant += inserted - leq;
-    }
-    for (size_t k = i; k < j; ++k)
-      if (event[order[k]]) {
-        add(rank[order[k]]);
-        ++inserted;
+      const double t = time[order[i]];
+      size_t j = i;
+      while (j < hi && time[order[j]] == t) ++j;
+      for (size_t k = i; k < j; ++k)
+        if (!event[order[k]]) {
+          add(rank[order[k]], 1);
+          ++inserted;
+        }
+      // (start, stop] rows that start at or after t are not at risk at t; they were inserted earlier
+      // (their stop exceeds their start, so exceeds t).
+      if (!entry.empty())
+        for (; gone < hi && entry[blocks.by_start[gone]] >= t; ++gone) {
+          add(rank[blocks.by_start[gone]], -1);
+          --inserted;
+        }
+      for (size_t k = i; k < j; ++k) {
+        if (!event[order[k]]) continue;
+        const size_t r = rank[order[k]];
+        const double less = below(r), leq = below(r + 1);
+        c.concordant += less;
+        c.tied_risk += leq - less;
+        c.discordant += inserted - leq;
       }
-    i = j;
+      for (size_t k = i; k < j; ++k)
+        if (event[order[k]]) {
+          add(rank[order[k]], 1);
+          ++inserted;
+        }
+      i = j;
+    }
+    // empty the tree for the next stratum: remove the rows still at risk before the first time
+    for (size_t k = (entry.empty() ? lo : gone); k < hi; ++k) add(rank[(entry.empty() ? order : blocks.by_start)[k]], -1);
   }
   return c;
 }
@@ -187,76 +230,134 @@ struct CoxEval {
   std::vector<double> grad, info;  // info: minus the Hessian
 };
 
-// Partial log-likelihood of beta over subjects sorted by descending time (groups of equal times).
+// Partial log-likelihood of beta, stratum by stratum, over each stratum's rows by descending time
+// (groups of equal times). With entry times the risk set at t is the rows with start < t <= stop: rows
+// join at their stop and leave once t reaches their start.
 CoxEval cox_eval(const std::vector<double>& x, int64_t p, const std::vector<double>& time, const std::vector<uint8_t>& event,
-                 const std::vector<size_t>& order, const std::vector<double>& beta, bool efron, bool derivs) {
+                 const std::vector<double>& entry, const Blocks& blocks, const std::vector<double>& beta, bool efron, bool derivs) {
   const size_t n = time.size();
+  const std::vector<size_t>& order = blocks.by_time;
   CoxEval r;
   r.grad.assign(p, 0.0);
   r.info.assign(p * p, 0.0);
-  std::vector<double> s1(p, 0.0), s2(p * p, 0.0), d1(p), d2(p * p), a1(p);
-  double s0 = 0;
-  std::vector<double> eta(n);
+  std::vector<double> s1(p), s2(p * p), d1(p), d2(p * p), a1(p);
+  std::vector<double> eta(n), w(n);
   for (size_t i = 0; i < n; ++i) {
     double e = 0;
     for (int64_t k = 0; k < p; ++k) e += x[i * p + k] * beta[k];
     eta[i] = e;
+    w[i] = std::exp(e);
   }
+  // adds (sign 1) or removes (sign -1) row s from the risk-set sums
+  double s0 = 0;
+  auto accumulate = [&](size_t s, double sign) {
+    const double ws = sign * w[s];
+    const double* xs = &x[s * p];
+    s0 += ws;
+    for (int64_t a = 0; a < p; ++a) {
+      s1[a] += ws * xs[a];
+      if (derivs)
+        for (int64_t b = 0; b <= a; ++b) s2[a * p + b] += ws * xs[a] * xs[b];
+    }
+  };
   size_t next_check = 0;
-  for (size_t i = 0; i < n;) {
-    if (i >= next_check) {
-      check_stop();  // one evaluation is a pass over the data
-      next_check = i + 65536;
-    }
-    size_t j = i;
-    while (j < n && time[order[j]] == time[order[i]]) ++j;
-    double dcount = 0, dsum0 = 0;
-    std::fill(d1.begin(), d1.end(), 0.0);
-    if (derivs) std::fill(d2.begin(), d2.end(), 0.0);
-    for (size_t k = i; k < j; ++k) {
-      const size_t s = order[k];
-      const double w = std::exp(eta[s]);
-      const double* xs = &x[s * p];
-      s0 += w;
-      for (int64_t a = 0; a < p; ++a) {
-        s1[a] += w * xs[a];
-        if (derivs)
-          for (int64_t b = 0; b <= a; ++b) s2[a * p + b] += w * xs[a] * xs[b];
+  for (size_t blk = 0; blk + 1 < blocks.bounds.size(); ++blk) {
+    const size_t lo = blocks.bounds[blk], hi = blocks.bounds[blk + 1];
+    s0 = 0;
+    std::fill(s1.begin(), s1.end(), 0.0);
+    std::fill(s2.begin(), s2.end(), 0.0);
+    size_t gone = lo;
+    for (size_t i = lo; i < hi;) {
+      if (i >= next_check) {
+        check_stop();  // one evaluation is a pass over the data
+        next_check = i + 65536;
       }
-      if (event[s]) {
-        dcount += 1;
-        dsum0 += w;
-        r.loglik += eta[s];
-        for (int64_t a = 0; a < p; ++a) {
-          r.grad[a] += xs[a];
-          d1[a] += w * xs[a];
+      const double t = time[order[i]];
+      size_t j = i;
+      while (j < hi && time[order[j]] == t) ++j;
+      double dcount = 0, dsum0 = 0;
+      std::fill(d1.begin(), d1.end(), 0.0);
+      if (derivs) std::fill(d2.begin(), d2.end(), 0.0);
+      for (size_t k = i; k < j; ++k) {
+        const size_t s = order[k];
+        accumulate(s, 1);
+        if (event[s]) {
+          const double* xs = &x[s * p];
+          dcount += 1;
+          dsum0 += w[s];
+          r.loglik += eta[s];
+          for (int64_t a = 0; a < p; ++a) {
+            r.grad[a] += xs[a];
+            d1[a] += w[s] * xs[a];
+            if (derivs)
+              for (int64_t b = 0; b <= a; ++b) d2[a * p + b] += w[s] * xs[a] * xs[b];
+          }
+        }
+      }
+      if (!entry.empty())
+        for (; gone < hi && entry[blocks.by_start[gone]] >= t; ++gone) accumulate(blocks.by_start[gone], -1);
+      if (dcount > 0) {
+        const int reps = efron ? static_cast<int>(dcount) : 1;
+        const double mult = efron ? 1.0 : dcount;
+        for (int rr = 0; rr < reps; ++rr) {
+          const double f = efron ? rr / dcount : 0.0;
+          const double a0 = s0 - f * dsum0;
+          r.loglik -= mult * std::log(a0);
+          for (int64_t a = 0; a < p; ++a) {
+            a1[a] = s1[a] - f * d1[a];
+            r.grad[a] -= mult * a1[a] / a0;
+          }
           if (derivs)
-            for (int64_t b = 0; b <= a; ++b) d2[a * p + b] += w * xs[a] * xs[b];
+            for (int64_t a = 0; a < p; ++a)
+              for (int64_t b = 0; b <= a; ++b)
+                r.info[a * p + b] += mult * ((s2[a * p + b] - f * d2[a * p + b]) / a0 - a1[a] * a1[b] / (a0 * a0));
         }
       }
+      i = j;
     }
-    if (dcount > 0) {
-      const int reps = efron ? static_cast<int>(dcount) : 1;
-      const double mult = efron ? 1.0 : dcount;
-      for (int rr = 0; rr < reps; ++rr) {
-        const double f = efron ? rr / dcount : 0.0;
-        const double a0 = s0 - f * dsum0;
-        r.loglik -= mult * std::log(a0);
-        for (int64_t a = 0; a < p; ++a) {
-          a1[a] = s1[a] - f * d1[a];
-          r.grad[a] -= mult * a1[a] / a0;
-        }
-        if (derivs)
-          for (int64_t a = 0; a < p; ++a)
-            for (int64_t b = 0; b <= a; ++b)
-              r.info[a * p + b] += mult * ((s2[a * p + b] - f * d2[a * p + b]) / a0 - a1[a] * a1[b] / (a0 * a0));
-      }
-    }
-    i = j;
   }
   for (int64_t a = 0; a < p; ++a)
     for (int64_t b = 0; b < a; ++b) r.info[b * p + a] = r.info[a * p + b];
   return r;
+}
+
+// Stratum ids of the data rows for formula.strata (levels ordered as R orders factor levels: numbers
+// numerically, strings alphabetically, the first column varying slowest), with R's labels.
+std::vector<size_t> stratum_ids(const SurvData& data, const std::vector<std::string>& columns, std::vector<CoxStratum>& strata) {
+  const size_t n = data.n();
+  std::vector<size_t> ids(n, 0);
+  if (columns.empty()) return ids;
+  std::vector<const Column*> cols;
+  for (const auto& c : columns) cols.push_back(&data.rows.col(c));
+  auto value = [&](size_t col, size_t row) {
+    const Column& c = *cols[col];
+    if (!c.numeric) return c.strings[row];
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", c.values[row]);
+    return std::string(buf);
+  };
+  auto less = [&](size_t a, size_t b) {
+    for (size_t k = 0; k < cols.size(); ++k) {
+      const Column& c = *cols[k];
+      if (c.numeric ? c.values[a] != c.values[b] : c.strings[a] != c.strings[b])
+        return c.numeric ? c.values[a] < c.values[b] : c.strings[a] < c.strings[b];
+    }
+    return false;
+  };
+  std::vector<size_t> rows(n);
+  std::iota(rows.begin(), rows.end(), 0);
+  std::stable_sort(rows.begin(), rows.end(), less);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || less(rows[i - 1], rows[i])) {
+      std::string name;
+      for (size_t k = 0; k < cols.size(); ++k) name += (k ? ", " : "") + columns[k] + "=" + value(k, rows[i]);
+      strata.push_back({name, 0, 0});
+    }
+    ids[rows[i]] = strata.size() - 1;
+    strata.back().n += 1;
+    strata.back().events += data.event[rows[i]];
+  }
+  return ids;
 }
 
 }  // namespace
@@ -264,21 +365,23 @@ CoxEval cox_eval(const std::vector<double>& x, int64_t p, const std::vector<doub
 CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& o) {
   if (o.ties != "efron" && o.ties != "breslow") throw UsageError("--ties must be efron or breslow, got '" + o.ties + "'");
   if (formula.terms.empty()) throw UsageError("a Cox model needs at least one covariate (--formula)");
-  if (!data.entry.empty()) throw UsageError("the Cox fit does not take entry times (left truncation) yet");
   Design d = build_design(formula, data.rows, true);
   check_collinear(d, data.source, "the Cox model");
   const int64_t n = d.rows, p = d.cols - 1;
   std::vector<double> x(n * p);
   for (int64_t r = 0; r < n; ++r)
     for (int64_t c = 0; c < p; ++c) x[r * p + c] = (d.at(r, c + 1) - d.center[c + 1]) / d.scale[c + 1];
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return data.time[a] > data.time[b]; });
+  std::vector<CoxStratum> strata;
+  const std::vector<size_t> stratum = stratum_ids(data, formula.strata, strata);
+  const Blocks blocks = make_blocks(data.time, data.entry, formula.strata.empty() ? std::vector<size_t>{} : stratum);
   const bool efron = o.ties == "efron";
+  auto eval = [&](const std::vector<double>& b, bool with_derivs) {
+    return cox_eval(x, p, data.time, data.event, data.entry, blocks, b, efron, with_derivs);
+  };
   // Newton on the partial likelihood (concave: the information is positive semi-definite).
-  auto value = [&](const std::vector<double>& b) { return cox_eval(x, p, data.time, data.event, order, b, efron, false).loglik; };
+  auto value = [&](const std::vector<double>& b) { return eval(b, false).loglik; };
   auto derivs = [&](const std::vector<double>& b, std::vector<double>& g, std::vector<double>& h) {
-    CoxEval e = cox_eval(x, p, data.time, data.event, order, b, efron, true);
+    CoxEval e = eval(b, true);
     g = e.grad;
     h.resize(e.info.size());
     for (size_t i = 0; i < h.size(); ++i) h[i] = -e.info[i];
@@ -294,7 +397,7 @@ CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions
   const std::vector<double>& beta = nr.theta;
   const int iter = nr.iterations;
   const bool converged = nr.converged;
-  CoxEval cur = cox_eval(x, p, data.time, data.event, order, beta, efron, true);
+  CoxEval cur = eval(beta, true);
   std::vector<double> cov = numeric::spd_inverse(cur.info, p);
   // R's test for infinite coefficients on the converged fit (standardised scale, where the remaining
   // step and the coefficient compare as on R's); a separating covariate or a level without events.
@@ -341,7 +444,10 @@ CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions
   res.lr_statistic = 2 * (cur.loglik - loglik0);
   res.lr_df = p;
   res.lr_p = chi2_sf(res.lr_statistic, static_cast<double>(p));
-  res.concordance = concordance(data.time, data.event, lp);
+  res.counting = !data.entry.empty();
+  res.strata_columns = formula.strata;
+  res.strata = std::move(strata);
+  res.concordance = concordance(data.time, data.event, lp, data.entry, formula.strata.empty() ? std::vector<size_t>{} : stratum);
   res.iterations = iter;
   res.converged = converged;
   res.conf_level = o.conf;
@@ -363,6 +469,8 @@ void to_json(nlohmann::json& j, const CoxResult& r) {
        {"events", r.events},
        {"dropped_na", r.dropped_na},
        {"formula", r.formula},
+       {"counting", r.counting},
+       {"strata", nullptr},
        {"coefficients", rows},
        {"loglik_null", r.loglik_null},
        {"loglik", r.loglik},
@@ -373,6 +481,11 @@ void to_json(nlohmann::json& j, const CoxResult& r) {
        {"degenerate", r.degenerate},
        {"warnings", r.warnings},
        {"conf_level", r.conf_level}};
+  if (!r.strata.empty()) {
+    nlohmann::json levels = nlohmann::json::array();
+    for (const auto& s : r.strata) levels.push_back({{"name", s.name}, {"n", s.n}, {"events", s.events}});
+    j["strata"] = {{"columns", r.strata_columns}, {"levels", levels}};
+  }
 }
 
 }  // namespace paramkit::survival

@@ -85,6 +85,9 @@ Model given_model(const std::string& family, const std::map<std::string, double>
 }
 
 KmReport run_km(const std::string& path, const DataOptions& o, const std::string& by, const std::vector<double>& times) {
+  if (!o.entry.empty())
+    throw UsageError("--entry: the Kaplan-Meier estimate here does not take entry times (left truncation); a KM curve without them would be "
+                     "biased. Fit the entry times with survfit fit or cox");
   std::vector<std::string> cols;
   if (!by.empty()) cols.push_back(by);
   SurvData d = load_data(path, o, cols, false);
@@ -342,7 +345,13 @@ std::string format_km(const KmReport& r) {
 }
 
 std::string format_cox(const CoxResult& r) {
-  std::string o = fmt::format("Cox PH ({} ties): n = {}, events = {}\n\n", r.ties, r.n, r.events);
+  std::string o = fmt::format("Cox PH ({} ties{}): n = {}, events = {}\n", r.ties, r.counting ? ", (start, stop] rows" : "", r.n, r.events);
+  if (!r.strata.empty()) {
+    o += fmt::format("{} strata:", r.strata.size());
+    for (const auto& s : r.strata) o += fmt::format(" {} (n {}, {} events);", s.name, s.n, s.events);
+    o.back() = '\n';
+  }
+  o += "\n";
   o += pad("", 24, false) + pad("coef", 12) + pad("exp(coef)", 12) + pad("se", 11) + pad("z", 9) + pad("p", 11) + "\n";
   for (const auto& c : r.coefficients)
     o += pad(c.term, 24, false) + pad(fmt_num(c.coef), 12) + pad(fmt_num(c.exp_coef), 12) + pad(fmt_num(c.se, 4), 11) + pad(fmt_num(c.z, 3), 9) +

@@ -6,6 +6,7 @@ suppressMessages(library(survival))
 here <- dirname(sub("--file=", "", grep("--file=", commandArgs(FALSE), value = TRUE)))
 veteran <- read.csv(file.path(here, "veteran.csv"), stringsAsFactors = TRUE)
 lung <- read.csv(file.path(here, "lung.csv"), stringsAsFactors = TRUE)
+heart <- read.csv(file.path(here, "heart.csv"), stringsAsFactors = TRUE)
 num <- function(x) ifelse(is.finite(x), sprintf("%.15g", x), "null")
 vec <- function(x) paste0("[", paste(num(x), collapse = ", "), "]")
 named <- function(x) paste0("{", paste(sprintf("\"%s\": %s", names(x), num(x)), collapse = ", "), "}")
@@ -34,6 +35,29 @@ for (case in list(list("veteran", "trt + karno"), list("veteran", "karno + cellt
   }
 }
 add(paste0("\"coxph\": [\n  ", paste(cx, collapse = ",\n  "), "]"))
+
+# Strata and (start, stop] counting-process data. "formula" is survfit's spelling (R's is the same here);
+# "entry" names the start column (null: right-censored data); "strata" the labels R gives the strata.
+cs <- list()
+for (case in list(list("heart", "start", "stop", "event", "age + surgery + transplant", NULL),
+                  list("heart", "start", "stop", "event", "age + transplant + strata(surgery)", "surgery"),
+                  list("veteran", NULL, "time", "status", "trt + karno + strata(celltype)", "celltype"),
+                  list("lung", NULL, "time", "status", "age + ph.ecog + strata(sex)", "sex"),
+                  list("lung", NULL, "time", "status", "age + strata(sex, ph.ecog)", c("sex", "ph.ecog")))) {
+  d <- get(case[[1]])
+  surv <- if (is.null(case[[2]])) sprintf("Surv(%s, %s)", case[[3]], case[[4]]) else sprintf("Surv(%s, %s, %s)", case[[2]], case[[3]], case[[4]])
+  for (ties in c("efron", "breslow")) {
+    fit <- coxph(as.formula(paste(surv, "~", case[[5]])), data = d, ties = ties)
+    labels <- if (is.null(case[[6]])) "[]" else {
+      keep <- complete.cases(d[, all.vars(as.formula(paste("~", case[[5]])))])
+      paste0("[", paste(sprintf("\"%s\"", levels(droplevels(strata(d[keep, case[[6]], drop = FALSE])))), collapse = ", "), "]")
+    }
+    cs <- c(cs, sprintf("{\"data\": \"%s\", \"entry\": %s, \"time\": \"%s\", \"status\": \"%s\", \"formula\": \"%s\", \"ties\": \"%s\", \"n\": %d, \"strata\": %s, \"coef\": %s, \"se\": %s, \"loglik\": %s, \"concordance\": %s}",
+                        case[[1]], if (is.null(case[[2]])) "null" else sprintf("\"%s\"", case[[2]]), case[[3]], case[[4]], case[[5]], ties,
+                        fit$n, labels, named(coef(fit)), named(sqrt(diag(vcov(fit)))), vec(fit$loglik), num(fit$concordance[["concordance"]])))
+  }
+}
+add(paste0("\"coxph_strata_counting\": [\n  ", paste(cs, collapse = ",\n  "), "]"))
 
 km <- list()
 for (d in c("veteran", "lung")) {

@@ -54,14 +54,17 @@ struct Formula {
   // after the main effects, two-way before three-way, each term's columns in the order the variables
   // first appear in the formula. Every interaction's lower-order terms are in the formula too.
   std::vector<std::vector<size_t>> interactions;
-  std::vector<std::string> columns() const;
+  // strata(a) or strata(a, b) terms (Cox models only): the columns whose level combinations define the
+  // strata, in the order written. Not part of the design.
+  std::vector<std::string> strata;
+  std::vector<std::string> columns() const;  // main-effect columns, then strata columns
   // The design's column names after the intercept, R's names: each main term's, then each
   // interaction's products ("trt:karno", "karno:celltypelarge"), the first component varying fastest.
   std::vector<std::string> names() const;
 };
 
-// "~ a + factor(b) + factor(c, ref=x) + a:b + c*d", "1" or "" (intercept only); a*b is a + b + a:b,
-// a*b*c every product of them. UsageError naming `what`.
+// "~ a + factor(b) + factor(c, ref=x) + a:b + c*d + strata(e)", "1" or "" (intercept only); a*b is
+// a + b + a:b, a*b*c every product of them. UsageError naming `what`.
 Formula parse_formula(const std::string& text, const std::string& what);
 // Fills in which terms are categorical and their levels from the data; refs: column -> reference level
 // (from --ref), overriding ref= in the formula.

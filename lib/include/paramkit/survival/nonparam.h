@@ -55,10 +55,18 @@ struct CoxCoefficient {
   bool infinite = false;
 };
 
+struct CoxStratum {
+  std::string name;  // R's label: "celltype=adeno", "sex=1, ph.ecog=0"
+  size_t n = 0, events = 0;
+};
+
 struct CoxResult {
   std::string ties;
   size_t n = 0, events = 0, dropped_na = 0;
   std::string formula;  // empty for a model without covariates
+  bool counting = false;             // (start, stop] rows (entry times given): risk sets start < t <= stop
+  std::vector<std::string> strata_columns;
+  std::vector<CoxStratum> strata;    // empty without strata()
   std::vector<CoxCoefficient> coefficients;
   double loglik_null = 0, loglik = 0;
   double lr_statistic = 0, lr_p = 0;  // likelihood-ratio test against the null model, on lr_df df
@@ -70,15 +78,22 @@ struct CoxResult {
   bool degenerate = false;            // some coefficient may be infinite
   std::vector<std::string> warnings;  // one per such coefficient (also logged)
 };
-// The Cox report: {"model": "cox", ties, n, events, dropped_na, formula, coefficients (each with
-// "infinite"), loglik_null, loglik, lr_test {statistic, df, p}, concordance, iterations, converged,
-// degenerate, warnings, conf_level}.
+// The Cox report: {"model": "cox", ties, n, events, dropped_na, formula, counting, strata {columns,
+// levels [{name, n, events}]} (null without strata), coefficients (each with "infinite"), loglik_null,
+// loglik, lr_test {statistic, df, p}, concordance, iterations, converged, degenerate, warnings,
+// conf_level}.
 void to_json(nlohmann::json& j, const CoxResult& r);
 
+// Strata from formula.strata (a separate baseline hazard per level combination, as R's strata()); with
+// data.entry, (start, stop] counting-process rows (time-varying covariates, left truncation): a row is
+// at risk at t when start < t <= stop, as R's coxph(Surv(start, stop, event) ~ ...).
 // InputError for collinear covariates.
 CoxResult fit_cox(const SurvData& data, const Formula& formula, const CoxOptions& options);
 
-// risk: higher means shorter expected survival. O(n log n).
-Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk);
+// risk: higher means shorter expected survival. O(n log n). With entry times (the start of (start, stop]
+// intervals, left truncation) an event at t is compared with the rows at risk at t (start < t <= stop);
+// with strata (one id per row) only rows of the same stratum are compared, as R's concordance does.
+Concordance concordance(const std::vector<double>& time, const std::vector<uint8_t>& event, const std::vector<double>& risk,
+                        const std::vector<double>& entry = {}, const std::vector<size_t>& stratum = {});
 
 }  // namespace paramkit::survival
