@@ -121,6 +121,15 @@ expect_rc 2 nbody-rl train "${tr[@]}" -o bad.safetensors --eps-decay -1
 expect_err "--eps-decay"
 expect_rc 2 nbody-rl train "${tr[@]}" -o bad.safetensors --step-time nan
 expect_err "--step-time"
+expect_rc 2 nbody-rl train "${tr[@]}" -o bad.safetensors --reward reward6
+expect_err "--reward"
+expect_rc 2 nbody-rl train "${tr[@]}" -o bad.safetensors --reward error-cost --cost-weight inf
+expect_err "--cost-weight"
+[ ! -e bad.safetensors ] || fail "a refused training run left a policy"
+# The aligned reward trains and its policy evaluates; the policy file records the reward.
+expect_rc 0 nbody-rl train "${tr[@]}" --reward error-cost --cost-weight 1 -o ec.safetensors
+grep -aq '\\"reward\\":\\"error-cost\\"' ec.safetensors || fail "the policy file does not record its reward"
+expect_rc 0 nbody-rl evaluate --policy ec.safetensors --seeds 1 -o ec.json
 expect_rc 2 nbody-rl evaluate --policy p1.safetensors --seeds 0 -o bad.json
 expect_err "--seeds"
 expect_rc 2 nbody-rl evaluate --policy p1.safetensors --integrator verlet -o bad.json

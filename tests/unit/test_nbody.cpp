@@ -221,6 +221,56 @@ TEST_CASE("environment: 13-d state, first reward 0, termination on the energy er
   CHECK(e2.step(0).done);
 }
 
+TEST_CASE("error-cost reward: the potential by hand, per-step changes summing to the episode's error-vs-cost point") {
+  // Phi = -log10 dE - w log10 F, hand-computed: dE = 1e-10, F = 1000, w = 0.5: 10 - 1.5.
+  CHECK(error_cost_potential(1e-10, 1000, 0.5) == doctest::Approx(8.5).epsilon(1e-12));
+  CHECK(error_cost_potential(1e-20, 1, 2) == doctest::Approx(16));        // floored at 1e-16, log10 1 = 0
+  CHECK(error_cost_potential(5, 100, 1) == doctest::Approx(-2));          // dE capped at 1
+  CHECK(error_cost_potential(INFINITY, 10, 3) == doctest::Approx(-3));    // diverged: dE = 1
+  CHECK(error_cost_potential(1e-6, 0, 1) == doctest::Approx(6));          // F floored at 1
+  const double w = 0.7;
+  for (const std::string kind : {"error-cost", "error-cost-terminal"}) {
+    EnvOptions o;
+    o.reward = kind;
+    o.cost_weight = w;
+    o.steps = 6;
+    ThreeBodyEnv env(o);
+    env.reset(3);
+    double prev = 0, total = 0;  // Phi before the first step: dE = 1, F = 1
+    StepResult r;
+    for (int k = 0; k < o.steps; ++k) {
+      r = env.step(k % 2 ? 4 : 7);
+      const double phi = -std::log10(std::max(r.energy_error, 1e-16)) - w * std::log10(static_cast<double>(env.force_evaluations()));
+      if (kind == "error-cost") CHECK(r.reward == doctest::Approx(phi - prev).epsilon(1e-12));
+      else CHECK(r.reward == (r.done ? doctest::Approx(phi).epsilon(1e-12) : doctest::Approx(0)));
+      prev = phi;
+      total += r.reward;
+    }
+    REQUIRE(r.done);
+    CHECK(r.energy_error < 1e-3);  // a healthy episode: the threshold did not end it
+    CHECK(total == doctest::Approx(-std::log10(r.energy_error) - w * std::log10(static_cast<double>(env.force_evaluations()))).epsilon(1e-12));
+  }
+  // An episode ended by the error threshold counts as diverged (dE = 1): its return is -w log10 F.
+  EnvOptions strict;
+  strict.reward = "error-cost";
+  strict.cost_weight = w;
+  strict.max_error = 1e-300;
+  ThreeBodyEnv e2(strict);
+  e2.reset(3);
+  StepResult f = e2.step(9);
+  REQUIRE(f.done);
+  CHECK(f.reward == doctest::Approx(-w * std::log10(static_cast<double>(f.force_evaluations))));
+  // Unknown rewards are usage errors, in the environment and in a training configuration.
+  EnvOptions bad;
+  bad.reward = "reward6";
+  CHECK_THROWS_AS(ThreeBodyEnv{bad}, UsageError);
+  TrainConfig c;
+  c.env.reward = "error cost";
+  CHECK_THROWS_AS(c.validate(), UsageError);
+  c.env.reward = "error-cost-terminal";
+  CHECK_NOTHROW(c.validate());
+}
+
 TEST_CASE("DQN update against a hand-computed case: Huber TD loss, one AdamW step, soft target update") {
   DqnOptions o;
   o.hidden = 2;
@@ -291,12 +341,16 @@ TEST_CASE("policy files without LibTorch: the layout of the network's state dict
   DqnAgent agent(13, 10, o, 5);
   EnvOptions env;
   env.steps = 7;
+  env.reward = "error-cost";
+  env.cost_weight = 0.25;
   env.actions = ThreeBodyEnv(env).options().actions;  // the 10 default eta
   const Policy p = to_policy(agent.policy, env);
   save_policy(dir / "p.safetensors", p, {{"note", "x"}});
   // The plain-C++ reader gives back the same weights and settings...
   const Policy back = load_policy(dir / "p.safetensors");
   CHECK(back.env.steps == 7);
+  CHECK(back.env.reward == "error-cost");
+  CHECK(back.env.cost_weight == 0.25);
   CHECK(back.repeats == 1);
   CHECK(back.in.w == p.in.w);
   CHECK(back.mid.b == p.mid.b);

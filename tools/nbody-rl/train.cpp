@@ -33,7 +33,13 @@ struct TrainCommand : cli::TypedCommand<TrainResult> {
   void add_options(CLI::App& app) override {
     app.add_option("--integrator", config.env.integrator, "Integrator the agent drives")->capture_default_str();
     app.add_option("--episodes", config.episodes, "Training episodes")->capture_default_str();
-    app.add_option("--cost-weight", config.env.cost_weight, "> 0: the reward variant that charges force evaluations (R - w log10 evaluations)");
+    app.add_option("--reward", config.env.reward,
+                   "reward5 (the paper's), error-cost (per step the change of -log10|dE/E0| - w log10 force evaluations: "
+                   "the return is the error-vs-cost point of the episode) or error-cost-terminal (that return at the end)")
+        ->capture_default_str();
+    app.add_option("--cost-weight", config.env.cost_weight,
+                   "Weight w of log10 force evaluations: reward5 subtracts w log10 of the step's (0: none); error-cost weighs "
+                   "the episode's against -log10|dE/E0| (0: error only)");
     app.add_option("--steps", config.env.steps, "RL steps per episode")->capture_default_str();
     app.add_option("--reward-clip", config.env.reward_clip, "> 0: clip rewards to [-c, c] (not in the paper)");
     app.add_option("--step-time", config.env.step_time, "Years per RL step")->capture_default_str();

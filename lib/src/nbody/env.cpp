@@ -27,6 +27,16 @@ double reward5(double dE, int i, double eta, const RewardWeights& w) {
   return -w.w0 * std::log10(dE / 1e-10) / (std::pow(std::fabs(l), 3) * i) + w.w2 / std::fabs(std::log10(eta));
 }
 
+const std::vector<std::string>& reward_names() {
+  static const std::vector<std::string> names = {"reward5", "error-cost", "error-cost-terminal"};
+  return names;
+}
+
+double error_cost_potential(double dE, int64_t force_evaluations, double w) {
+  const double e = std::isfinite(dE) ? std::clamp(dE, 1e-16, 1.0) : 1.0;
+  return -std::log10(e) - w * std::log10(std::max<double>(1.0, static_cast<double>(force_evaluations)));
+}
+
 double EnvOptions::parameter_for(double eta) const {
   if (integrator == "hermite") return eta;
   // eta in [1e-4, 0.1] -> tolerance in [1e-13, 1e-4] (log-linear; below ~1e-14 no double step meets it).
@@ -39,6 +49,9 @@ ThreeBodyEnv::ThreeBodyEnv(EnvOptions o) : o_(std::move(o)) {
     for (int k = 0; k < 10; ++k) o_.actions.push_back(std::pow(10.0, -4 + 3.0 * k / 9));
   integ_ = make_integrator(o_.integrator, o_.parameter_for(o_.actions[0]));
   if (o_.steps <= 0 || !(o_.step_time > 0)) throw UsageError("episode steps and step time must be positive");
+  const auto& names = reward_names();
+  if (std::find(names.begin(), names.end(), o_.reward) == names.end())
+    throw UsageError("--reward: one of reward5, error-cost, error-cost-terminal, got '" + o_.reward + "'");
 }
 
 std::vector<double> ThreeBodyEnv::reset(uint64_t seed) { return reset(paper_initial_conditions(seed)); }
@@ -48,6 +61,7 @@ std::vector<double> ThreeBodyEnv::reset(const System& s) {
   sys_ = s;
   e0_ = energy(sys_);
   i_ = 0;
+  potential_ = 0;
   integ_->reset();
   integ_->stats = {};
   return state();
@@ -84,22 +98,34 @@ StepResult ThreeBodyEnv::step(int action) {
     // A collapsed step (a collision) ends the episode like a blown energy error.
     r.energy_error = INFINITY;
     r.done = true;
-    r.reward = reward5(o_.max_error, i_, eta, o_.weights);
+    r.force_evaluations = integ_->stats.force_evaluations - before;
+    r.reward = o_.reward == "reward5" ? reward5(o_.max_error, i_, eta, o_.weights) : aligned_reward(r.energy_error, true);
     if (o_.reward_clip > 0) r.reward = std::clamp(r.reward, -o_.reward_clip, o_.reward_clip);
     r.state = state();
-    r.force_evaluations = integ_->stats.force_evaluations - before;
     return r;
   }
   r.force_evaluations = integ_->stats.force_evaluations - before;
   r.energy_error = energy_error();
   // Clamped to [1e-16, max_error]: beyond the termination threshold reward 5 diverges (|log10 dE| -> 0).
   const double dE = std::clamp(r.energy_error, 1e-16, o_.max_error);
-  // The first step's reward is 0 (the paper's convention); afterwards reward 5 with the step index.
-  r.reward = i_ == 1 ? 0.0 : reward5(dE, i_, eta, o_.weights);
-  if (o_.cost_weight > 0) r.reward -= o_.cost_weight * std::log10(1.0 + static_cast<double>(r.force_evaluations));
-  if (o_.reward_clip > 0) r.reward = std::clamp(r.reward, -o_.reward_clip, o_.reward_clip);
   r.done = r.energy_error > o_.max_error || i_ >= o_.steps;
+  if (o_.reward == "reward5") {
+    // The first step's reward is 0 (the paper's convention); afterwards reward 5 with the step index.
+    r.reward = i_ == 1 ? 0.0 : reward5(dE, i_, eta, o_.weights);
+    if (o_.cost_weight > 0) r.reward -= o_.cost_weight * std::log10(1.0 + static_cast<double>(r.force_evaluations));
+  } else {
+    // An episode ended by the error threshold counts as diverged (dE = 1), as a collapse does.
+    r.reward = aligned_reward(r.energy_error > o_.max_error ? INFINITY : r.energy_error, r.done);
+  }
+  if (o_.reward_clip > 0) r.reward = std::clamp(r.reward, -o_.reward_clip, o_.reward_clip);
   r.state = state();
+  return r;
+}
+
+double ThreeBodyEnv::aligned_reward(double energy_error, bool done) {
+  const double phi = error_cost_potential(energy_error, integ_->stats.force_evaluations, o_.cost_weight);
+  const double r = o_.reward == "error-cost" ? phi - potential_ : (done ? phi : 0.0);
+  potential_ = phi;
   return r;
 }
 

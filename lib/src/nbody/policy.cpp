@@ -15,7 +15,7 @@ namespace {
 nlohmann::json env_json(const EnvOptions& e) {
   return {{"integrator", e.integrator}, {"steps", e.steps}, {"step_time", e.step_time}, {"max_error", e.max_error},
           {"actions", e.actions}, {"w", {e.weights.w0, e.weights.w1, e.weights.w2}}, {"cost_weight", e.cost_weight},
-          {"reward_clip", e.reward_clip}};
+          {"reward_clip", e.reward_clip}, {"reward", e.reward}};
 }
 EnvOptions env_from_json(const nlohmann::json& j) {
   EnvOptions e;
@@ -27,6 +27,7 @@ EnvOptions env_from_json(const nlohmann::json& j) {
   e.weights = {j.at("w")[0].get<double>(), j.at("w")[1].get<double>(), j.at("w")[2].get<double>()};
   e.cost_weight = j.at("cost_weight").get<double>();
   e.reward_clip = j.value("reward_clip", 0.0);
+  e.reward = j.value("reward", std::string("reward5"));  // files from before --reward: reward 5
   return e;
 }
 }  // namespace
@@ -77,6 +78,11 @@ Policy load_policy(const std::filesystem::path& path) {
     if (!std::isfinite(a) || !(a > 0)) throw InputError(path.string(), "__metadata__.nbody_policy.env.actions", "an action that is not a positive number");
   if (p.env.steps < 1 || !std::isfinite(p.env.step_time) || !(p.env.step_time > 0) || !std::isfinite(p.env.max_error) || !(p.env.max_error > 0))
     throw InputError(path.string(), "__metadata__.nbody_policy.env", "steps, step_time and max_error must be positive");
+  const auto& rewards = reward_names();
+  if (std::find(rewards.begin(), rewards.end(), p.env.reward) == rewards.end())
+    throw InputError(path.string(), "__metadata__.nbody_policy.env.reward", "unknown reward '" + p.env.reward + "'");
+  if (!std::isfinite(p.env.cost_weight) || p.env.cost_weight < 0)
+    throw InputError(path.string(), "__metadata__.nbody_policy.env.cost_weight", "not a finite number >= 0");
   const int actions = static_cast<int>(p.env.actions.size());
   if (hidden < 1 || hidden > 4096 || p.repeats < 0 || p.repeats > 64 || actions < 1 || actions > 1000)
     throw InputError(path.string(), "__metadata__.nbody_policy", "hidden " + std::to_string(hidden) + ", repeats " + std::to_string(p.repeats) +

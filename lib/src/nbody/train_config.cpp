@@ -1,5 +1,6 @@
 // The training configuration's checks and the result's JSON (no LibTorch: nbody-rl validates a
 // training run before it starts its training helper).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -39,6 +40,9 @@ void TrainConfig::validate() const {
   in_range(env.steps, 1, 1000000, "--steps");
   in_range(env.step_time, 0, 1e6, "--step-time", true);
   in_range(env.cost_weight, 0, 1e6, "--cost-weight");
+  const auto& rewards = reward_names();
+  if (std::find(rewards.begin(), rewards.end(), env.reward) == rewards.end())
+    throw UsageError("--reward: one of reward5, error-cost, error-cost-terminal, got '" + env.reward + "'");
   in_range(env.reward_clip, 0, 1e300, "--reward-clip");
   dqn.validate();
   checkpoint.validate();

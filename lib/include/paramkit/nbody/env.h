@@ -1,6 +1,7 @@
 // The paper's reinforcement-learning environment (Saz Ulibarrena & Portegies Zwart 2025): three 1 Msun
 // bodies from seeded initial conditions, an episode of 100 steps of 0.1 yr in which the agent picks the
-// time-step parameter eta of the integrator from 10 log-spaced values, a 13-d state and "reward 5".
+// time-step parameter eta of the integrator from 10 log-spaced values, a 13-d state and "reward 5" (or
+// the reward aligned with the error-versus-cost comparison).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,7 +14,8 @@ namespace paramkit::nbody {
 
 // Units of the environment: Msun, au, yr (G = 4 pi^2). km/s in au/yr:
 constexpr double kKmPerSInAuPerYr = 0.210944692;
-// N-body units of the state: M = 3 Msun, L = 1 au, so velocities are divided by sqrt(G M / L).
+// N-body units of the state: M = 3 Msun (the total mass), L = 1 au, so velocities are divided by
+// sqrt(G M / L): the reference code's converter, nbody_to_si(bodies.mass.sum(), 1 au).
 
 // Initial conditions of the paper for a seed: body 0 at the origin moving (0, 10, 0) km/s, body 1
 // uniform in [5, 20] x [0, 10] au moving (-10, 0, 0) km/s, body 2 uniform in [-10, 0] x [5, 20] au at
@@ -26,6 +28,19 @@ struct RewardWeights {
 // R_i = -W0 log10(dE / 1e-10) / (|log10 dE|^3 i) + W2 / |log10 eta|, dE = |dE/E0| > 0, i >= 1.
 double reward5(double dE, int i, double eta, const RewardWeights& w = {});
 
+// The rewards a training run can use (--reward):
+//  "reward5"              the paper's reward 5 (per step; --cost-weight w subtracts w log10 of the step's
+//                         force evaluations);
+//  "error-cost"           aligned with the evaluation: per step the change of the potential
+//                         Phi = -log10 dE - w log10 F (dE the relative energy error, F the force
+//                         evaluations since the episode began; Phi = 0 before the first step), so an
+//                         episode's undiscounted return is Phi at its end: the quantity the error-versus-
+//                         cost comparison ranks;
+//  "error-cost-terminal"  the same return as one reward at the episode's end (0 before).
+const std::vector<std::string>& reward_names();
+// Phi = -log10(clamp(dE, 1e-16, 1)) - w log10(max(F, 1)); a diverged run (dE not finite) counts as dE = 1.
+double error_cost_potential(double dE, int64_t force_evaluations, double w);
+
 // The 13-d state of three bodies: positions / 10 and velocities in N-body units (x, y of each body),
 // and -log10 of the relative energy error (floored at 1e-16).
 std::vector<double> observe(const System& s, double energy_error);
@@ -37,7 +52,10 @@ struct EnvOptions {
   double max_error = 0.1;    // the episode ends when |dE/E0| exceeds this
   std::vector<double> actions;  // eta values; empty: 10 log-spaced in [1e-4, 0.1]
   RewardWeights weights;
-  double cost_weight = 0;    // > 0: the variant that charges force evaluations, R - w log10(evaluations)
+  std::string reward = "reward5";  // one of reward_names()
+  // reward5: > 0 charges force evaluations, R - w log10(evaluations of the step); error-cost(-terminal):
+  // the weight w of log10(force evaluations) against -log10 |dE/E0|.
+  double cost_weight = 0;
   int64_t max_evaluations_per_step = 2000000;  // beyond: the episode ends as a failure
   double reward_clip = 0;    // > 0: rewards clipped to [-clip, clip] (not in the paper; tames outliers)
   // Maps an eta action to the integrator's parameter (Hermite: eta itself; for the transfer
@@ -71,11 +89,13 @@ class ThreeBodyEnv {
 
  private:
   std::vector<double> state() const;
+  double aligned_reward(double energy_error, bool done);  // error-cost(-terminal); updates potential_
   EnvOptions o_;
   std::unique_ptr<Integrator> integ_;
   System sys_;
   double e0_ = 0;
   int i_ = 0;
+  double potential_ = 0;  // error-cost: Phi after the last step
 };
 
 }  // namespace paramkit::nbody
