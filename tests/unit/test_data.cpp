@@ -8,6 +8,7 @@
 #include "helpers.h"
 #include "paramkit/core/error.h"
 #include "paramkit/data/dataset.h"
+#include "paramkit/data/tasks.h"
 #include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
@@ -76,4 +77,33 @@ TEST_CASE("table dataset from CSV columns") {
   CHECK(d.x[0][0].item<float>() == 60.0f);
   CHECK(d.y[0].item<double>() == 72.0);
   CHECK_THROWS_AS(table_dataset(t, {"celltype"}, "time"), InputError);
+}
+
+TEST_CASE("digit tasks: label maps and image transforms, by hand") {
+  // Ten 2x2 images [[a, b], [c, d]] with labels 0-9.
+  torch::Tensor x = torch::arange(40, torch::kFloat32).reshape({10, 2, 2}) / 40.0;
+  Dataset d{x, torch::arange(10, torch::kInt64)};
+  auto labels = [&](const std::string& task) {
+    torch::Tensor y = make_digit_task(d, task).y;
+    return std::vector<int64_t>(y.data_ptr<int64_t>(), y.data_ptr<int64_t>() + y.numel());
+  };
+  CHECK(labels("digit") == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  CHECK(labels("parity") == std::vector<int64_t>{0, 1, 0, 1, 0, 1, 0, 1, 0, 1});
+  CHECK(labels("mod3") == std::vector<int64_t>{0, 1, 2, 0, 1, 2, 0, 1, 2, 0});
+  CHECK(labels("high") == std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 1, 1, 1});
+  CHECK(labels("rot90") == labels("digit"));
+  CHECK(digit_task_classes("digit") == 10);
+  CHECK(digit_task_classes("parity") == 2);
+  CHECK(digit_task_classes("mod3") == 3);
+  CHECK(digit_task_classes("high") == 2);
+  // Image 1 is [[4, 5], [6, 7]] / 40. Turned 90 degrees counter-clockwise: [[5, 7], [4, 6]];
+  // mirrored left to right: [[5, 4], [7, 6]]; inverted: 1 - x.
+  auto img = [&](const std::string& task) { return make_digit_task(d, task).x[1] * 40.0; };
+  CHECK(torch::allclose(img("rot90"), torch::tensor({{5.0f, 7.0f}, {4.0f, 6.0f}})));
+  CHECK(torch::allclose(img("flip"), torch::tensor({{5.0f, 4.0f}, {7.0f, 6.0f}})));
+  CHECK(torch::allclose(make_digit_task(d, "invert").x[1], 1.0 - d.x[1]));
+  CHECK(torch::equal(make_digit_task(d, "parity").x, d.x));
+  CHECK_THROWS_WITH_AS(make_digit_task(d, "colour"), doctest::Contains("known: digit, parity"), UsageError);
+  CHECK_THROWS_AS(make_digit_task(Dataset{x, torch::arange(10, torch::kInt64) + 1}, "parity"), InputError);
+  CHECK_THROWS_AS(make_digit_task(Dataset{torch::zeros({10, 4}), d.y}, "rot90"), InputError);
 }

@@ -121,3 +121,33 @@ TEST_CASE("training stops with a message naming the cause: a non-finite loss, no
   Dataset empty{torch::zeros({0, 2}), torch::zeros({0}, torch::kInt64)};
   CHECK_THROWS_WITH_AS(nn::train_classifier(*m, fwd, empty, t, 0), doctest::Contains("no examples"), InputError);
 }
+
+TEST_CASE("trunk with a task head: tensor names, shapes, and a frozen part left unchanged by training") {
+  torch::manual_seed(0);
+  nn::TrunkHead m(nn::MlpOptions{2, {8}, 6, "relu"}, 3);
+  std::vector<std::string> names;
+  for (const auto& p : m->named_parameters()) names.push_back(p.key());
+  CHECK(names == std::vector<std::string>{"trunk.layers.0.weight", "trunk.layers.0.bias", "trunk.layers.1.weight",
+                                          "trunk.layers.1.bias", "head.weight", "head.bias"});
+  torch::Tensor x = torch::randn({40, 2});
+  // Hand-computed forward: head(relu(trunk(x))), the trunk's last layer followed by the activation.
+  torch::Tensor h = torch::relu(m->trunk->forward(x));
+  CHECK(torch::allclose(m->forward(x), torch::addmm(m->head->bias, h, m->head->weight.t())));
+  CHECK(m->forward(x).sizes() == torch::IntArrayRef({40, 3}));
+
+  Dataset d{x, (x.select(1, 0) > 0).to(torch::kInt64)};
+  auto fwd = [&](torch::Tensor t) { return m->forward(t); };
+  nn::TrainOptions t;
+  t.epochs = 3;
+  t.batch_size = 10;
+  t.log_every = 0;
+  t.optimizer.name = "adamw";
+  t.optimizer.weight_decay = 0.1;  // would move frozen weights if they reached the optimizer
+  torch::Tensor head_before = m->head->weight.clone(), trunk_before = m->trunk->parameters()[0].clone();
+  for (auto& p : m->head->parameters()) p.set_requires_grad(false);
+  nn::train_classifier(*m, fwd, d, t, 0);
+  CHECK(torch::equal(m->head->weight, head_before));
+  CHECK_FALSE(torch::equal(m->trunk->parameters()[0], trunk_before));
+  for (auto& p : m->parameters()) p.set_requires_grad(false);
+  CHECK_THROWS_WITH_AS(nn::train_classifier(*m, fwd, d, t, 0), doctest::Contains("frozen"), UsageError);
+}

@@ -1,4 +1,4 @@
-// MLP, LeNet-5, ResNet-20.
+// MLP, MLP trunk with a task head, LeNet-5, ResNet-20.
 #include "paramkit/nn/models.h"
 
 #include "paramkit/core/error.h"
@@ -29,6 +29,18 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
     }
   }
   return x;
+}
+
+TrunkHeadImpl::TrunkHeadImpl(const MlpOptions& o, int64_t classes) {
+  trunk = register_module("trunk", Mlp(o));
+  head = register_module("head", torch::nn::Linear(o.out, classes));
+}
+
+torch::Tensor TrunkHeadImpl::forward(torch::Tensor x) {
+  x = trunk->forward(x);
+  const std::string& a = trunk->options().activation;
+  x = a == "relu" ? torch::relu(x) : a == "tanh" ? torch::tanh(x) : torch::gelu(x);
+  return head->forward(x);
 }
 
 LeNet5Impl::LeNet5Impl(int64_t in_channels, int64_t classes) {

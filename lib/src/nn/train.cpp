@@ -50,7 +50,13 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   if (data.size() == 0) throw InputError("training data", "", "no examples to train on");
   model.to(device);
   model.train();
-  auto optimizer = make_optimizer(o.optimizer, model.parameters());
+  // Only the parameters that require gradients: a frozen part (a task head or trunk) stays as it is,
+  // weight decay included.
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model.parameters())
+    if (p.requires_grad()) params.push_back(p);
+  if (params.empty()) throw UsageError("training: every parameter of the model is frozen");
+  auto optimizer = make_optimizer(o.optimizer, params);
   BatchIterator batches(data.size(), o.batch_size, /*shuffle=*/true, seed);
   const int64_t per_epoch = batches.batches_per_epoch();
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;

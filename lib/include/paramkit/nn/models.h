@@ -27,6 +27,19 @@ class MlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
+// An MLP trunk and a linear head per task: head(act(trunk(x))), tensors trunk.* and head.*. The
+// multi-task setting of model merging: trunks fine-tuned on different tasks are merged and each task
+// keeps its own head (pcb-merge --exclude 'head.*'). trunk.out is the width of the features.
+class TrunkHeadImpl : public torch::nn::Module {
+ public:
+  TrunkHeadImpl(const MlpOptions& trunk, int64_t classes);
+  torch::Tensor forward(torch::Tensor x);
+
+  Mlp trunk{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(TrunkHead);
+
 // LeNet-5 for 1x28x28 (padded to 32x32 as in LeCun et al. 1998) or 3x32x32 inputs.
 class LeNet5Impl : public torch::nn::Module {
  public:
