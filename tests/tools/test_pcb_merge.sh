@@ -435,6 +435,27 @@ expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --densit
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --weight 1 2 --out bad9.safetensors
 expect_rc 2 pcb-merge --base "$base" --models "${fts[@]}" --method ties --dtype I8 --out bad10.safetensors
 expect_err "--dtype: expected one of F32, F16, BF16"
-for i in $(seq 1 26); do expect_no_file bad$i.safetensors; done
+# --exclude: per-task heads (other shapes in every model) stay the base's; the trunks are merged.
+paramkit-smoke "${tr[@]}" --task digit --epochs 1 --out mt-pre >/dev/null
+for t in parity rot90; do
+  paramkit-smoke "${tr[@]}" --task $t --init mt-pre/model.safetensors --epochs 1 --out mt-$t >/dev/null
+done
+mts=(mt-parity/model.safetensors mt-rot90/model.safetensors)
+expect_rc 2 pcb-merge --base mt-pre/model.safetensors --models "${mts[@]}" --method ties --out bad27.safetensors
+expect_err "tensor 'head.bias': shape [2] differs from the base's [10]"
+for m in task_arithmetic ties pcb; do
+  expect_rc 0 pcb-merge --base mt-pre/model.safetensors --models "${mts[@]}" --exclude 'head.*' --method $m \
+    --out mt-$m.safetensors --metrics mt-$m.json
+  grep -q '"excluded": 2' mt-$m.json && grep -q '"merged": 4' mt-$m.json || fail "$m --exclude: not 2 excluded and 4 merged"
+  expect_rc 1 ckpt-tool diff mt-$m.safetensors mt-pre/model.safetensors --atol 0 --rtol 0
+  grep -Eq '^head.weight +ok' out && grep -Eq '^head.bias +ok' out || fail "$m --exclude: the heads are not the base's"
+  [ "$(grep -Ec '^trunk[^ ]* +differs' out)" = 4 ] || fail "$m --exclude: the 4 trunk tensors should differ from the base"
+done
+# A pattern that matches no tensor is a warning and changes nothing.
+expect_rc 0 pcb-merge --base mt-pre/model.safetensors --models "${mts[@]}" --exclude 'head.*' --exclude 'nothing.*' \
+  --method pcb --out mt-pcb2.safetensors
+expect_err "--exclude 'nothing.*' matches no tensor"
+expect_rc 0 ckpt-tool diff mt-pcb.safetensors mt-pcb2.safetensors --bitwise
+for i in $(seq 1 27); do expect_no_file bad$i.safetensors; done
 expect_no_temps .
 echo "ok"

@@ -507,3 +507,19 @@ TEST_CASE("outputs checked before any work: a user's folder, a file where a fold
   CHECK_NOTHROW(check_output(dir / "afile.safetensors", "-o/--output"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("exclude patterns: * any run of characters, ? one character") {
+  using merge::name_matches;
+  CHECK(name_matches("head.*", "head.weight"));
+  CHECK(name_matches("head.*", "head."));
+  CHECK_FALSE(name_matches("head.*", "trunk.head.weight"));
+  CHECK(name_matches("*.head.*", "trunk.head.weight"));
+  CHECK(name_matches("*bias", "trunk.layers.0.bias"));
+  CHECK(name_matches("layers.?.weight", "layers.2.weight"));
+  CHECK_FALSE(name_matches("layers.?.weight", "layers.10.weight"));
+  CHECK(name_matches("*", ""));
+  CHECK(name_matches("a*b*c", "aXbYbZc"));
+  CHECK_FALSE(name_matches("a*b*c", "aXbYbZ"));
+  CHECK(name_matches("classifier", "classifier"));
+  CHECK_FALSE(name_matches("classifier", "classifier.weight"));
+}

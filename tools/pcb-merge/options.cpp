@@ -72,6 +72,9 @@ void MergeFlags::add_options(CLI::App& app) {
       ->expected(2);
   app.add_option("--memory-budget", memory_budget, "Global PCB: keep task vectors in memory up to this size, else stream (default 4GiB)");
   app.add_flag("--allow-missing", j.allow_missing, "Merge tensors some models lack from the models that have them");
+  app.add_option("--exclude", j.exclude,
+                 "Tensors kept as the base's, not merged: name patterns (* any characters, ? one), e.g. 'head.*' for "
+                 "per-task heads, which the models may lack or have in other shapes");
   cli::add_dtype(app, dtype, "Output dtype of floating tensors: F32, F16, BF16 (default: the base's)", {DType::F32, DType::F16, DType::BF16});
   cli::add_shard_size(app, shard_size);
 }

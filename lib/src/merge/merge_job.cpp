@@ -1,6 +1,7 @@
 // Planning and running a merge.
 #include "paramkit/merge/merge_job.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -36,6 +37,7 @@ uint64_t name_hash(const std::string& s) {
 
 struct Plan {
   std::vector<TensorRecord> records;            // output tensors (base's names and shapes)
+  std::set<std::string> excluded;               // base tensors matching --exclude (also in copied)
   std::map<std::string, std::vector<int>> contributors;  // float tensors: models that have them
   std::set<std::string> copied;                 // copied from the reference model unchanged
   int missing = 0;                              // (model, tensor) pairs absent
@@ -44,9 +46,21 @@ struct Plan {
 Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<std::unique_ptr<TensorReader>>& models) {
   Plan plan;
   const TensorReader& ref = base ? *base : *models[0];
+  auto excluded = [&](const std::string& name) {
+    return std::any_of(job.exclude.begin(), job.exclude.end(), [&](const std::string& p) { return name_matches(p, name); });
+  };
+  for (const auto& p : job.exclude) {
+    bool any = std::any_of(ref.tensors().begin(), ref.tensors().end(), [&](const TensorInfo& t) { return name_matches(p, t.name); });
+    if (!any) log::warn("--exclude '{}' matches no tensor of {}", p, ref.source());
+  }
   for (const auto& t : ref.tensors()) {
     DType out = (job.dtype && dtype_is_float(t.dtype)) ? *job.dtype : t.dtype;
     plan.records.push_back({t.name, out, t.shape});
+    if (excluded(t.name)) {  // the base's, whatever the models hold under that name
+      plan.copied.insert(t.name);
+      plan.excluded.insert(t.name);
+      continue;
+    }
     if (!dtype_is_float(t.dtype)) {
       plan.copied.insert(t.name);
       continue;
@@ -76,12 +90,13 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
     std::vector<std::string> lacks;
     size_t shared = 0;
     for (const auto& t : ref.tensors()) {
-      if (!dtype_is_float(t.dtype)) continue;
+      if (!dtype_is_float(t.dtype) || plan.excluded.count(t.name)) continue;
       if (models[i]->contains(t.name)) ++shared;
       else lacks.push_back(t.name);
     }
     if (shared == 0)
-      throw InputError(models[i]->source(), "", "shares no floating-point tensor with the base model " + ref.source());
+      throw InputError(models[i]->source(), "", "shares no floating-point tensor with the base model " + ref.source() +
+                                                    (job.exclude.empty() ? "" : " outside --exclude"));
     if (!lacks.empty()) {
       std::string list;
       for (size_t k = 0; k < lacks.size() && k < 5; ++k) list += (k ? ", " : "") + lacks[k];
@@ -93,7 +108,7 @@ Plan make_plan(const MergeJob& job, const TensorReader* base, const std::vector<
       log::warn("{}: {} of the base's tensors are missing and merged without it ({})", models[i]->source(), lacks.size(), list);
     }
     for (const auto& t : models[i]->tensors())
-      if (!ref.contains(t.name))
+      if (!ref.contains(t.name) && !excluded(t.name))
         log::warn("{}: tensor '{}' is not in the base model and is left out", models[i]->source(), t.name);
   }
   return plan;
@@ -314,10 +329,32 @@ void to_json(nlohmann::json& j, const MergeResult& r) {
        {"merged", r.merged},
        {"merge_threads", r.merge_threads},
        {"copied", r.copied},
+       {"excluded", r.excluded},
        {"missing_pairs", r.missing_pairs},
        {"copied_files", r.copied_files},
        {"pcb_scope", r.pcb_scope},
        {"pcb_statistics", r.pcb_statistics}};
+}
+
+bool name_matches(const std::string& pattern, const std::string& name) {
+  // Iterative wildcard matching: on a mismatch, let the last * absorb one more character.
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == name[n])) {
+      ++p;
+      ++n;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 MergeResult run_merge(const MergeJob& job) {
@@ -581,6 +618,7 @@ MergeResult run_merge(const MergeJob& job) {
   result.tensors = plan.records.size();
   result.merged = merged.load();
   result.copied = plan.copied.size();
+  result.excluded = plan.excluded.size();
   result.merge_threads = wo.fill_threads;
   result.missing_pairs = plan.missing;
   if (mo.method == "pcb") result.pcb_scope = job.pcb_scope;

@@ -25,6 +25,9 @@ struct MergeJob {
   uint64_t out_shard_size = 0;       // folder outputs (0: 5 GB)
   uint64_t seed = 0;
   bool allow_missing = false;
+  // Tensor-name patterns (* any run of characters, ? one character) kept as the base's, not merged:
+  // e.g. per-task heads ("head.*"), which the models may lack or have in other shapes.
+  std::vector<std::string> exclude;
   // Global PCB keeps the task vectors (n d floats) in memory when they fit; else it reads the inputs
   // once per pass.
   uint64_t memory_budget = 4ull << 30;
@@ -59,16 +62,21 @@ struct MergeResult {
   std::string method;
   size_t tensors = 0;       // output tensors
   int64_t merged = 0;       // tensors merged from the models
-  size_t copied = 0;        // tensors copied from the base unchanged (non-floating, or in no model)
+  size_t copied = 0;        // tensors copied from the base unchanged (non-floating, in no model, or excluded)
+  size_t excluded = 0;      // tensors of the base matching --exclude (counted in copied too)
   int merge_threads = 1;    // tensors merged at once
   int missing_pairs = 0;    // (model, tensor) pairs absent (--allow-missing)
   std::vector<std::string> copied_files;  // side files of an HF folder base (config.json, tokenizer...)
   std::string pcb_scope;       // pcb: global or per-tensor; else empty
   std::string pcb_statistics;  // global pcb: in-memory or streaming; else empty
 };
-// {"method","tensors","merged","copied","merge_threads","missing_pairs","copied_files","pcb_scope",
+// {"method","tensors","merged","copied","excluded","merge_threads","missing_pairs","copied_files","pcb_scope",
 // "pcb_statistics"} (--metrics results).
 void to_json(nlohmann::json& j, const MergeResult& r);
+
+// Whether a tensor name matches a pattern of --exclude: * matches any run of characters (dots too),
+// ? one character, anything else itself.
+bool name_matches(const std::string& pattern, const std::string& name);
 
 // Runs the merge. InputError (exit 2) for mismatched inputs, found before anything is written.
 MergeResult run_merge(const MergeJob& job);
