@@ -1,0 +1,335 @@
+// GPT-2 and Llama decoders with transformers' tensor names and layouts, one batched code path per
+// family: fused matrix products (addmm/linear), grouped-query attention without repeating keys, and a
+// preallocated KV cache written in place.
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "paramkit/core/error.h"
+#include "paramkit/lm/model.h"
+
+namespace paramkit::lm {
+namespace {
+
+// A module that only holds named parameters and children (transformers' module paths).
+struct Node : torch::nn::Module {
+  using torch::nn::Module::register_module;
+  using torch::nn::Module::register_parameter;
+};
+
+std::shared_ptr<Node> child(torch::nn::Module& parent, const std::string& name) {
+  auto n = std::make_shared<Node>();
+  parent.register_module(name, n);
+  return n;
+}
+
+torch::Tensor param(torch::nn::Module& m, const std::string& name, std::vector<int64_t> shape) {
+  return m.register_parameter(name, torch::empty(shape));
+}
+
+double lowest(c10::ScalarType t) {
+  switch (t) {
+    case torch::kHalf: return -65504.0;
+    case torch::kBFloat16: return -3.38e38;
+    case torch::kDouble: return std::numeric_limits<double>::lowest();
+    default: return std::numeric_limits<float>::lowest();
+  }
+}
+
+// HF's inverse frequencies (float32, as transformers computes them), with linear or llama3 scaling.
+torch::Tensor rope_inv_freq(const LmConfig& c) {
+  auto ar = torch::arange(0, c.head_dim, 2, torch::kLong).to(torch::kFloat);
+  auto inv = 1.0 / torch::pow(c.rope_theta, ar / static_cast<double>(c.head_dim));
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == "linear") return inv / r.factor;
+  if (r.type == "llama3") {
+    const double old_len = static_cast<double>(r.original_max_position_embeddings);
+    const double low_wavelen = old_len / r.low_freq_factor, high_wavelen = old_len / r.high_freq_factor;
+    auto wavelen = 2 * M_PI / inv;
+    auto scaled = torch::where(wavelen > low_wavelen, inv / r.factor, inv);
+    auto smooth = (old_len / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+    auto smoothed = (1 - smooth) * scaled / r.factor + smooth * scaled;
+    auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+    return torch::where(medium, smoothed, scaled);
+  }
+  return inv;
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+
+// q [B,nh,T,hd], k/v [B,nkv,S,hd], blocked [B,1,T,S] (true: not attended) -> [B,nh,T,hd].
+torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& blocked,
+                     double scale) {
+  const int64_t B = q.size(0), nh = q.size(1), T = q.size(2), hd = q.size(3);
+  const int64_t nkv = k.size(1), S = k.size(2), rep = nh / nkv;
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+  if (q.is_cuda()) {
+    // Fused attention kernels; an additive finite mask keeps fully padded rows finite (no NaN).
+    auto bias = torch::zeros({B, 1, T, S}, q.options()).masked_fill_(blocked, lowest(q.scalar_type()));
+    auto kk = rep == 1 ? k : k.unsqueeze(2).expand({B, nkv, rep, S, hd}).reshape({B, nh, S, hd});
+    auto vv = rep == 1 ? v : v.unsqueeze(2).expand({B, nkv, rep, S, hd}).reshape({B, nh, S, hd});
+    return at::scaled_dot_product_attention(q, kk, vv, bias, 0.0, false);
+  }
+#endif
+  // Heads of one key/value group side by side: no copy of the keys and values.
+  auto qg = (q * scale).reshape({B, nkv, rep * T, hd});
+  auto scores = torch::matmul(qg, k.transpose(-1, -2)).view({B, nkv, rep, T, S});
+  scores.masked_fill_(blocked.unsqueeze(1), lowest(scores.scalar_type()));
+  auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+  return torch::matmul(probs.view({B, nkv, rep * T, S}), v).view({B, nh, T, hd});
+}
+
+// x [B,T,in] @ w [in,out] + b (GPT-2's Conv1D layout).
+torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  auto y = torch::addmm(b, x.reshape({-1, x.size(-1)}), w);
+  auto shape = x.sizes().vec();
+  shape.back() = w.size(1);
+  return y.view(shape);
+}
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  auto xf = x.to(torch::kFloat);
+  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return w * xf.to(x.scalar_type());
+}
+
+}  // namespace
+
+struct CausalLMImpl::Impl {
+  struct Layer {
+    torch::Tensor ln1_w, ln1_b, ln2_w, ln2_b;                      // GPT-2 norms; Llama: ln1_w, ln2_w
+    torch::Tensor qkv_w, qkv_b, o_w, o_b, fc_w, fc_b, proj_w, proj_b;  // GPT-2
+    torch::Tensor q_w, k_w, v_w, gate_w, up_w, down_w;             // Llama (o_w shared name)
+  };
+  std::vector<Layer> layers;
+  torch::Tensor embed, pos_embed, norm_w, norm_b, lm_head, score;
+  torch::Tensor inv_freq;  // CPU float32
+  torch::Tensor inv_freq_dev;
+};
+
+CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool initialize)
+    : config_(c), head_(head), impl_(std::make_shared<Impl>()) {
+  c.validate();
+  Impl& m = *impl_;
+  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, L = c.num_layers;
+  std::vector<std::pair<torch::Tensor, double>> normal;  // (tensor, std) for the random init
+  const double sd = c.initializer_range;
+  if (c.arch == Arch::gpt2) {
+    auto tr = child(*this, "transformer");
+    m.embed = param(*child(*tr, "wte"), "weight", {V, H});
+    m.pos_embed = param(*child(*tr, "wpe"), "weight", {c.max_positions, H});
+    normal.push_back({m.embed, sd});
+    normal.push_back({m.pos_embed, sd});
+    torch::nn::ModuleList h;
+    for (int64_t i = 0; i < L; ++i) {
+      auto blk = std::make_shared<Node>();
+      Impl::Layer ly;
+      auto ln1 = child(*blk, "ln_1");
+      ly.ln1_w = param(*ln1, "weight", {H});
+      ly.ln1_b = param(*ln1, "bias", {H});
+      auto attn = child(*blk, "attn");
+      auto ca = child(*attn, "c_attn");
+      ly.qkv_w = param(*ca, "weight", {H, 3 * H});
+      ly.qkv_b = param(*ca, "bias", {3 * H});
+      auto cp = child(*attn, "c_proj");
+      ly.o_w = param(*cp, "weight", {H, H});
+      ly.o_b = param(*cp, "bias", {H});
+      auto ln2 = child(*blk, "ln_2");
+      ly.ln2_w = param(*ln2, "weight", {H});
+      ly.ln2_b = param(*ln2, "bias", {H});
+      auto mlp = child(*blk, "mlp");
+      auto fc = child(*mlp, "c_fc");
+      ly.fc_w = param(*fc, "weight", {H, I});
+      ly.fc_b = param(*fc, "bias", {I});
+      auto mp = child(*mlp, "c_proj");
+      ly.proj_w = param(*mp, "weight", {I, H});
+      ly.proj_b = param(*mp, "bias", {H});
+      const double resid = sd / std::sqrt(2.0 * L);  // GPT-2's scaled residual projections
+      normal.push_back({ly.qkv_w, sd});
+      normal.push_back({ly.o_w, resid});
+      normal.push_back({ly.fc_w, sd});
+      normal.push_back({ly.proj_w, resid});
+      m.layers.push_back(ly);
+      h->push_back(blk);
+    }
+    tr->register_module("h", h);
+    auto lnf = child(*tr, "ln_f");
+    m.norm_w = param(*lnf, "weight", {H});
+    m.norm_b = param(*lnf, "bias", {H});
+  } else {
+    const int64_t hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+    auto mo = child(*this, "model");
+    m.embed = param(*child(*mo, "embed_tokens"), "weight", {V, H});
+    normal.push_back({m.embed, sd});
+    torch::nn::ModuleList layers;
+    for (int64_t i = 0; i < L; ++i) {
+      auto blk = std::make_shared<Node>();
+      Impl::Layer ly;
+      auto at = child(*blk, "self_attn");
+      ly.q_w = param(*child(*at, "q_proj"), "weight", {nh * hd, H});
+      ly.k_w = param(*child(*at, "k_proj"), "weight", {nkv * hd, H});
+      ly.v_w = param(*child(*at, "v_proj"), "weight", {nkv * hd, H});
+      ly.o_w = param(*child(*at, "o_proj"), "weight", {H, nh * hd});
+      auto mlp = child(*blk, "mlp");
+      ly.gate_w = param(*child(*mlp, "gate_proj"), "weight", {I, H});
+      ly.up_w = param(*child(*mlp, "up_proj"), "weight", {I, H});
+      ly.down_w = param(*child(*mlp, "down_proj"), "weight", {H, I});
+      ly.ln1_w = param(*child(*blk, "input_layernorm"), "weight", {H});
+      ly.ln2_w = param(*child(*blk, "post_attention_layernorm"), "weight", {H});
+      for (auto* t : {&ly.q_w, &ly.k_w, &ly.v_w, &ly.o_w, &ly.gate_w, &ly.up_w, &ly.down_w}) normal.push_back({*t, sd});
+      m.layers.push_back(ly);
+      layers->push_back(blk);
+    }
+    mo->register_module("layers", layers);
+    m.norm_w = param(*child(*mo, "norm"), "weight", {H});
+    m.inv_freq = rope_inv_freq(c);
+  }
+  if (head == Head::lm) {
+    if (!c.tie_word_embeddings) {
+      m.lm_head = param(*child(*this, "lm_head"), "weight", {V, H});
+      normal.push_back({m.lm_head, sd});
+    }
+  } else {
+    m.score = param(*child(*this, "score"), "weight", {1, H});
+    normal.push_back({m.score, sd});
+  }
+  if (!initialize) return;
+  torch::NoGradGuard ng;
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  for (auto& [t, s] : normal) t.normal_(0.0, s, gen);
+  for (auto& ly : m.layers)
+    for (auto* t : {&ly.ln1_w, &ly.ln2_w}) t->fill_(1.0);
+  m.norm_w.fill_(1.0);
+  for (auto& ly : m.layers)
+    for (auto* t : {&ly.ln1_b, &ly.ln2_b, &ly.qkv_b, &ly.o_b, &ly.fc_b, &ly.proj_b})
+      if (t->defined()) t->zero_();
+  if (m.norm_b.defined()) m.norm_b.zero_();
+}
+
+torch::Tensor CausalLMImpl::embedding_weight() const { return impl_->embed; }
+torch::Tensor CausalLMImpl::lm_head_weight() const {
+  if (head_ != Head::lm) throw Error("lm_head_weight: the model has a score head");
+  return impl_->lm_head.defined() ? impl_->lm_head : impl_->embed;
+}
+torch::Tensor CausalLMImpl::score_weight() const {
+  if (head_ != Head::score) throw Error("score_weight: the model has an LM head");
+  return impl_->score;
+}
+c10::Device CausalLMImpl::device() const { return impl_->embed.device(); }
+c10::ScalarType CausalLMImpl::dtype() const { return impl_->embed.scalar_type(); }
+
+KvCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
+  KvCache cache;
+  auto opt = impl_->embed.options().requires_grad(false);
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    cache.keys.push_back(torch::empty({batch, config_.num_kv_heads, capacity, config_.head_dim}, opt));
+    cache.values.push_back(torch::empty({batch, config_.num_kv_heads, capacity, config_.head_dim}, opt));
+  }
+  return cache;
+}
+
+void KvCache::select_rows(const torch::Tensor& index) {
+  for (auto& t : keys) t = t.index_select(0, index);
+  for (auto& t : values) t = t.index_select(0, index);
+}
+
+torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask, KvCache* cache) {
+  const LmConfig& c = config_;
+  Impl& m = *impl_;
+  TORCH_CHECK(ids.dim() == 2, "CausalLM: ids must be [B, T], got ", ids.sizes());
+  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t past = cache ? cache->length : 0, S = past + T;
+  if (cache && (cache->batch() != B || S > cache->capacity()))
+    throw Error("CausalLM: KV cache of " + std::to_string(cache->batch()) + " rows and " +
+                std::to_string(cache->capacity()) + " positions cannot take " + std::to_string(B) + " rows up to " +
+                std::to_string(S) + " positions");
+  if (S > c.max_positions)
+    throw UsageError("sequence of " + std::to_string(S) + " tokens exceeds the model's " +
+                     std::to_string(c.max_positions) + " positions");
+  const auto dev = m.embed.device();
+  auto tok = ids.to(dev, torch::kLong);
+  torch::Tensor mask;
+  if (attention_mask.defined()) {
+    TORCH_CHECK(attention_mask.dim() == 2 && attention_mask.size(0) == B && attention_mask.size(1) == S,
+                "CausalLM: attention_mask must be [", B, ", ", S, "], got ", attention_mask.sizes());
+    mask = attention_mask.to(dev, torch::kLong);
+  } else {
+    mask = torch::ones({B, S}, tok.options());
+  }
+  auto pos = (mask.cumsum(1) - 1).masked_fill_(mask == 0, 1).narrow(1, past, T);
+  // blocked[b, 0, i, j]: key j is padding or lies after query i (at position past + i).
+  auto kpos = torch::arange(S, tok.options());
+  auto qpos = torch::arange(past, S, tok.options());
+  auto blocked = (kpos.unsqueeze(0) > qpos.unsqueeze(1)).unsqueeze(0).unsqueeze(0).logical_or((mask == 0).view({B, 1, 1, S}));
+
+  const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim, H = c.hidden_size;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  auto x = torch::embedding(m.embed, tok);
+  torch::Tensor cos, sin;
+  if (c.arch == Arch::gpt2) {
+    x = x + torch::embedding(m.pos_embed, pos);
+  } else {
+    if (!m.inv_freq_dev.defined() || m.inv_freq_dev.device() != dev) m.inv_freq_dev = m.inv_freq.to(dev);
+    auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * m.inv_freq_dev;  // [B,T,hd/2]
+    auto emb = torch::cat({freqs, freqs}, -1);
+    cos = emb.cos().to(x.scalar_type()).unsqueeze(1);  // [B,1,T,hd]
+    sin = emb.sin().to(x.scalar_type()).unsqueeze(1);
+  }
+  auto with_cache = [&](size_t l, torch::Tensor k, torch::Tensor v) -> std::pair<torch::Tensor, torch::Tensor> {
+    if (!cache) return {k, v};
+    cache->keys[l].narrow(2, past, T).copy_(k);
+    cache->values[l].narrow(2, past, T).copy_(v);
+    return {cache->keys[l].narrow(2, 0, S), cache->values[l].narrow(2, 0, S)};
+  };
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& ly = m.layers[l];
+    if (c.arch == Arch::gpt2) {
+      auto h = torch::layer_norm(x, {H}, ly.ln1_w, ly.ln1_b, c.norm_eps);
+      auto qkv = conv1d(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, nh, hd}).permute({2, 0, 3, 1, 4});  // [3,B,nh,T,hd]
+      auto [k, v] = with_cache(l, qkv[1], qkv[2]);
+      auto a = attend(qkv[0], k, v, blocked, scale).transpose(1, 2).reshape({B, T, H});
+      x = x + conv1d(a, ly.o_w, ly.o_b);
+      h = torch::layer_norm(x, {H}, ly.ln2_w, ly.ln2_b, c.norm_eps);
+      x = x + conv1d(torch::gelu(conv1d(h, ly.fc_w, ly.fc_b), "tanh"), ly.proj_w, ly.proj_b);
+    } else {
+      auto h = rms_norm(x, ly.ln1_w, c.norm_eps);
+      auto q = torch::linear(h, ly.q_w).view({B, T, nh, hd}).transpose(1, 2);
+      auto k = torch::linear(h, ly.k_w).view({B, T, nkv, hd}).transpose(1, 2);
+      auto v = torch::linear(h, ly.v_w).view({B, T, nkv, hd}).transpose(1, 2);
+      q = q * cos + rotate_half(q) * sin;
+      k = k * cos + rotate_half(k) * sin;
+      auto [kk, vv] = with_cache(l, k, v);
+      auto a = attend(q, kk, vv, blocked, scale).transpose(1, 2).reshape({B, T, nh * hd});
+      x = x + torch::linear(a, ly.o_w);
+      h = rms_norm(x, ly.ln2_w, c.norm_eps);
+      x = x + torch::linear(torch::silu(torch::linear(h, ly.gate_w)) * torch::linear(h, ly.up_w), ly.down_w);
+    }
+  }
+  if (cache) cache->length = S;
+  return c.arch == Arch::gpt2 ? torch::layer_norm(x, {H}, m.norm_w, m.norm_b, c.norm_eps) : rms_norm(x, m.norm_w, c.norm_eps);
+}
+
+torch::Tensor CausalLMImpl::head_output(const torch::Tensor& hidden) {
+  if (head_ == Head::lm) return torch::linear(hidden, lm_head_weight()).to(torch::kFloat);
+  return torch::linear(hidden, impl_->score).squeeze(-1).to(torch::kFloat);
+}
+
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& attention_mask, KvCache* cache) {
+  return head_output(hidden_states(ids, attention_mask, cache));
+}
+
+torch::Tensor last_token_values(const torch::Tensor& values, const torch::Tensor& attention_mask) {
+  TORCH_CHECK(values.dim() == 2 && attention_mask.sizes() == values.sizes(),
+              "last_token_values: values and attention_mask must both be [B, T]");
+  const int64_t T = values.size(1);
+  auto m = attention_mask.to(values.device(), torch::kLong);
+  auto idx = (torch::arange(1, T + 1, m.options()) * m).argmax(1, true);  // the last position holding a token
+  return values.gather(1, idx).squeeze(1);
+}
+
+}  // namespace paramkit::lm
