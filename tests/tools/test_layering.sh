@@ -6,6 +6,7 @@ declare -A allowed=(
   [core]="core"
   [numeric]="core numeric"
   [io]="core io"
+  [text]="core io text"
   [cli]="core io cli data nn torch"
   [torch]="core io torch kernels"
   [data]="core io torch data"
@@ -30,7 +31,7 @@ for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
   if [ "$domain" != cli ] && grep -rlE '#include <CLI/' "$dir"; then
     echo "^ CLI11 outside the command layer ($domain)"; bad=1
   fi
-  case "$domain" in core|numeric|io|cli)
+  case "$domain" in core|numeric|io|cli|text)
     if grep -rlE '#include <(torch/|ATen/|c10/)' "$dir"; then echo "^ LibTorch in the LibTorch-free layer $domain"; bad=1; fi ;;
   esac
 done
