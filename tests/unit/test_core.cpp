@@ -9,6 +9,7 @@
 #include "paramkit/core/error.h"
 #include "paramkit/core/provenance.h"
 #include "paramkit/core/rng.h"
+#include "paramkit/core/subprocess.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
 
@@ -192,4 +193,23 @@ TEST_CASE("provenance time honours SOURCE_DATE_EPOCH") {
   CHECK(q.tool == "t");
   CHECK(q.seed == 3);
   CHECK(q.config["x"] == 1);
+}
+
+TEST_CASE("run_command: stdin in, stdout out, large inputs, failures and output caps named") {
+  using paramkit::CommandOptions;
+  CHECK(paramkit::run_command("printf 'a\\nb\\n'") == "a\nb\n");
+  CommandOptions o;
+  o.input = std::string(3u << 20, 'x') + "\n";  // larger than a pipe buffer: written while reading
+  CHECK(paramkit::run_command("wc -c", o).find(std::to_string((3u << 20) + 1)) != std::string::npos);
+  o.input = "line 1\nline 2\n";
+  CHECK(paramkit::run_command("cat", o) == o.input);
+  CHECK(paramkit::run_command("head -c 1", o) == "l");  // stops reading early: not an error
+  CommandOptions w;
+  w.what = "--reward";
+  CHECK_THROWS_WITH_AS(paramkit::run_command("exit 3", w), doctest::Contains("--reward failed (status 3)"), paramkit::Error);
+  w.max_output = 1000;
+  CHECK_THROWS_WITH_AS(paramkit::run_command("yes", w), doctest::Contains("more than 1000 bytes"), paramkit::Error);
+  w.keep_tail = true;
+  CHECK(paramkit::run_command("seq 1 100000", w).size() <= 1000);
+  CHECK(paramkit::shell_quote("it's") == "'it'\\''s'");
 }

@@ -2,7 +2,6 @@
 // provenance, timers, --metrics and exit codes.
 #include "paramkit/cli/tool.h"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -18,6 +17,7 @@
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
+#include "paramkit/core/memory.h"
 #include "paramkit/core/provenance.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/json.h"
@@ -343,14 +343,12 @@ int Tool::run(int argc, char** argv) {
   nlohmann::json results = cmd->execute(ctx);
   if (!c.metrics.empty()) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
     nlohmann::json m = {{"tool", name_},
                         {"version", version()},
                         {"command", single_ ? nlohmann::json(nullptr) : nlohmann::json(cmd->name())},
                         {"provenance", prov.to_json()},
                         {"wall_s", wall},
-                        {"peak_rss_bytes", static_cast<int64_t>(ru.ru_maxrss) * 1024},
+                        {"peak_rss_bytes", peak_rss_bytes()},
                         {"timings", ctx.timers.to_json()},
                         {"results", results}};
     write_json(c.metrics, m);

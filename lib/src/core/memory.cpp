@@ -1,10 +1,18 @@
 #include "paramkit/core/memory.h"
 
+#include <sys/resource.h>
+
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
 namespace paramkit {
+
+int64_t peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
 
 void reuse_freed_memory() {
 #ifdef __GLIBC__

@@ -21,6 +21,7 @@
 #include "paramkit/core/log.h"
 #include "paramkit/core/rng.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/core/subprocess.h"
 
 namespace fs = std::filesystem;
 
@@ -87,82 +88,11 @@ std::vector<double> parse_grid(const std::string& text) {
 }
 
 double run_score_command(const std::string& command) {
-  // /bin/sh -c in a process group of its own, stdout read through a pipe while the stop flag is
-  // watched: a SIGINT/SIGTERM to pcb-merge ends the whole command (its children too) at once.
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("--eval-cmd: cannot make a pipe: " + std::string(std::strerror(errno)));
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw Error("--eval-cmd: cannot start: " + std::string(std::strerror(errno)));
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);  // also from here: no race with the child's own call
-  ::close(fds[1]);
-  // Only the last line matters: keep the tail of the output (bounded memory for chatty commands).
-  constexpr size_t kKeep = 64 * 1024;
-  std::string out;
-  char buf[4096];
-  bool open = true;
-  auto end_group = [&] {
-    ::kill(-pid, SIGTERM);
-    for (int k = 0; k < 20; ++k) {  // up to 1 s to exit, then SIGKILL
-      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-        ::kill(-pid, SIGKILL);  // anything it left in its group
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  };
-  while (open) {
-    if (stop_requested()) {
-      ::close(fds[0]);
-      end_group();
-      throw Interrupted();
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int r = ::poll(&p, 1, 50);
-    if (r < 0 && errno != EINTR) break;
-    if (r <= 0) continue;
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) {
-      open = false;
-      break;
-    }
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > 2 * kKeep) out.erase(0, out.size() - kKeep);
-  }
-  ::close(fds[0]);
-  int status = 0;
-  for (;;) {
-    const pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) throw Error("--eval-cmd: lost the command: " + command);
-    if (stop_requested()) {
-      end_group();
-      throw Interrupted();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string how = WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
-                                              : "signal " + std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    throw Error("--eval-cmd failed (" + how + "): " + command);
-  }
+  CommandOptions o;
+  o.what = "--eval-cmd";
+  o.max_output = 64 * 1024;
+  o.keep_tail = true;  // only the last line matters: bounded memory for chatty commands
+  const std::string out = run_command(command, o);
   std::string last;
   size_t pos = 0;
   while (pos < out.size()) {
@@ -181,12 +111,6 @@ double run_score_command(const std::string& command) {
 }
 
 namespace {
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // {model} -> the candidate's quoted path; appended as the last argument when absent.
 std::string with_model(const std::string& cmd, const std::string& path) {
   const std::string key = "{model}";

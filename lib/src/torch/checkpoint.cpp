@@ -2,6 +2,7 @@
 // generator state as U8 tensors, the position and the tool's state as JSON metadata.
 #include "paramkit/torch/checkpoint.h"
 
+#include <algorithm>
 #include <mutex>
 #include <sstream>
 
@@ -21,15 +22,26 @@ std::string tensor_bytes(const torch::Tensor& t) {
 }
 }  // namespace
 
+namespace {
+std::string archive_name(const std::string& name) { return name.empty() ? "optimizer.archive" : "optimizer." + name + ".archive"; }
+}  // namespace
+
 void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     const Rng* rng, const CheckpointState& state) {
+  save_checkpoint(path, model, NamedOptimizers{{"", &optimizer}}, rng, state);
+}
+
+void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, const NamedOptimizers& optimizers,
                      const Rng* rng, const CheckpointState& state) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (auto& [name, t] : named_state(model)) tensors.emplace_back("model." + name, t);
-  torch::serialize::OutputArchive archive;
-  optimizer.save(archive);
-  std::ostringstream os;
-  archive.save_to(os);
-  tensors.emplace_back("optimizer.archive", bytes_tensor(os.str()));
+  for (const auto& [name, optimizer] : optimizers) {
+    torch::serialize::OutputArchive archive;
+    optimizer->save(archive);
+    std::ostringstream os;
+    archive.save_to(os);
+    tensors.emplace_back(archive_name(name), bytes_tensor(os.str()));
+  }
   tensors.emplace_back("rng.torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
   Metadata meta = provenance_metadata();
   nlohmann::json pos = {{"step", state.position.step}, {"epoch", state.position.epoch}, {"batch", state.position.batch}};
@@ -42,6 +54,10 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
 
 CheckpointState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                                 torch::optim::Optimizer& optimizer, Rng* rng) {
+  return load_checkpoint(path, model, NamedOptimizers{{"", &optimizer}}, rng);
+}
+
+CheckpointState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, const NamedOptimizers& optimizers, Rng* rng) {
   auto reader = open_tensors(path);
   auto it = reader->metadata().find("paramkit.checkpoint");
   if (it == reader->metadata().end())
@@ -53,11 +69,16 @@ CheckpointState load_checkpoint(const std::filesystem::path& path, torch::nn::Mo
     throw InputError(path.string(), "__metadata__.paramkit.checkpoint", e.what());
   }
   load_state_dict(model, *reader, /*strict=*/false, "model.");
-  std::string archive_bytes = tensor_bytes(read_tensor(*reader, "optimizer.archive"));
-  std::istringstream is(archive_bytes);
-  torch::serialize::InputArchive archive;
-  archive.load_from(is);
-  optimizer.load(archive);
+  for (const auto& [name, optimizer] : optimizers) {
+    const auto& ts = reader->tensors();
+    if (std::none_of(ts.begin(), ts.end(), [&](const TensorInfo& t) { return t.name == archive_name(name); }))
+      throw InputError(path.string(), archive_name(name), "missing: the checkpoint is of another run");
+    std::string archive_bytes = tensor_bytes(read_tensor(*reader, archive_name(name)));
+    std::istringstream is(archive_bytes);
+    torch::serialize::InputArchive archive;
+    archive.load_from(is);
+    optimizer->load(archive);
+  }
   {
     at::Generator gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());

@@ -1,7 +1,11 @@
 // Process memory settings.
 #pragma once
+#include <cstdint>
 
 namespace paramkit {
+
+// The process's peak resident set size so far (getrusage ru_maxrss), in bytes.
+int64_t peak_rss_bytes();
 
 // For tools that allocate and free many large tensors (merging): glibc keeps freed memory in one
 // heap for reuse instead of returning it to the system and faulting fresh zeroed pages in on the

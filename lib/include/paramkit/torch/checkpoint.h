@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "paramkit/core/rng.h"
 
@@ -29,5 +32,11 @@ void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module&
 // Restores model, optimizer, LibTorch's CPU generator and rng; returns the saved state.
 CheckpointState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model,
                                 torch::optim::Optimizer& optimizer, Rng* rng);
+
+// Several optimizers (e.g. an actor's and a critic's), each under its name.
+using NamedOptimizers = std::vector<std::pair<std::string, torch::optim::Optimizer*>>;
+void save_checkpoint(const std::filesystem::path& path, const torch::nn::Module& model, const NamedOptimizers& optimizers,
+                     const Rng* rng, const CheckpointState& state);
+CheckpointState load_checkpoint(const std::filesystem::path& path, torch::nn::Module& model, const NamedOptimizers& optimizers, Rng* rng);
 
 }  // namespace paramkit

@@ -1,0 +1,26 @@
+// Running a user's shell command (pcb-merge's --eval-cmd, rlhf-train's external reward scorer):
+// /bin/sh -c in a process group of its own, optional bytes on its stdin, stdout collected, while the
+// stop flag is watched: a SIGINT/SIGTERM to the tool ends the whole command (its children too) at once.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace paramkit {
+
+struct CommandOptions {
+  std::string input;                          // written to the command's stdin (then closed)
+  size_t max_output = 64u << 20;              // stdout beyond this is an error (keep_tail false) or dropped from the front
+  bool keep_tail = false;                     // true: keep only the last max_output bytes (chatty commands)
+  std::string what = "command";               // the flag the command came from, for messages ("--eval-cmd")
+};
+
+// Runs `command` and returns its stdout. Throws Interrupted (after ending the command's process
+// group: SIGTERM, then SIGKILL after 1 s) on a stop request, and Error naming options.what for a
+// command that cannot start, exits non-zero or is killed, or writes more than max_output bytes
+// (keep_tail false). A command that exits without reading all its input is not an error by itself.
+std::string run_command(const std::string& command, const CommandOptions& options = {});
+
+// `s` quoted for /bin/sh.
+std::string shell_quote(const std::string& s);
+
+}  // namespace paramkit

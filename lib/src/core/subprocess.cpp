@@ -1,0 +1,142 @@
+#include "paramkit/core/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
+
+namespace paramkit {
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string run_command(const std::string& command, const CommandOptions& o) {
+  int out_fds[2], in_fds[2];
+  if (::pipe2(out_fds, O_CLOEXEC) != 0) throw Error(o.what + ": cannot make a pipe: " + std::string(std::strerror(errno)));
+  if (::pipe2(in_fds, O_CLOEXEC) != 0) {
+    ::close(out_fds[0]);
+    ::close(out_fds[1]);
+    throw Error(o.what + ": cannot make a pipe: " + std::string(std::strerror(errno)));
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {out_fds[0], out_fds[1], in_fds[0], in_fds[1]}) ::close(fd);
+    throw Error(o.what + ": cannot start: " + std::string(std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    struct sigaction sa;
+    std::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGPIPE, &sa, nullptr);
+    ::dup2(out_fds[1], STDOUT_FILENO);
+    ::dup2(in_fds[0], STDIN_FILENO);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also from here: no race with the child's own call
+  ::close(out_fds[1]);
+  ::close(in_fds[0]);
+  int in_fd = in_fds[1];
+  ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  size_t written = 0;
+  if (o.input.empty()) {
+    ::close(in_fd);
+    in_fd = -1;
+  }
+  auto end_group = [&] {
+    ::kill(-pid, SIGTERM);
+    for (int k = 0; k < 20; ++k) {  // up to 1 s to exit, then SIGKILL
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+        ::kill(-pid, SIGKILL);  // anything it left in its group
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  };
+  auto close_all = [&] {
+    ::close(out_fds[0]);
+    if (in_fd >= 0) ::close(in_fd);
+    in_fd = -1;
+  };
+  std::string out;
+  char buf[65536];
+  bool too_much = false;
+  for (bool open = true; open;) {
+    if (stop_requested()) {
+      close_all();
+      end_group();
+      throw Interrupted();
+    }
+    pollfd p[2] = {{out_fds[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
+    const int r = ::poll(p, in_fd >= 0 ? 2 : 1, 50);
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    if (in_fd >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      const ssize_t n = ::write(in_fd, o.input.data() + written, o.input.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      // EPIPE: the command stopped reading; what it printed decides
+      if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == o.input.size()) {
+        ::close(in_fd);
+        in_fd = -1;
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      const ssize_t n = ::read(out_fds[0], buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        open = false;
+        break;
+      }
+      out.append(buf, static_cast<size_t>(n));
+      if (out.size() > o.max_output) {
+        if (o.keep_tail) {
+          out.erase(0, out.size() - o.max_output / 2);
+        } else {
+          too_much = true;
+          break;
+        }
+      }
+    }
+  }
+  close_all();
+  if (too_much) {
+    end_group();
+    throw Error(o.what + ": the command wrote more than " + std::to_string(o.max_output) + " bytes: " + command);
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) throw Error(o.what + ": lost the command: " + command);
+    if (stop_requested()) {
+      end_group();
+      throw Interrupted();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    const std::string how = WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
+                                              : "signal " + std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    throw Error(o.what + " failed (" + how + "): " + command);
+  }
+  return out;
+}
+
+}  // namespace paramkit
