@@ -393,3 +393,34 @@ TEST_CASE("lm bad config.json and weights: InputError naming the file and the fi
   j["n_layer"] = 1;
   expect(write("extra", j), "transformer.h.1.attn.c_attn.bias: not a tensor of this GPT-2 model");
 }
+
+TEST_CASE("lm training: gradients reach every parameter and match finite differences") {
+  for (const auto& cfg : {tiny_gpt2(), tiny_llama()}) {
+    CAPTURE(static_cast<int>(cfg.arch));
+    auto model = random_model(cfg);
+    model->to(torch::kDouble);
+    auto [ids, mask] = left_pad(some_prompts(cfg.vocab_size), 0);
+    auto loss_of = [&] {
+      auto lp = sequence_logprobs(*model, ids, mask);  // float32 output: compare with a loose tolerance
+      return -(lp * mask.narrow(1, 1, ids.size(1) - 1)).sum();
+    };
+    auto loss = loss_of();
+    loss.backward();
+    for (auto& item : model->named_parameters()) {
+      CAPTURE(item.key());
+      REQUIRE(item.value().grad().defined());
+      CHECK(item.value().grad().abs().sum().item<double>() > 0);
+    }
+    // One weight of the first layer's attention, by central differences.
+    torch::Tensor w = cfg.arch == Arch::gpt2 ? model->named_parameters()["transformer.h.0.attn.c_attn.weight"]
+                                             : model->named_parameters()["model.layers.0.self_attn.k_proj.weight"];
+    const double g = w.grad().view(-1)[5].item<double>(), eps = 1e-3;
+    torch::NoGradGuard ng;
+    w.view(-1)[5] += eps;
+    const double up = loss_of().item<double>();
+    w.view(-1)[5] -= 2 * eps;
+    const double down = loss_of().item<double>();
+    w.view(-1)[5] += eps;
+    CHECK((up - down) / (2 * eps) == doctest::Approx(g).epsilon(2e-3));
+  }
+}

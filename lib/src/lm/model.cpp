@@ -33,7 +33,6 @@ double lowest(c10::ScalarType t) {
   switch (t) {
     case torch::kHalf: return -65504.0;
     case torch::kBFloat16: return -3.38e38;
-    case torch::kDouble: return std::numeric_limits<double>::lowest();
     default: return std::numeric_limits<float>::lowest();
   }
 }
@@ -80,7 +79,7 @@ torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch
   auto qg = (q * scale).reshape({B, nkv, rep * T, hd});
   auto scores = torch::matmul(qg, k.transpose(-1, -2)).view({B, nkv, rep, T, S});
   scores.masked_fill_(blocked.unsqueeze(1), lowest(scores.scalar_type()));
-  auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+  auto probs = torch::softmax(scores, -1, q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat).to(q.scalar_type());
   return torch::matmul(probs.view({B, nkv, rep * T, S}), v).view({B, nh, T, hd});
 }
 
