@@ -44,6 +44,14 @@ std::string text_field(const nlohmann::json& j, const std::string& key, const st
   return s;
 }
 
+std::optional<std::string> answer_field(const nlohmann::json& j, const std::string& key, const std::string& src, const std::string& where) {
+  auto a = j.find(key);
+  if (a == j.end() || a->is_null()) return std::nullopt;
+  if (a->is_string()) return a->get<std::string>();
+  if (a->is_number()) return a->dump();
+  throw InputError(src, where + ": field '" + key + "'", "expected a string or a number");
+}
+
 template <class T>
 void require_some(const std::vector<T>& v, const std::filesystem::path& path) {
   if (v.empty()) throw InputError(path.string(), "", "no examples");
@@ -54,7 +62,7 @@ std::vector<SftExample> read_sft(const std::filesystem::path& path, const JsonlK
   std::vector<SftExample> out;
   const std::string src = path.string();
   for_each_object(path, [&](const nlohmann::json& j, const std::string& w) {
-    out.push_back({text_field(j, k.prompt, src, w, false), text_field(j, k.response, src, w, true)});
+    out.push_back({text_field(j, k.prompt, src, w, false), text_field(j, k.response, src, w, true), answer_field(j, k.answer, src, w)});
   });
   require_some(out, path);
   return out;
@@ -74,15 +82,7 @@ std::vector<PromptExample> read_prompts(const std::filesystem::path& path, const
   std::vector<PromptExample> out;
   const std::string src = path.string();
   for_each_object(path, [&](const nlohmann::json& j, const std::string& w) {
-    PromptExample e;
-    e.prompt = text_field(j, k.prompt, src, w, true);
-    auto a = j.find(k.answer);
-    if (a != j.end() && !a->is_null()) {
-      if (a->is_string()) e.answer = a->get<std::string>();
-      else if (a->is_number()) e.answer = a->dump();
-      else throw InputError(src, w + ": field '" + k.answer + "'", "expected a string or a number");
-    }
-    out.push_back(std::move(e));
+    out.push_back({text_field(j, k.prompt, src, w, true), answer_field(j, k.answer, src, w)});
   });
   require_some(out, path);
   return out;

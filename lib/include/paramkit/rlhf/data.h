@@ -12,6 +12,7 @@ namespace paramkit::rlhf {
 
 struct SftExample {
   std::string prompt, response;
+  std::optional<std::string> answer;  // when the line has one (for scoring with a rule)
 };
 struct PreferenceExample {
   std::string prompt, chosen, rejected;

@@ -1,0 +1,21 @@
+// rlhf-train's subcommands, one file each, and the model flags they share.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "paramkit/cli/tool.h"
+#include "paramkit/rlhf/data.h"
+#include "paramkit/rlhf/stages.h"
+
+void add_sft(paramkit::cli::Tool& tool);
+void add_rm(paramkit::cli::Tool& tool);
+void add_rl(paramkit::cli::Tool& tool);
+void add_generate(paramkit::cli::Tool& tool);
+void add_score(paramkit::cli::Tool& tool);
+
+// --model DIR | --model-config config.json, --tokenizer.
+void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what);
+// --prompt-key, --response-key, --chosen-key, --rejected-key, --answer-key (those `which` names).
+void add_key_flags(CLI::App& app, paramkit::rlhf::JsonlKeys& k, const std::string& which);
+// --max-length for the supervised stages.
+void add_supervised_flags(CLI::App& app, paramkit::rlhf::SftOptions& o);

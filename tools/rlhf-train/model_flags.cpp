@@ -1,0 +1,27 @@
+#include "commands.h"
+
+#include "paramkit/cli/nn_options.h"
+
+void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what) {
+  app.add_option("--model", s.model, what + ": a Hugging Face folder (config.json, safetensors, tokenizer files)");
+  app.add_option("--model-config", s.model_config, "A config.json for a new, randomly initialised model (with --tokenizer)");
+  app.add_option("--tokenizer", s.tokenizer, "tokenizer.json, a folder with one (or GPT-2's vocab.json + merges.txt), or bytes; default: the model's");
+}
+
+void add_key_flags(CLI::App& app, paramkit::rlhf::JsonlKeys& k, const std::string& which) {
+  auto key = [&](const char* flag, std::string& v, const char* help) {
+    if (which.find(flag + 2) != std::string::npos) app.add_option(flag, v, help)->capture_default_str();
+  };
+  key("--prompt-key", k.prompt, "JSONL field of the prompt");
+  key("--response-key", k.response, "JSONL field of the response");
+  key("--chosen-key", k.chosen, "JSONL field of the preferred response");
+  key("--rejected-key", k.rejected, "JSONL field of the other response");
+  key("--answer-key", k.answer, "JSONL field of the reference answer (rule rewards, external scorers)");
+}
+
+void add_supervised_flags(CLI::App& app, paramkit::rlhf::SftOptions& o) {
+  app.add_option("--max-length", o.max_length, "Tokens per sequence (prompt cut from the left first)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  paramkit::cli::add_training(app, o.train);
+}
