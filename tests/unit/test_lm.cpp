@@ -236,8 +236,18 @@ TEST_CASE("lm Hugging Face folders: round trip single and sharded, old GPT-2 nam
     auto reader = open_tensors(dir / "single" / "model.safetensors");
     CHECK(reader->metadata().at("format") == "pt");
     CHECK(reader->contains("lm_head.weight") == !cfg.tie_word_embeddings);
+    // Saving again over the folder keeps its other files (a tokenizer), and side files come along.
+    test::spit(dir / "single" / "tokenizer.json", "{}");
+    test::spit(dir / "side.json", "{}");
+    save_causal_lm(*model, dir / "single", so);
+    CHECK(fs::exists(dir / "single" / "tokenizer.json"));
+    fs::create_directories(dir / "tok");
+    test::spit(dir / "tok" / "tokenizer_config.json", "{}");
+    so.side_files_from = dir / "tok";
     so.shard_size = 6000;
     save_causal_lm(*model, dir / "sharded", so);
+    so.side_files_from.clear();
+    CHECK(fs::exists(dir / "sharded" / "tokenizer_config.json"));
     CHECK(fs::exists(dir / "sharded" / "model.safetensors.index.json"));
     CHECK(fs::exists(dir / "sharded" / "model-00002-of-00002.safetensors") == false);  // many more than 2
     auto sb = load_causal_lm(dir / "sharded");
