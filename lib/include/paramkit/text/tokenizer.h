@@ -18,7 +18,9 @@
 // - "bytes" (or "byte"): ids 0-255 are the bytes, then <pad> 256, <bos> 257, <eos> 258.
 //
 // Added tokens (tokenizer.json's added_tokens) are found in the text first, leftmost-longest, and never
-// split; the rest goes through normalizer, pre-tokenizer and model. Ids are int64 for LibTorch's sake.
+// split; the rest goes through normalizer, pre-tokenizer and model.
+// Ids are int64 for LibTorch's sake. A Tokenizer is immutable after loading: encode and decode may run
+// from several threads at once.
 #pragma once
 #include <cstdint>
 #include <memory>
