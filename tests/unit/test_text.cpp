@@ -78,7 +78,7 @@ void check_golden(const std::string& name, const std::string& path) {
   const auto& texts = g.j["texts"];
   const auto& rows = g.j["tokenizers"][name];
   REQUIRE(texts.size() == rows.size());
-  REQUIRE(texts.size() >= 41);
+  REQUIRE(texts.size() >= 42);
   size_t round_trips = 0;
   for (size_t k = 0; k < texts.size(); ++k) {
     std::string text = texts[k].get<std::string>();
@@ -313,12 +313,8 @@ TEST_CASE("text: Llama 3 tokenizer equals the goldens") {
   CHECK(plain.size() > 1);
   CHECK(tok->decode(plain) == "<|eot_id|>");
   CHECK(tok->decode({128000, 13347, 128009}, true) == "Hi");
-  // ignore_merges: a long word that is in the vocabulary comes out whole.
-  auto id = tok->token_to_id("Ġantidis");
-  if (id) {
-    Ids ids = tok->encode(" antidis");
-    CHECK(ids == Ids{*id});
-  }
+  // ignore_merges: a piece that is in the vocabulary comes out whole, though its merges would give 3 tokens.
+  CHECK(tok->encode(" vi\xE1\xBB\x87" "c").size() == 1);  // " việc"
 }
 
 TEST_CASE("text: Llama 2 style tokenizer equals the goldens") {
