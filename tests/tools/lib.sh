@@ -34,3 +34,21 @@ make_model() {
 
 # Bytes of a little-endian u64 for crafting safetensors headers.
 le64() { local n=$1 i; for i in 0 1 2 3 4 5 6 7; do printf "\\x$(printf %02x $(( (n >> (8*i)) & 255 )))"; done; }
+
+# sigterm_ends DELAY OUTPUT CMD...: one SIGTERM after DELAY seconds ends CMD within 10 s with exit 130,
+# an 'interrupted' message, and OUTPUT not written.
+sigterm_ends() {
+  local delay=$1 output=$2; shift 2
+  "$@" >/dev/null 2>"$SCRATCH/sig.err" &
+  local pid=$! i
+  sleep "$delay"
+  kill -0 "$pid" 2>/dev/null || fail "$* ended before the signal (make the job longer)"
+  kill -TERM "$pid"
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "$* still running 10 s after one SIGTERM"; fi
+  local rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 130 ] || { cat "$SCRATCH/sig.err"; fail "$*: exit $rc after SIGTERM, expected 130"; }
+  grep -q "interrupted" "$SCRATCH/sig.err" || fail "$*: no 'interrupted' message"
+  expect_no_file "$output"
+}

@@ -14,6 +14,8 @@ declare -A allowed=(
   [merge]="core io torch merge"
   [survival]="core io numeric survival"
   [nbody]="core io numeric torch nbody"
+  [lm]="core io torch lm"
+  [rlhf]="core io torch data nn lm text rlhf"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do

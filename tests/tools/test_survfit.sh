@@ -322,21 +322,6 @@ expect_no_file bad.json
 
 # One SIGTERM ends a long job with exit 130 and no output: a fit, Kaplan-Meier and a simulation on
 # large data. Guards: the job is still running when the signal is sent, and it ends within 10 s.
-sigterm_ends() {  # sigterm_ends DELAY OUTPUT CMD...
-  local delay=$1 output=$2; shift 2
-  "$@" >/dev/null 2>"$SCRATCH/sig.err" &
-  local pid=$! i
-  sleep "$delay"
-  kill -0 "$pid" 2>/dev/null || fail "$* ended before the signal (make the job longer)"
-  kill -TERM "$pid"
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fail "$* still running 10 s after one SIGTERM"; fi
-  local rc=0
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 130 ] || { cat "$SCRATCH/sig.err"; fail "$*: exit $rc after SIGTERM, expected 130"; }
-  grep -q "interrupted" "$SCRATCH/sig.err" || fail "$*: no 'interrupted' message"
-  expect_no_file "$output"
-}
 survfit simulate --family apgw --set lambda=0.05 --set phi=0.02 --set gamma=1.5 --set kappa=0.5 --n 1000000 --admin 400 -q --out large.csv
 sigterm_ends 3 large-fit.json survfit fit large.csv --family apgw --out large-fit.json
 sigterm_ends 1 large-km.json survfit km large.csv --out large-km.json

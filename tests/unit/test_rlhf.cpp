@@ -144,7 +144,7 @@ TEST_CASE("PPO: a token past the clip on the side its advantage pushes gets no g
   CHECK(vg[0][0].item<double>() == 0);
 }
 
-TEST_CASE("KL estimators: E[k1] and E[k3] equal the exact KL, k3 is never negative, k2 is half the squared log ratio") {
+TEST_CASE("KL estimators: the means of k1 and k3 equal the exact KL, k3 is never negative, k2 is half the squared log ratio") {
   torch::manual_seed(5);
   const torch::Tensor p = torch::softmax(torch::randn({6}, torch::kFloat64), 0);
   const torch::Tensor q = torch::softmax(torch::randn({6}, torch::kFloat64), 0);
