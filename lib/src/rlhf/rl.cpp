@@ -261,7 +261,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
     const CheckpointState st = load_checkpoint(ck.path, trainables, optimizers, nullptr);
     start = st.position.step;
     kl_ctl.coef = st.extra.value("kl_coef", o.kl_coef);
-    res.eval_initial = st.extra.value("eval_initial", NAN);
+    if (st.extra.contains("eval_initial") && st.extra["eval_initial"].is_number()) res.eval_initial = st.extra["eval_initial"].get<double>();
     if (st.extra.value("algo", std::string()) != algo_name(o.algo))
       throw UsageError(ck.path.string() + ": the checkpoint is of --algo " + st.extra.value("algo", std::string("?")) + ", not " + algo_name(o.algo));
     res.resumed = true;
@@ -283,7 +283,8 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
   auto save = [&](int64_t next) {
     CheckpointState st;
     st.position.step = next;
-    st.extra = {{"kl_coef", kl_ctl.coef}, {"algo", algo_name(o.algo)}, {"eval_initial", res.eval_initial}};
+    st.extra = {{"kl_coef", kl_ctl.coef}, {"algo", algo_name(o.algo)}};
+    if (std::isfinite(res.eval_initial)) st.extra["eval_initial"] = res.eval_initial;
     save_checkpoint(ck.path, trainables, optimizers, nullptr, st);
   };
 
