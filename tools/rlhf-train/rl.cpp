@@ -70,6 +70,7 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     app.add_option("--reward", reward_spec, "model:DIR[@TOKENIZER], rule:exact, rule:number, rule:regex:PATTERN or cmd:COMMAND")->required();
     app.add_option("--prompts", prompts_path, "JSON Lines of prompts (and answers for rule rewards)")->required();
     app.add_option("--eval-prompts", eval_path, "Held-out prompts: greedy responses scored at the start, every --eval-every and at the end");
+    app.add_option("--eval-reward", eval_reward_spec, "The score of the held-out responses (default: --reward), e.g. rule:number while training on a reward model");
     add_key_flags(app, keys, "prompt-key answer-key");
     app.add_option("--iterations", o.iterations, "RL iterations (generate, score, update)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{100000000}));
     app.add_option("--batch-prompts", o.batch_prompts, "Prompts per iteration")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{65536}));
@@ -117,6 +118,8 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     std::vector<rlhf::PromptExample> eval;
     if (!eval_path.empty()) eval = rlhf::read_prompts(eval_path, keys);
     auto reward = rlhf::make_reward(reward_spec, dev);
+    std::unique_ptr<rlhf::Reward> eval_reward;
+    if (!eval_reward_spec.empty()) eval_reward = rlhf::make_reward(eval_reward_spec, dev);
     rlhf::LoadedModel policy = rlhf::load_model(source, lm::Head::lm, dev, ctx.common.seed);
     rlhf::RlModels models;
     models.actor = policy.model;
@@ -135,7 +138,7 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     rlhf::RlResult r;
     {
       auto t = ctx.timers.scope("train");
-      r = rlhf::train_rl(models, *policy.tokenizer, prompts, eval, *reward, o, ctx.common.seed);
+      r = rlhf::train_rl(models, *policy.tokenizer, prompts, eval, *reward, o, ctx.common.seed, eval_reward.get());
     }
     RlSummary s;
     s.algo = algo;
@@ -161,7 +164,7 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
   }
   std::string algo = "remax", kl_estimator = "k1", kl_in = "reward";
   rlhf::ModelSource source;
-  std::string ref_dir, critic_dir, reward_spec, prompts_path, eval_path, log_jsonl, plot, out;
+  std::string ref_dir, critic_dir, reward_spec, eval_reward_spec, prompts_path, eval_path, log_jsonl, plot, out;
   rlhf::JsonlKeys keys;
   rlhf::RlOptions o;
 };

@@ -224,7 +224,7 @@ double evaluate_policy(lm::CausalLMImpl& model, const text::Tokenizer& tok, cons
 
 RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts,
                   const std::vector<PromptExample>& eval_prompts, Reward& reward, const RlOptions& o, uint64_t seed,
-                  const std::function<void(const nlohmann::json&)>& on_record) {
+                  Reward* eval_reward, const std::function<void(const nlohmann::json&)>& on_record) {
   o.validate();
   const bool ppo = o.algo == Algo::ppo, remax = o.algo == Algo::remax;
   const bool grouped = o.algo == Algo::grpo || o.algo == Algo::rloo;
@@ -272,7 +272,11 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
   BatchIterator order(static_cast<int64_t>(prompts.size()), o.batch_prompts, /*shuffle=*/true, seed);
   const int64_t per_epoch = order.batches_per_epoch();
   const int64_t eval_batch = 32;
-  auto eval_now = [&] { return evaluate_policy(actor, tok, eval_prompts, reward, gen, eval_batch, o.max_prompt_tokens); };
+  Reward& scorer = eval_reward ? *eval_reward : reward;
+  if (scorer.needs_answers())
+    for (size_t i = 0; i < eval_prompts.size(); ++i)
+      if (!eval_prompts[i].answer) throw UsageError(fmt::format("--eval-prompts: prompt {} has no answer ({} needs them)", i + 1, scorer.describe()));
+  auto eval_now = [&] { return evaluate_policy(actor, tok, eval_prompts, scorer, gen, eval_batch, o.max_prompt_tokens); };
   if (!res.resumed && !eval_prompts.empty()) {
     res.eval_initial = eval_now();
     log::info("eval reward before training: {:.4f}", res.eval_initial);

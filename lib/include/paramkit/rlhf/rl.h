@@ -78,10 +78,12 @@ struct RlResult {
   double eval_initial = NAN, eval_final = NAN;  // mean greedy reward on the eval prompts
 };
 
-// Trains models.actor (and critic). eval_prompts may be empty. on_record gets each iteration's record.
+// Trains models.actor (and critic). eval_prompts may be empty; they are scored with eval_reward (null:
+// the training reward), e.g. a rule checking answers while training against a reward model.
+// on_record gets each iteration's record.
 RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts,
                   const std::vector<PromptExample>& eval_prompts, Reward& reward, const RlOptions& o, uint64_t seed,
-                  const std::function<void(const nlohmann::json&)>& on_record = {});
+                  Reward* eval_reward = nullptr, const std::function<void(const nlohmann::json&)>& on_record = {});
 
 // Prompt ids (with the tokenizer's special prefix), keeping the last max_tokens.
 std::vector<int64_t> prompt_ids(const text::Tokenizer& tok, const std::string& prompt, int64_t max_tokens);
