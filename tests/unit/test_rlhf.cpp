@@ -6,7 +6,9 @@
 #include <cmath>
 #include <vector>
 
+#include "paramkit/lm/generate.h"
 #include "paramkit/rlhf/algorithms.h"
+#include "paramkit/rlhf/rl.h"
 
 using namespace paramkit::rlhf;
 
@@ -197,4 +199,24 @@ TEST_CASE("group baselines, adaptive KL and the token-level ReMax returns") {
                                              torch::tensor({true, false}));
   CHECK(tr[0][1].item<double>() == 2.0);
   CHECK(tr.sum().item<double>() == 2.0);
+}
+
+TEST_CASE("rollout log-probabilities: the training-time forward gives the sampler's log-probabilities on left-padded prompts") {
+  const paramkit::lm::LmConfig cfg = paramkit::lm::LmConfig::gpt2(40, 32, 2, 4, 64);
+  paramkit::lm::CausalLM m(cfg, paramkit::lm::Head::lm, 7);
+  paramkit::lm::GenerateOptions o;
+  o.max_new_tokens = 6;
+  o.seed = 3;
+  o.eos_ids = {39};
+  o.pad_id = 0;
+  const auto g = paramkit::lm::generate(*m, {{5, 6, 7, 8, 9}, {11, 12}, {13, 14, 15}}, o);  // temperature 1: plain softmax
+  const paramkit::rlhf::TokenStats s = paramkit::rlhf::response_stats(*m, g, true);
+  const torch::Tensor mask = g.response_mask.to(torch::kFloat32);
+  CHECK(torch::allclose(s.logp * mask, g.logprobs * mask, 1e-5, 1e-5));
+  CHECK((s.entropy > 0).all().item<bool>());
+  // at a sampling temperature, the trained log-probabilities are the sampler's too
+  o.temperature = 0.6;
+  const auto g2 = paramkit::lm::generate(*m, {{5, 6, 7, 8, 9}, {11, 12}}, o);
+  const torch::Tensor m2 = g2.response_mask.to(torch::kFloat32);
+  CHECK(torch::allclose(paramkit::rlhf::response_stats(*m, g2, false, 0.6).logp * m2, g2.logprobs * m2, 1e-5, 1e-5));
 }

@@ -20,7 +20,7 @@ struct RlSummary {
   std::string algo;
   int64_t iterations = 0;
   bool finished = false;
-  double reward_first = NAN, reward_last = NAN, eval_initial = NAN, eval_final = NAN;
+  double reward_first = NAN, reward_last = NAN, eval_initial = NAN, eval_final = NAN, eval_sampled_initial = NAN, eval_sampled_final = NAN;
   nlohmann::json graph, seconds_per_call;
 };
 void to_json(nlohmann::json& j, const RlSummary& r) {
@@ -31,14 +31,16 @@ void to_json(nlohmann::json& j, const RlSummary& r) {
        {"reward_last", num(r.reward_last)},
        {"eval_reward_initial", num(r.eval_initial)},
        {"eval_reward_final", num(r.eval_final)},
+       {"eval_reward_sampled_initial", num(r.eval_sampled_initial)},
+       {"eval_reward_sampled_final", num(r.eval_sampled_final)},
        {"seconds_per_call", r.seconds_per_call},
        {"graph", r.graph}};
 }
 
 // reward and eval reward per iteration
 std::string metrics_plot(const std::vector<nlohmann::json>& history, const std::string& algo) {
-  PlotSeries reward{"mean reward (samples)"}, eval{"eval reward (greedy, held-out)"};
-  eval.points = true;
+  PlotSeries reward{"mean reward (samples)"}, eval{"eval reward (greedy, held-out)"}, evals{"eval reward (sampled, held-out)"};
+  eval.points = evals.points = true;
   for (const auto& r : history) {
     const double it = r["iteration"].get<double>();
     reward.x.push_back(it);
@@ -46,13 +48,15 @@ std::string metrics_plot(const std::vector<nlohmann::json>& history, const std::
     if (r.contains("eval_reward")) {
       eval.x.push_back(it);
       eval.y.push_back(r["eval_reward"].get<double>());
+      evals.x.push_back(it);
+      evals.y.push_back(r["eval_reward_sampled"].get<double>());
     }
   }
   PlotOptions o;
   o.title = "rlhf-train rl --algo " + algo;
   o.x_label = "iteration";
   o.y_label = "reward";
-  return svg_plot({reward, eval}, o);
+  return svg_plot({reward, eval, evals}, o);
 }
 
 struct RlCommand : cli::TypedCommand<RlSummary> {
@@ -146,6 +150,8 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     s.finished = r.finished;
     s.eval_initial = r.eval_initial;
     s.eval_final = r.eval_final;
+    s.eval_sampled_initial = r.eval_sampled_initial;
+    s.eval_sampled_final = r.eval_sampled_final;
     s.graph = rlhf::graph_to_json(rlhf::iteration_graph(o));
     s.seconds_per_call = nlohmann::json::object();
     if (!r.history.empty()) {

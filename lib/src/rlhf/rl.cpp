@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
@@ -137,15 +138,14 @@ lm::GenerateOptions with_eos(lm::GenerateOptions o, const text::Tokenizer& tok, 
   return o;
 }
 
-struct TokenStats {
-  torch::Tensor logp, entropy;  // [B, N]
-};
-// Log-probabilities (and entropies) of the response tokens under `m`, from the hidden states of the
-// positions before each response token only.
-TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool entropy) {
+}  // namespace
+
+TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool entropy, double temperature) {
   const int64_t P = g.prompt_length, N = g.new_tokens();
   const torch::Tensor h = m.hidden_states(g.sequences, g.attention_mask);
-  const torch::Tensor lsm = torch::log_softmax(m.head_output(h.slice(1, P - 1, P + N - 1)), -1);
+  torch::Tensor logits = m.head_output(h.slice(1, P - 1, P + N - 1));
+  if (temperature != 1.0) logits = logits / temperature;
+  const torch::Tensor lsm = torch::log_softmax(logits, -1);
   TokenStats s;
   s.logp = lsm.gather(2, g.sequences.slice(1, P).unsqueeze(2)).squeeze(2);
   if (entropy) {
@@ -155,6 +155,7 @@ TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool
   return s;
 }
 
+namespace {
 torch::Tensor response_values(lm::CausalLMImpl& critic, const lm::GenerateResult& g) {
   const int64_t P = g.prompt_length, N = g.new_tokens();
   return critic.forward(g.sequences, g.attention_mask).slice(1, P - 1, P + N - 1);
@@ -207,7 +208,6 @@ double evaluate_policy(lm::CausalLMImpl& model, const text::Tokenizer& tok, cons
                        const lm::GenerateOptions& o, int64_t batch_size, int64_t max_prompt_tokens) {
   if (prompts.empty()) return NAN;
   lm::GenerateOptions g = o;
-  g.greedy = true;
   g.logprobs = false;
   std::vector<std::string> texts;
   std::vector<const PromptExample*> ps;
@@ -262,6 +262,8 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
     start = st.position.step;
     kl_ctl.coef = st.extra.value("kl_coef", o.kl_coef);
     if (st.extra.contains("eval_initial") && st.extra["eval_initial"].is_number()) res.eval_initial = st.extra["eval_initial"].get<double>();
+    if (st.extra.contains("eval_sampled_initial") && st.extra["eval_sampled_initial"].is_number())
+      res.eval_sampled_initial = st.extra["eval_sampled_initial"].get<double>();
     if (st.extra.value("algo", std::string()) != algo_name(o.algo))
       throw UsageError(ck.path.string() + ": the checkpoint is of --algo " + st.extra.value("algo", std::string("?")) + ", not " + algo_name(o.algo));
     res.resumed = true;
@@ -276,12 +278,21 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
   if (scorer.needs_answers())
     for (size_t i = 0; i < eval_prompts.size(); ++i)
       if (!eval_prompts[i].answer) throw UsageError(fmt::format("--eval-prompts: prompt {} has no answer ({} needs them)", i + 1, scorer.describe()));
-  auto eval_now = [&] { return evaluate_policy(actor, tok, eval_prompts, scorer, gen, eval_batch, o.max_prompt_tokens); };
+  // Held-out reward of greedy responses, and of responses sampled as in the rollouts (a fixed seed, so
+  // evaluations differ only by the policy).
+  auto eval_now = [&] {
+    lm::GenerateOptions g = gen;
+    g.greedy = true;
+    const double greedy = evaluate_policy(actor, tok, eval_prompts, scorer, g, eval_batch, o.max_prompt_tokens);
+    g.greedy = false;
+    g.seed = seed ^ 0xE7A15EEDULL;
+    return std::make_pair(greedy, evaluate_policy(actor, tok, eval_prompts, scorer, g, eval_batch, o.max_prompt_tokens));
+  };
   if (!res.resumed && !eval_prompts.empty()) {
-    res.eval_initial = eval_now();
-    log::info("eval reward before training: {:.4f}", res.eval_initial);
+    std::tie(res.eval_initial, res.eval_sampled_initial) = eval_now();
+    log::info("eval reward before training: {:.4f} greedy, {:.4f} sampled", res.eval_initial, res.eval_sampled_initial);
   }
-  double last_eval = res.eval_initial;
+  double last_eval = res.eval_initial, last_eval_sampled = res.eval_sampled_initial;
   Progress progress("rl", o.iterations);
   bool updated = false;  // this iteration changed the models (a failure after that keeps the last checkpoint)
   auto save = [&](int64_t next) {
@@ -289,6 +300,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
     st.position.step = next;
     st.extra = {{"kl_coef", kl_ctl.coef}, {"algo", algo_name(o.algo)}};
     if (std::isfinite(res.eval_initial)) st.extra["eval_initial"] = res.eval_initial;
+    if (std::isfinite(res.eval_sampled_initial)) st.extra["eval_sampled_initial"] = res.eval_sampled_initial;
     save_checkpoint(ck.path, trainables, optimizers, nullptr, st);
   };
 
@@ -323,10 +335,10 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
         greedy_scores = to_tensor(score(reward, batch, greedy.texts), dev);
       } else if (call.name == "ref_inference") {
         torch::NoGradGuard ng;
-        ref_logp = response_stats(*models.ref, samples.gen, false).logp * samples.mask;
+        ref_logp = response_stats(*models.ref, samples.gen, false, gen.temperature).logp * samples.mask;
       } else if (call.name == "actor_inference") {
         torch::NoGradGuard ng;
-        old_logp = response_stats(actor, samples.gen, false).logp * samples.mask;
+        old_logp = response_stats(actor, samples.gen, false, gen.temperature).logp * samples.mask;
       } else if (call.name == "critic_inference") {
         torch::NoGradGuard ng;
         old_values = response_values(*models.critic, samples.gen) * samples.mask;
@@ -348,7 +360,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
         }
         if (remax) {
           actor_opt->zero_grad();
-          const TokenStats s = response_stats(actor, samples.gen, true);
+          const TokenStats s = response_stats(actor, samples.gen, true, gen.temperature);
           torch::Tensor loss;
           if (o.remax_token_level) {
             const torch::Tensor ref = ref_logp.defined() ? ref_logp : s.logp.detach();
@@ -379,7 +391,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
             sub.attention_mask = samples.gen.attention_mask.index_select(0, rows);
             const torch::Tensor mk = mask.index_select(0, rows);
             actor_opt->zero_grad();
-            const TokenStats s = response_stats(actor, sub, true);
+            const TokenStats s = response_stats(actor, sub, true, gen.temperature);
             const PolicyLoss pl = ppo_policy_loss(s.logp, old_logp.index_select(0, rows), adv.index_select(0, rows), mk, o.clip);
             torch::Tensor loss = pl.loss;
             if (ref_logp.defined() && (!ppo || !o.kl_in_reward))
@@ -452,14 +464,15 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
     if (ref_logp.defined()) kl_ctl.update(kl_seq, B);
     const bool last = it + 1 == o.iterations;
     if (!eval_prompts.empty() && (last || (o.eval_every > 0 && (it + 1) % o.eval_every == 0))) {
-      last_eval = eval_now();
+      std::tie(last_eval, last_eval_sampled) = eval_now();
       rec["eval_reward"] = last_eval;
+      rec["eval_reward_sampled"] = last_eval_sampled;
     }
     res.history.push_back(rec);
     if (jsonl) jsonl->write(rec);
     if (on_record) on_record(rec);
     log::info("iteration {}/{}: reward {:.4f}{}", it + 1, o.iterations, rec["reward_mean"].get<double>(),
-              rec.contains("eval_reward") ? fmt::format(", eval {:.4f}", last_eval) : "");
+              rec.contains("eval_reward") ? fmt::format(", eval {:.4f} greedy, {:.4f} sampled", last_eval, last_eval_sampled) : "");
     progress.update(it + 1);
   };
   auto step = [&](int64_t it) {
@@ -482,6 +495,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
   res.iterations = done.done;
   res.finished = done.finished;
   res.eval_final = last_eval;
+  res.eval_sampled_final = last_eval_sampled;
   return res;
 }
 

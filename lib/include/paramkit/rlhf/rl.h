@@ -75,7 +75,8 @@ struct RlResult {
   int64_t iterations = 0;
   bool finished = false, resumed = false;
   std::vector<nlohmann::json> history;  // the per-iteration records of this run
-  double eval_initial = NAN, eval_final = NAN;  // mean greedy reward on the eval prompts
+  double eval_initial = NAN, eval_final = NAN;                  // mean reward of greedy responses to the eval prompts
+  double eval_sampled_initial = NAN, eval_sampled_final = NAN;  // ... of responses sampled as in the rollouts
 };
 
 // Trains models.actor (and critic). eval_prompts may be empty; they are scored with eval_reward (null:
@@ -85,12 +86,20 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
                   const std::vector<PromptExample>& eval_prompts, Reward& reward, const RlOptions& o, uint64_t seed,
                   Reward* eval_reward = nullptr, const std::function<void(const nlohmann::json&)>& on_record = {});
 
+// Log-probabilities (and, when asked, entropies) of a rollout's response tokens under `m` [B, N] at
+// the sampling temperature (logits / temperature, so the trained policy is the one that sampled), from
+// the hidden states of the positions before each response token only.
+struct TokenStats {
+  torch::Tensor logp, entropy;
+};
+TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool entropy, double temperature = 1.0);
+
 // Prompt ids (with the tokenizer's special prefix), keeping the last max_tokens.
 std::vector<int64_t> prompt_ids(const text::Tokenizer& tok, const std::string& prompt, int64_t max_tokens);
 // Responses (text up to EOS, special tokens skipped) of each prompt, in batches.
 std::vector<std::string> generate_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                         const lm::GenerateOptions& o, int64_t batch_size, int64_t max_prompt_tokens);
-// Mean reward of greedy responses.
+// Mean reward of responses generated with `o` (greedy or sampled).
 double evaluate_policy(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts, Reward& reward,
                        const lm::GenerateOptions& o, int64_t batch_size, int64_t max_prompt_tokens);
 
