@@ -6,6 +6,7 @@ Writes into OUTDIR (deterministic for a seed):
   pref.jsonl       {"prompt", "chosen": right sum, "rejected": a near miss}   (reward-model pairs)
   prompts.jsonl    {"prompt", "answer"}                               (RL prompts)
   eval.jsonl       {"prompt", "answer"}                               (held-out prompts, disjoint from the others)
+  pref-eval.jsonl  preference pairs on the held-out prompts            (the reward model's held-out accuracy)
 Usage: make-data.py OUTDIR [--digits 2] [--sft N] [--pref N] [--prompts N] [--eval N] [--noise 0.3] [--seed 0]
 """
 import argparse
@@ -57,6 +58,7 @@ def main():
     write("pref.jsonl", [{"prompt": f"{x}+{y}=", "chosen": str(x + y), "rejected": str(near_miss(x + y))} for x, y in pick(a.pref)])
     write("prompts.jsonl", [{"prompt": f"{x}+{y}=", "answer": str(x + y)} for x, y in pick(a.prompts)])
     write("eval.jsonl", [{"prompt": f"{x}+{y}=", "answer": str(x + y)} for x, y in held])
+    write("pref-eval.jsonl", [{"prompt": f"{x}+{y}=", "chosen": str(x + y), "rejected": str(near_miss(x + y))} for x, y in held])
 
 
 if __name__ == "__main__":

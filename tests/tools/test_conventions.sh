@@ -47,6 +47,22 @@ done
 [ ${#tools[@]} -ge 1 ] || fail "expected the tools in $BIN, found: ${tools[*]}"
 export SOURCE_DATE_EPOCH=0
 
+# ctest runs one test per tool ("tool: conventions <tool>", CONVENTIONS_TOOL set), in parallel and each
+# within its time limit; without CONVENTIONS_TOOL this checks that every binary declares how it is
+# checked and every declaration names a binary.
+if [ -z "${CONVENTIONS_TOOL:-}" ]; then
+  for tool in "${tools[@]}"; do
+    [ -f "$decl_dir/$tool.sh" ] || fail "$tool has no conventions declaration ($decl_dir/$tool.sh): every binary in bin/ must declare how it is checked"
+  done
+  for decl in "$decl_dir"/*.sh; do
+    [ -x "$BIN/$(basename "$decl" .sh)" ] || fail "$decl declares a tool that is not in $BIN"
+  done
+  echo "test_conventions: ${#tools[@]} tools declared (each checked by 'tool: conventions <tool>')"
+  exit 0
+fi
+[ -x "$BIN/$CONVENTIONS_TOOL" ] || fail "CONVENTIONS_TOOL=$CONVENTIONS_TOOL is not a binary in $BIN"
+tools=("$CONVENTIONS_TOOL")
+
 for tool in "${tools[@]}"; do
   echo "== $tool"
   decl="$decl_dir/$tool.sh"

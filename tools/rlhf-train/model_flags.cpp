@@ -20,6 +20,11 @@ void add_key_flags(CLI::App& app, paramkit::rlhf::JsonlKeys& k, const std::strin
 }
 
 void add_supervised_flags(CLI::App& app, paramkit::rlhf::SftOptions& o) {
+  // the defaults of the supervised stages (shown by --help)
+  o.train.batch_size = 16;
+  o.train.log_every = 50;
+  o.train.optimizer.name = "adamw";
+  o.train.optimizer.lr = 1e-4;
   app.add_option("--max-length", o.max_length, "Tokens per sequence (prompt cut from the left first)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 20));

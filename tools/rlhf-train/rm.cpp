@@ -24,12 +24,7 @@ void to_json(nlohmann::json& j, const RmSummary& r) {
 struct RmCommand : cli::TypedCommand<RmSummary> {
   RmCommand()
       : TypedCommand("rm", "Train a reward model (score head) on preference pairs; reports pairwise accuracy",
-                     "rlhf-train rm --model tests/data/rlhf/tiny-policy --data tests/data/rlhf/add-pref.jsonl --max-steps 2 -o /tmp/rlhf-rm") {
-    options.train.batch_size = 16;
-    options.train.log_every = 50;
-    options.train.optimizer.name = "adamw";
-    options.train.optimizer.lr = 1e-4;
-  }
+                     "rlhf-train rm --model tests/data/rlhf/tiny-policy --data tests/data/rlhf/add-pref.jsonl --max-steps 2 -o /tmp/rlhf-rm") {}
   void add_options(CLI::App& app) override {
     add_model_flags(app, source, "The model to start from (an LM gets a new score head)");
     app.add_option("--data", data, "JSON Lines with prompt, chosen and rejected fields")->required();

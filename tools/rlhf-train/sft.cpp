@@ -23,12 +23,7 @@ void to_json(nlohmann::json& j, const SftSummary& r) {
 struct SftCommand : cli::TypedCommand<SftSummary> {
   SftCommand()
       : TypedCommand("sft", "Supervised fine-tuning on prompt/response JSON Lines (next-token loss on the responses)",
-                     "rlhf-train sft --model tests/data/rlhf/tiny-policy --data tests/data/rlhf/add-sft.jsonl --max-steps 2 -o /tmp/rlhf-sft") {
-    options.train.batch_size = 16;
-    options.train.log_every = 50;
-    options.train.optimizer.name = "adamw";
-    options.train.optimizer.lr = 1e-4;
-  }
+                     "rlhf-train sft --model tests/data/rlhf/tiny-policy --data tests/data/rlhf/add-sft.jsonl --max-steps 2 -o /tmp/rlhf-sft") {}
   void add_options(CLI::App& app) override {
     add_model_flags(app, source, "The model to fine-tune");
     app.add_option("--data", data, "JSON Lines with prompt and response fields")->required();

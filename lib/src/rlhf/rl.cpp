@@ -186,6 +186,27 @@ struct Trainables : torch::nn::Module {
 double clip_and_norm(std::vector<torch::Tensor> params, double max_norm) {
   return max_norm > 0 ? torch::nn::utils::clip_grad_norm_(params, max_norm) : 0.0;
 }
+
+// epochs x minibatches over the B rows of a rollout, each pass a fresh seeded permutation: f(rows).
+void for_each_minibatch(int64_t B, int64_t epochs, int64_t minibatches, Rng& rng, c10::Device dev,
+                        const std::function<void(const torch::Tensor& rows)>& f) {
+  for (int64_t e = 0; e < epochs; ++e) {
+    const std::vector<int64_t> perm = permutation(B, rng);
+    for (int64_t m = 0; m < minibatches; ++m) {
+      check_stop();
+      const int64_t lo = m * B / minibatches, hi = (m + 1) * B / minibatches;
+      f(torch::tensor(std::vector<int64_t>(perm.begin() + lo, perm.begin() + hi), torch::kInt64).to(dev));
+    }
+  }
+}
+
+lm::GenerateResult select_rows(const lm::GenerateResult& g, const torch::Tensor& rows) {
+  lm::GenerateResult sub = g;
+  sub.sequences = g.sequences.index_select(0, rows);
+  sub.attention_mask = g.attention_mask.index_select(0, rows);
+  sub.response_mask = g.response_mask.index_select(0, rows);
+  return sub;
+}
 }  // namespace
 
 std::vector<std::string> generate_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
@@ -380,31 +401,22 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
         }
         // PPO / GRPO / RLOO: epochs x minibatches of rows
         Rng rng(seed, 0x5EED0000ULL + static_cast<uint64_t>(it));
-        for (int64_t e = 0; e < o.epochs; ++e) {
-          const std::vector<int64_t> perm = permutation(B, rng);
-          for (int64_t m = 0; m < o.minibatches; ++m) {
-            check_stop();
-            const int64_t lo = m * B / o.minibatches, hi = (m + 1) * B / o.minibatches;
-            const torch::Tensor rows = torch::tensor(std::vector<int64_t>(perm.begin() + lo, perm.begin() + hi), torch::kInt64).to(dev);
-            lm::GenerateResult sub = samples.gen;
-            sub.sequences = samples.gen.sequences.index_select(0, rows);
-            sub.attention_mask = samples.gen.attention_mask.index_select(0, rows);
-            const torch::Tensor mk = mask.index_select(0, rows);
-            actor_opt->zero_grad();
-            const TokenStats s = response_stats(actor, sub, true, gen.temperature);
-            const PolicyLoss pl = ppo_policy_loss(s.logp, old_logp.index_select(0, rows), adv.index_select(0, rows), mk, o.clip);
-            torch::Tensor loss = pl.loss;
-            if (ref_logp.defined() && (!ppo || !o.kl_in_reward))
-              loss = loss + kl_ctl.coef * masked_mean(kl_estimate(s.logp, ref_logp.index_select(0, rows), o.kl_estimator), mk);
-            loss.backward();
-            grad_norm = clip_and_norm(actor.parameters(), o.grad_clip);
-            actor_opt->step();
-            policy_loss += loss.item<double>();
-            clip_frac += pl.clip_frac;
-            entropy += masked_mean(s.entropy, mk).item<double>();
-            ++updates;
-          }
-        }
+        for_each_minibatch(B, o.epochs, o.minibatches, rng, dev, [&](const torch::Tensor& rows) {
+          const torch::Tensor mk = mask.index_select(0, rows);
+          actor_opt->zero_grad();
+          const TokenStats s = response_stats(actor, select_rows(samples.gen, rows), true, gen.temperature);
+          const PolicyLoss pl = ppo_policy_loss(s.logp, old_logp.index_select(0, rows), adv.index_select(0, rows), mk, o.clip);
+          torch::Tensor loss = pl.loss;
+          if (ref_logp.defined() && (!ppo || !o.kl_in_reward))
+            loss = loss + kl_ctl.coef * masked_mean(kl_estimate(s.logp, ref_logp.index_select(0, rows), o.kl_estimator), mk);
+          loss.backward();
+          grad_norm = clip_and_norm(actor.parameters(), o.grad_clip);
+          actor_opt->step();
+          policy_loss += loss.item<double>();
+          clip_frac += pl.clip_frac;
+          entropy += masked_mean(s.entropy, mk).item<double>();
+          ++updates;
+        });
         policy_loss /= static_cast<double>(updates);
         clip_frac /= static_cast<double>(updates);
         entropy /= static_cast<double>(updates);
@@ -412,26 +424,17 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
       } else if (call.name == "critic_train") {
         Rng rng(seed, 0xC217000ULL + static_cast<uint64_t>(it));
         int64_t n = 0;
-        for (int64_t e = 0; e < o.epochs; ++e) {
-          const std::vector<int64_t> perm = permutation(B, rng);
-          for (int64_t m = 0; m < o.minibatches; ++m) {
-            check_stop();
-            const int64_t lo = m * B / o.minibatches, hi = (m + 1) * B / o.minibatches;
-            const torch::Tensor rows = torch::tensor(std::vector<int64_t>(perm.begin() + lo, perm.begin() + hi), torch::kInt64).to(dev);
-            lm::GenerateResult sub = samples.gen;
-            sub.sequences = samples.gen.sequences.index_select(0, rows);
-            sub.attention_mask = samples.gen.attention_mask.index_select(0, rows);
-            critic_opt->zero_grad();
-            const torch::Tensor v = response_values(*models.critic, sub);
-            torch::Tensor loss = o.vf_coef * value_loss(v, old_values.index_select(0, rows), returns.index_select(0, rows),
-                                                         samples.mask.index_select(0, rows), o.value_clip);
-            loss.backward();
-            clip_and_norm(models.critic->parameters(), o.grad_clip);
-            critic_opt->step();
-            value_loss_sum += loss.item<double>();
-            ++n;
-          }
-        }
+        for_each_minibatch(B, o.epochs, o.minibatches, rng, dev, [&](const torch::Tensor& rows) {
+          critic_opt->zero_grad();
+          const torch::Tensor v = response_values(*models.critic, select_rows(samples.gen, rows));
+          torch::Tensor loss = o.vf_coef * value_loss(v, old_values.index_select(0, rows), returns.index_select(0, rows),
+                                                       samples.mask.index_select(0, rows), o.value_clip);
+          loss.backward();
+          clip_and_norm(models.critic->parameters(), o.grad_clip);
+          critic_opt->step();
+          value_loss_sum += loss.item<double>();
+          ++n;
+        });
         rec["value_loss"] = value_loss_sum / static_cast<double>(n);
       } else {
         throw Error("iteration graph: no runner for call " + call.name);
