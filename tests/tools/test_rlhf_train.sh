@@ -21,6 +21,14 @@ PY
 # Packing: 664 tokens in rows of 32 are 21 rows, 2 batches of 16 per epoch.
 expect_rc 0 rlhf-train sft --model "$P" --data "$T/add-sft.jsonl" --packing --max-length 32 -o sft2 -q --metrics m-pack.json
 python3 -c "import json; r = json.load(open('m-pack.json'))['results']; assert r['tokens'] == 664 and r['steps'] == 2, r" || fail "sft --packing"
+# BF16 compute: the saved folder holds BF16 tensors, and PPO (actor, critic, reference) trains on it.
+expect_rc 0 rlhf-train sft --model "$P" --data "$T/add-sft.jsonl" --max-steps 2 --dtype BF16 -o sft-bf16 -q
+expect_rc 0 ckpt-tool info sft-bf16
+expect_out "BF16"
+expect_rc 0 rlhf-train rl --algo ppo --dtype BF16 --model sft-bf16 --prompts "$T/add-prompts.jsonl" --reward rule:number --iterations 1 \
+  --batch-prompts 4 --max-new-tokens 4 --kl-coef 0.1 -o rl-bf16 -q
+expect_rc 2 rlhf-train sft --model "$P" --data "$T/add-sft.jsonl" --dtype F64 -o bad
+expect_err "--dtype"
 # RM: a score head on the policy; accuracy reported.
 expect_rc 0 rlhf-train rm --model "$P" --data "$T/add-pref.jsonl" --eval-data "$T/add-pref.jsonl" --max-steps 3 -o rm0 -q --metrics m-rm.json
 grep -q '"eval_accuracy"' m-rm.json || fail "rm: no accuracy"

@@ -1,11 +1,14 @@
 #include "commands.h"
 
 #include "paramkit/cli/nn_options.h"
+#include "paramkit/cli/options.h"
 
 void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what) {
   app.add_option("--model", s.model, what + ": a Hugging Face folder (config.json, safetensors, tokenizer files)");
   app.add_option("--model-config", s.model_config, "A config.json for a new, randomly initialised model (with --tokenizer)");
   app.add_option("--tokenizer", s.tokenizer, "tokenizer.json, a folder with one (or GPT-2's vocab.json + merges.txt), or bytes; default: the model's");
+  paramkit::cli::add_dtype(app, s.dtype, "Compute dtype of the model (and of a saved model): F32 (default), BF16 or F16",
+                           {paramkit::DType::F32, paramkit::DType::BF16, paramkit::DType::F16});
 }
 
 void add_key_flags(CLI::App& app, paramkit::rlhf::JsonlKeys& k, const std::string& which) {

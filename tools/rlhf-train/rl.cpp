@@ -129,14 +129,14 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     models.actor = policy.model;
     if (o.kl_coef > 0) {
       rlhf::ModelSource r = source;
-      if (!ref_dir.empty()) r = {ref_dir, "", source.tokenizer};
+      if (!ref_dir.empty()) r.model = ref_dir, r.model_config.clear();
       models.ref = rlhf::load_model(r, lm::Head::lm, dev, ctx.common.seed).model;
       models.ref->eval();
       for (auto& p : models.ref->parameters()) p.set_requires_grad(false);
     }
     if (o.algo == rlhf::Algo::ppo) {
       rlhf::ModelSource c = source;
-      if (!critic_dir.empty()) c = {critic_dir, "", source.tokenizer};
+      if (!critic_dir.empty()) c.model = critic_dir, c.model_config.clear();
       models.critic = rlhf::load_model(c, lm::Head::score, dev, ctx.common.seed + 1).model;
     }
     rlhf::RlResult r;

@@ -16,6 +16,7 @@
 #include "paramkit/io/json.h"
 #include "paramkit/nn/optim.h"
 #include "paramkit/torch/checkpoint.h"
+#include "paramkit/torch/state_dict.h"
 
 namespace paramkit::rlhf {
 
@@ -70,6 +71,7 @@ std::shared_ptr<const text::Tokenizer> folder_tokenizer(const fs::path& dir, std
 
 LoadedModel load_model(const ModelSource& s, lm::Head head, c10::Device device, uint64_t seed) {
   s.validate();
+  const c10::ScalarType dtype = s.dtype ? to_torch_dtype(*s.dtype) : torch::kFloat32;
   LoadedModel m;
   if (!s.model.empty()) {
     lm::LoadOptions lo;
@@ -77,12 +79,13 @@ LoadedModel load_model(const ModelSource& s, lm::Head head, c10::Device device, 
     lo.device = device;
     lo.init_missing_score = head == lm::Head::score;
     lo.seed = seed;
+    lo.dtype = dtype;
     m.model = lm::load_causal_lm(s.model, lo);
     m.folder = s.model;
   } else {
     const lm::LmConfig cfg = lm::read_lm_config(s.model_config);
     m.model = lm::CausalLM(cfg, head, seed);
-    m.model->to(device);
+    m.model->to(device, dtype);
   }
   if (!s.tokenizer.empty()) {
     m.tokenizer = text::load_tokenizer(s.tokenizer);

@@ -6,9 +6,11 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "paramkit/io/dtype.h"
 #include "paramkit/lm/model.h"
 #include "paramkit/nn/train.h"
 #include "paramkit/rlhf/data.h"
@@ -22,6 +24,7 @@ struct ModelSource {
   std::string model;         // --model DIR
   std::string model_config;  // --model-config config.json (new model)
   std::string tokenizer;     // --tokenizer: tokenizer.json, a folder, or "bytes"; default: the model folder's
+  std::optional<DType> dtype;  // --dtype: compute (and saved) dtype, F32 (default), BF16 or F16
   // UsageError unless exactly one of model / model_config is given (and a tokenizer for a new model).
   void validate() const;
 };
