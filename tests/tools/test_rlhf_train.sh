@@ -21,6 +21,15 @@ PY
 # Packing: 664 tokens in rows of 32 are 21 rows, 2 batches of 16 per epoch.
 expect_rc 0 rlhf-train sft --model "$P" --data "$T/add-sft.jsonl" --packing --max-length 32 -o sft2 -q --metrics m-pack.json
 python3 -c "import json; r = json.load(open('m-pack.json'))['results']; assert r['tokens'] == 664 and r['steps'] == 2, r" || fail "sft --packing"
+# A Llama model (grouped-query attention, untied head) through SFT and GRPO; a reward model named with
+# its tokenizer (model:DIR@TOKENIZER, the way to score with a reward model of another tokenizer).
+expect_rc 0 rlhf-train sft --model-config "$T/tiny-llama.json" --tokenizer bytes --data "$T/add-sft.jsonl" --max-steps 2 -o sft-llama -q
+expect_rc 0 ckpt-tool info sft-llama
+expect_out "model.layers.0.self_attn.k_proj.weight"
+expect_out "lm_head.weight"
+expect_rc 0 rlhf-train rm --model "$P" --data "$T/add-pref.jsonl" --max-steps 1 -o rm-any -q
+expect_rc 0 rlhf-train rl --algo grpo --model sft-llama --prompts "$T/add-prompts.jsonl" --reward model:rm-any@bytes --iterations 1 \
+  --batch-prompts 2 --group-size 3 --max-new-tokens 4 -o rl-llama -q
 # BF16 compute: the saved folder holds BF16 tensors, and PPO (actor, critic, reference) trains on it.
 expect_rc 0 rlhf-train sft --model "$P" --data "$T/add-sft.jsonl" --max-steps 2 --dtype BF16 -o sft-bf16 -q
 expect_rc 0 ckpt-tool info sft-bf16
