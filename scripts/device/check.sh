@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build against PyTorch's CUDA LibTorch (kernels/ on, HDF5 off), run every
-# test (GPU-labelled ones included), the smoke example on CUDA, and the GPU benchmark. Results in $OUT.
+# test (GPU-labelled ones included), the smoke example on CUDA, paramkit_lm against transformers, and the
+# GPU benchmarks. Results in $OUT (only 8 files come back: every result is also printed into check.log).
 # Prepare here first: scripts/device/prepare-deps.sh; then run with carry [".deps"].
 set -uo pipefail
 out=${OUT:-/tmp/out}
@@ -19,6 +20,18 @@ echo "build: $(( $(date +%s) - t0 )) s"
 ./build-gpu/bin/paramkit-smoke --device cuda --train-images tests/data/mnist-256-images-idx3-ubyte.gz \
   --train-labels tests/data/mnist-256-labels-idx1-ubyte.gz --epochs 5 --out /tmp/smoke-gpu --metrics "$out/smoke-gpu.json"
 echo "smoke on cuda exit: $?"
+# paramkit_lm against transformers (issue 11): logits parity of random GPT-2/Llama checkpoints saved by
+# transformers, and greedy generation tokens/s at batch 32 x 128 new tokens (scripts/device/lm_transformers.py,
+# not run on a GPU yet). Without transformers only the tests/data/lm fixtures are compared on CUDA.
+lm_args=(--bin build-gpu/bin/bench-lm-logits --device cuda --json "$out/lm_transformers.json")
+if python3 -c 'import transformers' 2>/dev/null; then
+  PYTHONUNBUFFERED=1 timeout 300 python3 scripts/device/lm_transformers.py "${lm_args[@]}"
+  echo "lm_transformers exit: $?"
+else
+  echo "lm_transformers: transformers SKIPPED (python3 cannot import transformers); fixtures only"
+  PYTHONUNBUFFERED=1 timeout 120 python3 scripts/device/lm_transformers.py "${lm_args[@]}" --fixtures-only
+  echo "lm_transformers (fixtures only) exit: $?"
+fi
 ./build-gpu/bin/bench-decode $((1 << 28)) /tmp | tee "$out/bench_decode.json"
 echo "bench exit: $?"
 # pcb-merge on the GPU against the CPU, on a synthetic 100M-parameter model with 3 fine-tunes: wall
