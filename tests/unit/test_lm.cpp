@@ -434,3 +434,41 @@ TEST_CASE("lm training: gradients reach every parameter and match finite differe
     CHECK((up - down) / (2 * eps) == doctest::Approx(g).epsilon(2e-3));
   }
 }
+
+TEST_CASE("lm config: transformers 5's rope_parameters read as the 4.x rope_theta and rope_scaling, and kept on write") {
+  nlohmann::json v4 = {{"model_type", "llama"}, {"vocab_size", 64}, {"hidden_size", 32}, {"intermediate_size", 64},
+                       {"num_hidden_layers", 1}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                       {"max_position_embeddings", 64}, {"rope_theta", 500000.0},
+                       {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                         {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 32}}}};
+  nlohmann::json v5 = v4;
+  v5.erase("rope_theta");
+  v5.erase("rope_scaling");
+  v5["rope_parameters"] = v4["rope_scaling"];
+  v5["rope_parameters"]["rope_theta"] = 500000.0;
+  const LmConfig a = parse_lm_config(v4, "v4.json"), b = parse_lm_config(v5, "v5.json");
+  CHECK(b.rope_theta == a.rope_theta);
+  CHECK(b.rope_scaling.type == "llama3");
+  CHECK(b.rope_scaling.factor == a.rope_scaling.factor);
+  CHECK(b.rope_scaling.original_max_position_embeddings == 32);
+  // the same weights give the same logits under either spelling
+  CausalLM ma(a, Head::lm, 5), mb(b, Head::lm, 5);
+  const torch::Tensor ids = torch::randint(0, 64, {2, 40}, torch::kInt64);
+  CHECK(torch::equal(ma->forward(ids), mb->forward(ids)));
+  // "default" means no scaling; the theta inside wins over a top-level one
+  nlohmann::json d = v5;
+  d["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 1e6}};
+  d["rope_theta"] = 10000.0;
+  const LmConfig c = parse_lm_config(d, "d.json");
+  CHECK(c.rope_scaling.type == "none");
+  CHECK(c.rope_theta == 1e6);
+  // written back in the file's own form
+  const nlohmann::json w = to_hf_json(b);
+  CHECK(w.contains("rope_parameters"));
+  CHECK_FALSE(w.contains("rope_scaling"));
+  CHECK(w["rope_parameters"]["rope_theta"] == 500000.0);
+  CHECK(parse_lm_config(w, "w.json").rope_scaling.type == "llama3");
+  nlohmann::json bad = v5;
+  bad["rope_parameters"]["rope_type"] = "yarn";
+  CHECK_THROWS_WITH_AS(parse_lm_config(bad, "bad.json"), doctest::Contains("rope_parameters.rope_type"), InputError);
+}

@@ -51,14 +51,16 @@ std::optional<int64_t> get_token(const json& j, const char* f, const std::string
   return get_int(j, f, src, std::nullopt, 0);
 }
 
-RopeScaling parse_rope(const json& j, const std::string& src) {
+// key: "rope_scaling" (transformers 4.x) or "rope_parameters" (transformers 5: the scaling fields and
+// rope_theta in one object, rope_type "default" for none).
+RopeScaling parse_rope(const json& j, const std::string& src, const std::string& key = "rope_scaling") {
   RopeScaling r;
-  if (!present(j, "rope_scaling")) return r;
-  const json& s = j.at("rope_scaling");
-  if (!s.is_object()) throw InputError(src, "rope_scaling", "expected null or an object, got " + s.dump());
+  if (!present(j, key.c_str())) return r;
+  const json& s = j.at(key);
+  if (!s.is_object()) throw InputError(src, key, "expected null or an object, got " + s.dump());
   std::string type = get_str(s, "rope_type", src, get_str(s, "type", src, ""));
-  if (type == "default") return r;
-  const std::string f = "rope_scaling.";
+  if (type == "default" || (key == "rope_parameters" && type.empty())) return r;
+  const std::string f = key + ".";
   auto num = [&](const char* k, std::optional<double> def) {
     if (!present(s, k)) {
       if (def) return *def;
@@ -82,8 +84,8 @@ RopeScaling parse_rope(const json& j, const std::string& src) {
       throw InputError(src, f + "original_max_position_embeddings", "missing (a whole number is expected)");
     r.original_max_position_embeddings = get_int(s, "original_max_position_embeddings", src, std::nullopt);
   } else {
-    throw InputError(src, "rope_scaling.rope_type",
-                     "unsupported \"" + type + "\" (supported: null, \"linear\", \"llama3\")");
+    throw InputError(src, f + "rope_type",
+                     "unsupported \"" + type + "\" (supported: null, \"default\", \"linear\", \"llama3\")");
   }
   return r;
 }
@@ -197,7 +199,16 @@ LmConfig parse_lm_config(const json& j, const std::string& src) {
     c.max_positions = get_int(j, "max_position_embeddings", src, 2048);
     c.norm_eps = get_num(j, "rms_norm_eps", src, 1e-6);
     c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
-    c.rope_scaling = parse_rope(j, src);
+    if (present(j, "rope_parameters")) {  // transformers 5 writes theta and scaling here
+      const json& rp = j.at("rope_parameters");
+      if (!rp.is_object()) throw InputError(src, "rope_parameters", "expected an object, got " + rp.dump());
+      c.rope_theta = get_num(rp, "rope_theta", src, c.rope_theta);
+      c.rope_scaling = parse_rope(j, src, "rope_parameters");
+      if (present(j, "rope_scaling") && parse_rope(j, src).type != c.rope_scaling.type)
+        throw InputError(src, "rope_scaling", "disagrees with rope_parameters");
+    } else {
+      c.rope_scaling = parse_rope(j, src);
+    }
     c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", src, false);
     std::string act = get_str(j, "hidden_act", src, "silu");
     if (act != "silu") throw InputError(src, "hidden_act", "unsupported \"" + act + "\" (supported: \"silu\")");
@@ -267,13 +278,20 @@ json to_hf_json(const LmConfig& c, Head head) {
     j["head_dim"] = c.head_dim;
     j["max_position_embeddings"] = c.max_positions;
     j["rms_norm_eps"] = c.norm_eps;
-    j["rope_theta"] = c.rope_theta;
     j["hidden_act"] = "silu";
     j["attention_bias"] = false;
     j["mlp_bias"] = false;
-    if (c.rope_scaling.type == "none") {
+    if (c.raw.is_object() && present(c.raw, "rope_parameters")) {
+      // a transformers-5 config keeps its own form (theta and scaling in rope_parameters)
+      j["rope_parameters"] = c.raw.at("rope_parameters");
+      j["rope_parameters"]["rope_theta"] = c.rope_theta;
+    } else if (c.rope_scaling.type == "none") {
+      j["rope_theta"] = c.rope_theta;
       j["rope_scaling"] = nullptr;
-    } else if (!(c.raw.is_object() && present(c.raw, "rope_scaling"))) {
+    } else if (c.raw.is_object() && present(c.raw, "rope_scaling")) {
+      j["rope_theta"] = c.rope_theta;  // the file's own rope_scaling object is kept as it was
+    } else {
+      j["rope_theta"] = c.rope_theta;
       // Written here: the linear form older transformers validate (exactly type + factor), llama3 as 3.1 has it.
       if (c.rope_scaling.type == "linear")
         j["rope_scaling"] = {{"type", "linear"}, {"factor", c.rope_scaling.factor}};
