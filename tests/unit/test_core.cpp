@@ -204,6 +204,12 @@ TEST_CASE("run_command: stdin in, stdout out, large inputs, failures and output 
   o.input = "line 1\nline 2\n";
   CHECK(paramkit::run_command("cat", o) == o.input);
   CHECK(paramkit::run_command("head -c 1", o) == "l");  // stops reading early: not an error
+  // A command that never reads a large input: the pipe breaks, the tool must not die of SIGPIPE.
+  CommandOptions big;
+  big.input = std::string(4u << 20, 'y');
+  CHECK(paramkit::run_command("exit 0", big).empty());
+  big.what = "--reward cmd";
+  CHECK_THROWS_WITH_AS(paramkit::run_command("exit 3", big), doctest::Contains("failed (status 3)"), paramkit::Error);
   CommandOptions w;
   w.what = "--reward";
   CHECK_THROWS_WITH_AS(paramkit::run_command("exit 3", w), doctest::Contains("--reward failed (status 3)"), paramkit::Error);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,7 +90,18 @@ std::string run_command(const std::string& command, const CommandOptions& o) {
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
     if (in_fd >= 0 && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      // A command that exits without reading its input closes the pipe: the write fails with EPIPE.
+      // SIGPIPE is blocked around it (and a pending one taken) so it cannot end the tool.
+      sigset_t pipe_set, old_set;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
       const ssize_t n = ::write(in_fd, o.input.data() + written, o.input.size() - written);
+      if (n < 0 && errno == EPIPE) {
+        const timespec zero{0, 0};
+        ::sigtimedwait(&pipe_set, nullptr, &zero);
+      }
+      ::pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
       if (n > 0) written += static_cast<size_t>(n);
       // EPIPE: the command stopped reading; what it printed decides
       if ((n < 0 && errno != EAGAIN && errno != EINTR) || written == o.input.size()) {
