@@ -1,0 +1,85 @@
+// Weights generated from a smaller vector (Li et al., "Measuring the Intrinsic Dimension of Objective
+// Landscapes", ICLR 2018): theta = theta0 + P theta_d for any module, theta0 its frozen initial
+// parameters (flattened in named_parameters order), P a fixed D x d random projection regenerated
+// exactly from a seed, theta_d (starting at 0) the only trained tensor.
+//
+// Gradients reach theta_d through P without a D x d matrix: the module runs on theta written into its
+// parameters, its full gradient g = dL/dtheta is formed as usual, and theta_d.grad = P^T g comes from
+// differentiating P theta_d against g (dense: a matrix product; sparse: a sparse one; Fastfood: the
+// transposed butterflies, O(D log D) time and O(D) memory).
+//
+//   Subspace s(model, {ProjectionKind::fastfood, 1000, seed});
+//   s.load();                      // theta0 + P theta_d into the module
+//   loss = ...model forward...; loss.backward();
+//   s.backward(1e-5);              // theta_d.grad = P^T (dL/dtheta + 1e-5 theta)
+//   optimizer(theta_d).step();
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace paramkit::nn {
+
+enum class ProjectionKind { dense, sparse, fastfood };
+ProjectionKind parse_projection(const std::string& name, const std::string& flag);  // UsageError naming flag
+const char* projection_name(ProjectionKind k);
+
+struct ProjectionSpec {
+  ProjectionKind kind = ProjectionKind::fastfood;
+  int64_t d = 0;
+  uint64_t seed = 0;
+  // Dense P is D x d floats: refused (UsageError naming --memory-budget and the bytes it needs) above this.
+  int64_t memory_budget = int64_t{4} << 30;
+};
+
+// The unnormalised Walsh-Hadamard transform along the last dimension (a power of two), differentiable.
+torch::Tensor walsh_hadamard(const torch::Tensor& x);
+
+// A fixed D x d projection: apply(theta_d [d]) -> [D] (float32, differentiable in theta_d).
+// layer_sizes: the parameter tensors' sizes (sum D); sparse uses density 1/sqrt(size) per layer.
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  virtual torch::Tensor apply(const torch::Tensor& theta_d) const = 0;
+  // P as a dense D x d matrix (tests, small D only): the columns apply(e_j).
+  torch::Tensor materialize() const;
+  int64_t D() const { return D_; }
+  int64_t d() const { return d_; }
+
+ protected:
+  Projection(int64_t D, int64_t d) : D_(D), d_(d) {}
+  int64_t D_, d_;
+};
+
+// Columns of dense and sparse P have unit L2 norm over the whole model (all layers together); Fastfood
+// is H G Pi H B on theta_d padded to L = 2^ceil(log2 D), sliced to D and divided by
+// sqrt(L sum G^2) sqrt(D / L), so that E ||P x||^2 = ||x||^2. Regenerated exactly from spec.seed.
+// UsageError for d < 1, d > D (Fastfood: d > L) or a dense P over the memory budget.
+std::unique_ptr<Projection> make_projection(const ProjectionSpec& spec, const std::vector<int64_t>& layer_sizes);
+
+class Subspace {
+ public:
+  // Records theta0 from the module's current parameters (CPU or the parameters' device, float32).
+  Subspace(torch::nn::Module& module, const ProjectionSpec& spec);
+  // theta0 + P theta_d written into the module's parameters (no autograd history).
+  void load();
+  // theta_d.grad += P^T (g + l2 * theta), g the parameters' gradients (zero where undefined); the
+  // parameters' gradients are then cleared.
+  void backward(double l2 = 0.0);
+  torch::Tensor& theta_d() { return theta_d_; }
+  int64_t D() const { return projection_->D(); }
+  int64_t d() const { return projection_->d(); }
+  const Projection& projection() const { return *projection_; }
+  std::vector<int64_t> layer_sizes() const;
+  torch::Tensor theta0() const { return theta0_; }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  torch::Tensor theta0_, theta_d_;
+  std::unique_ptr<Projection> projection_;
+};
+
+}  // namespace paramkit::nn

@@ -1,0 +1,101 @@
+// Training in a random subspace (nn/subspace.h): the projections' defining properties and the
+// gradient that reaches theta_d, against materialised matrices.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "paramkit/core/error.h"
+#include "paramkit/nn/subspace.h"
+
+using namespace paramkit;
+using namespace paramkit::nn;
+
+namespace {
+torch::nn::Sequential small_net() {
+  torch::manual_seed(0);
+  return torch::nn::Sequential(torch::nn::Linear(5, 8), torch::nn::Tanh(), torch::nn::Linear(8, 3));  // D = 40 + 8 + 24 + 3 = 75
+}
+}  // namespace
+
+TEST_CASE("Walsh-Hadamard transform of the spec's vector, and H H = n I") {
+  const torch::Tensor x = torch::tensor({1.f, 0.f, 1.f, 0.f, 0.f, 1.f, 1.f, 0.f});
+  CHECK(torch::equal(walsh_hadamard(x), torch::tensor({4.f, 2.f, 0.f, -2.f, 0.f, 2.f, 0.f, 2.f})));
+  const torch::Tensor y = torch::randn({3, 16});
+  CHECK(torch::allclose(walsh_hadamard(walsh_hadamard(y)), 16 * y, 1e-5, 1e-5));
+}
+
+TEST_CASE("dense and sparse projections have unit columns over the whole model, regenerated from the seed") {
+  auto net = small_net();
+  for (ProjectionKind k : {ProjectionKind::dense, ProjectionKind::sparse}) {
+    CAPTURE(projection_name(k));
+    Subspace s(*net, {k, 20, 7});
+    CHECK(s.D() == 75);
+    const torch::Tensor P = s.projection().materialize();
+    CHECK(P.sizes() == torch::IntArrayRef({75, 20}));
+    const torch::Tensor norms = P.norm(2, {0});
+    // sparse: a column may draw no entry in small layers, never in all of them at this size
+    CHECK(torch::allclose(norms, torch::ones_like(norms), 1e-5, 1e-5));
+    Subspace again(*net, {k, 20, 7}), other(*net, {k, 20, 8});
+    CHECK(torch::equal(again.projection().materialize(), P));
+    CHECK_FALSE(torch::equal(other.projection().materialize(), P));
+    if (k == ProjectionKind::sparse) {
+      const double density = (P != 0).sum().item<double>() / P.numel();
+      CHECK(density < 0.5);
+      CHECK(density > 0.05);
+    }
+  }
+}
+
+TEST_CASE("Fastfood preserves squared norms in expectation over seeds (mean ratio within 0.08 of 1 over 400 seeds)") {
+  const std::vector<int64_t> layers = {600, 300, 100};  // D = 1000, L = 1024
+  const torch::Tensor x = torch::randn({200});
+  double sum = 0;
+  const int n = 400;
+  for (int s = 0; s < n; ++s) {
+    auto p = make_projection({ProjectionKind::fastfood, 200, static_cast<uint64_t>(s)}, layers);
+    sum += p->apply(x).pow(2).sum().item<double>() / x.pow(2).sum().item<double>();
+  }
+  CHECK(std::fabs(sum / n - 1) < 0.08);
+  auto p = make_projection({ProjectionKind::fastfood, 200, 3}, layers);
+  CHECK(p->apply(x).size(0) == 1000);
+  CHECK(torch::equal(p->apply(x), make_projection({ProjectionKind::fastfood, 200, 3}, layers)->apply(x)));
+}
+
+TEST_CASE("the gradient reaching theta_d is P^T (dL/dtheta + l2 theta), for every projection") {
+  for (ProjectionKind k : {ProjectionKind::dense, ProjectionKind::sparse, ProjectionKind::fastfood}) {
+    CAPTURE(projection_name(k));
+    auto net = small_net();
+    Subspace s(*net, {k, 12, 5});
+    {
+      torch::NoGradGuard ng;
+      s.theta_d().normal_(0, 0.3);  // away from theta0
+    }
+    s.load();
+    const torch::Tensor x = torch::randn({7, 5}), y = torch::randint(0, 3, {7}, torch::kInt64);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    loss.backward();
+    std::vector<torch::Tensor> gs;
+    for (auto& p : net->parameters()) gs.push_back(p.grad().reshape(-1).clone());
+    const torch::Tensor g = torch::cat(gs);
+    s.backward(1e-2);
+    const torch::Tensor P = s.projection().materialize();
+    const torch::Tensor theta = s.theta0() + torch::mv(P, s.theta_d().detach());
+    const torch::Tensor want = torch::mv(P.t(), g + 1e-2 * theta);
+    CHECK(torch::allclose(s.theta_d().grad(), want, 1e-4, 1e-6));
+    for (auto& p : net->parameters()) CHECK_FALSE(p.grad().defined());
+    // the parameters hold theta0 + P theta_d
+    std::vector<torch::Tensor> ps;
+    for (auto& p : net->parameters()) ps.push_back(p.detach().reshape(-1));
+    CHECK(torch::allclose(torch::cat(ps), theta, 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("projection bounds: d in 1..D, a dense P over the memory budget is refused naming the bytes") {
+  auto net = small_net();
+  CHECK_THROWS_WITH_AS(Subspace(*net, {ProjectionKind::fastfood, 0, 1}), doctest::Contains("--d"), UsageError);
+  CHECK_THROWS_WITH_AS(Subspace(*net, {ProjectionKind::dense, 76, 1}), doctest::Contains("D = 75"), UsageError);
+  CHECK_THROWS_WITH_AS(make_projection({ProjectionKind::dense, 1000, 1, int64_t{1} << 20}, {200000}),
+                       doctest::Contains("--memory-budget"), UsageError);
+  CHECK_THROWS_AS(parse_projection("gaussian", "--projection"), UsageError);
+}
