@@ -195,8 +195,10 @@ std::vector<int64_t> Subspace::layer_sizes() const {
 }
 
 void Subspace::load() {
+  // P theta_d keeps its graph until backward() (one projection per step, not two).
+  offset_ = projection_->apply(theta_d_);
   torch::NoGradGuard no_grad;
-  const torch::Tensor theta = theta0_ + projection_->apply(theta_d_.detach());
+  const torch::Tensor theta = theta0_ + offset_.detach();
   int64_t off = 0;
   for (auto& p : params_) {
     p.copy_(theta.slice(0, off, off + p.numel()).view_as(p));
@@ -208,7 +210,8 @@ void Subspace::backward(double l2) {
   std::vector<torch::Tensor> g;
   for (auto& p : params_) g.push_back(p.grad().defined() ? p.grad().reshape(-1).to(torch::kFloat32) : torch::zeros({p.numel()}, theta0_.options()));
   torch::Tensor grad = torch::cat(g);
-  torch::Tensor offset = projection_->apply(theta_d_);
+  torch::Tensor offset = offset_.defined() ? offset_ : projection_->apply(theta_d_);
+  offset_ = torch::Tensor();
   if (l2 > 0) grad = grad + l2 * (theta0_ + offset.detach());
   offset.backward(grad);
   for (auto& p : params_)

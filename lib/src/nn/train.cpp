@@ -45,7 +45,7 @@ void TrainOptions::validate() const { checkpoint.validate(); }
 
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
-                             const std::function<void(int64_t, double)>& on_step) {
+                             const std::function<void(int64_t, double)>& on_step, const SubspaceTraining& sub) {
   o.validate();
   if (data.size() == 0) throw InputError("training data", "", "no examples to train on");
   model.to(device);
@@ -56,6 +56,14 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   for (const auto& p : model.parameters())
     if (p.requires_grad()) params.push_back(p);
   if (params.empty()) throw UsageError("training: every parameter of the model is frozen");
+  // In a random subspace only theta_d is stepped (and checkpointed, in a holder module); the module's
+  // parameters are recomputed from it before every forward pass.
+  torch::nn::Module holder;
+  if (sub.subspace) {
+    params = {sub.subspace->theta_d()};
+    holder.register_parameter("theta_d", sub.subspace->theta_d());
+  }
+  torch::nn::Module& saved = sub.subspace ? holder : model;
   auto optimizer = make_optimizer(o.optimizer, params);
   BatchIterator batches(data.size(), o.batch_size, /*shuffle=*/true, seed);
   const int64_t per_epoch = batches.batches_per_epoch();
@@ -64,7 +72,7 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   TrainPosition pos;
   const CheckpointOptions& ck = o.checkpoint;
   if (ck.resuming()) {
-    CheckpointState st = load_checkpoint(ck.path, model, *optimizer, nullptr);
+    CheckpointState st = load_checkpoint(ck.path, saved, *optimizer, nullptr);
     pos = st.position;
     result.resumed = true;
     result.resumed_from_step = pos.step;
@@ -82,8 +90,10 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     const double lr = lr_at(o.schedule, o.optimizer.lr, pos.step, total);
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
+    if (sub.subspace) sub.subspace->load();
     torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
     loss.backward();
+    if (sub.subspace) sub.subspace->backward(sub.l2);
     optimizer->step();
     result.last_loss = loss.item<double>();
     if (!std::isfinite(result.last_loss))
@@ -108,9 +118,10 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     CheckpointState st;
     st.position = pos;
     st.extra = {{"last_loss", result.last_loss}};
-    save_checkpoint(ck.path, model, *optimizer, nullptr, st);
+    save_checkpoint(ck.path, saved, *optimizer, nullptr, st);
   };
   const LoopOutcome done = run_resumable(ck, pos.step, total, step, save);
+  if (sub.subspace) sub.subspace->load();  // the module holds the trained weights
   progress.finish();
   result.steps = done.done;
   result.finished = done.finished;

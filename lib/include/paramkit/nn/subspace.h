@@ -64,7 +64,8 @@ class Subspace {
  public:
   // Records theta0 from the module's current parameters (CPU or the parameters' device, float32).
   Subspace(torch::nn::Module& module, const ProjectionSpec& spec);
-  // theta0 + P theta_d written into the module's parameters (no autograd history).
+  // theta0 + P theta_d written into the module's parameters (no autograd history in them; P theta_d
+  // keeps its graph for the next backward()).
   void load();
   // theta_d.grad += P^T (g + l2 * theta), g the parameters' gradients (zero where undefined); the
   // parameters' gradients are then cleared.
@@ -78,7 +79,7 @@ class Subspace {
 
  private:
   std::vector<torch::Tensor> params_;
-  torch::Tensor theta0_, theta_d_;
+  torch::Tensor theta0_, theta_d_, offset_;  // offset_: P theta_d of the last load(), with its graph
   std::unique_ptr<Projection> projection_;
 };
 

@@ -9,6 +9,7 @@
 #include "paramkit/core/resumable.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/nn/optim.h"
+#include "paramkit/nn/subspace.h"
 
 namespace paramkit::nn {
 
@@ -49,8 +50,16 @@ struct TrainResult {
 // checkpoint.every steps, at the end and after checkpoint.stop_after steps; checkpoint.resume continues
 // from it when it exists. Stops at a safe point on SIGINT/SIGTERM after saving (throws Interrupted).
 // Tests: PARAMKIT_TEST_KILL_AT_STEP=N raises SIGKILL right after step N (before its checkpoint).
+// With a subspace (nn/subspace.h, built on `model`), only its theta_d trains: the module gets theta0 +
+// P theta_d before each forward pass, its gradient plus l2 * theta moves to theta_d after each backward
+// pass, the checkpoint holds theta_d and its optimizer, and the module ends with the trained weights.
+struct SubspaceTraining {
+  Subspace* subspace = nullptr;
+  double l2 = 0;  // the L2 term's gradient coefficient on the full theta
+};
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& options, uint64_t seed, c10::Device device = c10::kCPU,
-                             const std::function<void(int64_t step, double loss)>& on_step = {});
+                             const std::function<void(int64_t step, double loss)>& on_step = {},
+                             const SubspaceTraining& subspace = {});
 
 }  // namespace paramkit::nn

@@ -1,0 +1,144 @@
+// intdim-probe train: one run, one d and one seed (--d 0: direct training, the baseline), with the
+// paper's recipe as defaults (Adam 1e-3, L2 1e-5 on the full theta, batch 128).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iostream>
+
+#include "commands.h"
+#include "paramkit/cli/nn_options.h"
+#include "paramkit/cli/options.h"
+#include "paramkit/core/error.h"
+#include "paramkit/core/log.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/data/dataset.h"
+#include "paramkit/io/json.h"
+#include "paramkit/nn/models.h"
+#include "paramkit/nn/subspace.h"
+#include "paramkit/nn/train.h"
+#include "paramkit/torch/device.h"
+
+using namespace paramkit;
+
+namespace {
+struct TrainReport {
+  std::string model, projection;
+  int64_t D = 0, d = 0, steps = 0, train_examples = 0;
+  uint64_t seed = 0;
+  double test_accuracy = NAN, test_loss = NAN, last_loss = NAN;
+  bool finished = false;
+};
+void to_json(nlohmann::json& j, const TrainReport& r) {
+  j = {{"model", r.model}, {"projection", r.d == 0 ? nlohmann::json(nullptr) : nlohmann::json(r.projection)},
+       {"D", r.D}, {"d", r.d}, {"seed", r.seed}, {"steps", r.steps}, {"train_examples", r.train_examples},
+       {"finished", r.finished}, {"last_loss", std::isfinite(r.last_loss) ? nlohmann::json(r.last_loss) : nlohmann::json(nullptr)}};
+  j["test_accuracy"] = std::isfinite(r.test_accuracy) ? nlohmann::json(r.test_accuracy) : nlohmann::json(nullptr);
+  j["test_loss"] = std::isfinite(r.test_loss) ? nlohmann::json(r.test_loss) : nlohmann::json(nullptr);
+}
+
+struct TrainCommand : cli::TypedCommand<TrainReport> {
+  TrainCommand()
+      : TypedCommand("train", "Train in a random d-dimensional subspace (--d 0: directly) and report the test accuracy",
+                     "intdim-probe train --train-images tests/data/mnist-256-images-idx3-ubyte.gz --train-labels "
+                     "tests/data/mnist-256-labels-idx1-ubyte.gz --d 100 --epochs 2 -o /tmp/intdim-d100.json") {
+    train.batch_size = 128;
+    train.optimizer.name = "adam";
+    train.optimizer.lr = 1e-3;
+    train.log_every = 0;
+  }
+  void add_options(CLI::App& app) override {
+    app.add_option("--train-images", train_images, "IDX images for training")->required();
+    app.add_option("--train-labels", train_labels, "IDX labels for training")->required();
+    app.add_option("--test-images", test_images, "IDX images for testing (default: a seeded 10% split of the training set)");
+    app.add_option("--test-labels", test_labels, "IDX labels for testing");
+    app.add_option("--train-limit", train_limit, "Use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+    app.add_option("--model", model_name, "fc (784-200-200-10, the paper's MNIST FC), mlp (--hidden) or lenet5")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fc", "mlp", "lenet5"}));
+    app.add_option("--hidden", hidden, "mlp: hidden widths")->delimiter(',');
+    app.add_option("--d", d, "Subspace dimension (0: direct training of all parameters, the baseline)")
+        ->required()
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+    app.add_option("--projection", projection, "fastfood, sparse or dense")->capture_default_str()->check(CLI::IsMember({"fastfood", "sparse", "dense"}));
+    app.add_option("--memory-budget", memory_budget_gb, "GB a dense P may take")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
+    app.add_option("--l2", l2, "L2 coefficient on the full theta (gradient l2 * theta)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+    cli::add_training(app, train);
+    cli::add_output(app, out, "Report (JSON)");
+  }
+  TrainReport run(cli::Context& ctx) override {
+    train.validate();
+    if (test_images.empty() != test_labels.empty()) throw UsageError("--test-images and --test-labels go together");
+    if (!hidden.empty() && model_name != "mlp") throw UsageError("--hidden is for --model mlp");
+    const c10::Device device = parse_device(ctx.common.device);
+    Dataset all = load_idx_dataset(train_images, train_labels);
+    if (train_limit > 0 && train_limit < all.size()) {
+      std::vector<int64_t> rows(train_limit);
+      for (int64_t i = 0; i < train_limit; ++i) rows[i] = i;
+      all = all.subset(rows);
+    }
+    Dataset tr = all, te;
+    if (test_images.empty()) {
+      auto parts = split_indices(all.size(), {0.9, 0.1}, ctx.common.seed);
+      tr = all.subset(parts[0]);
+      te = all.subset(parts[1]);
+    } else {
+      te = load_idx_dataset(test_images, test_labels);
+    }
+    if (tr.size() == 0 || te.size() == 0) throw UsageError(fmt::format("too few examples ({} read) for a training and a test set", all.size()));
+    std::vector<int64_t> in_shape(all.x.sizes().begin() + 1, all.x.sizes().end());
+    std::function<torch::Tensor(torch::Tensor)> forward;
+    std::shared_ptr<torch::nn::Module> model;
+    if (model_name == "lenet5") {
+      model = nn::make_model("lenet5", in_shape, 10, forward);
+    } else {
+      nn::MlpOptions o;
+      o.in = 1;
+      for (int64_t s : in_shape) o.in *= s;
+      o.hidden = model_name == "fc" ? std::vector<int64_t>{200, 200} : (hidden.empty() ? o.hidden : hidden);
+      auto m = nn::Mlp(o);
+      forward = [m](torch::Tensor x) mutable { return m->forward(x); };
+      model = m.ptr();
+    }
+    model->to(device);
+    TrainReport r;
+    r.model = model_name;
+    r.projection = projection;
+    r.d = d;
+    r.seed = ctx.common.seed;
+    r.train_examples = tr.size();
+    for (const auto& p : model->parameters()) r.D += p.numel();
+    std::unique_ptr<nn::Subspace> sub;
+    nn::TrainOptions o = train;
+    if (d > 0) {
+      sub = std::make_unique<nn::Subspace>(*model, nn::ProjectionSpec{nn::parse_projection(projection, "--projection"), d,
+                                                                     ctx.common.seed, static_cast<int64_t>(memory_budget_gb * 1e9)});
+    } else {
+      o.optimizer.weight_decay += l2;  // direct training: the same L2 as a decay term on every parameter
+    }
+    log::info("{} (D = {}) {} on {} examples", model_name, r.D, d > 0 ? fmt::format("in a {} subspace of d = {}", projection, d) : "directly",
+              tr.size());
+    nn::TrainResult t;
+    {
+      auto timer = ctx.timers.scope("train");
+      t = nn::train_classifier(*model, forward, tr, o, ctx.common.seed, device, {}, {sub.get(), l2});
+    }
+    r.steps = t.steps;
+    r.finished = t.finished;
+    r.last_loss = t.last_loss;
+    if (!t.finished) return r;  // --stop-after: the checkpoint holds the run
+    const nn::EvalResult e = nn::evaluate(*model, forward, te, 1000, device);
+    r.test_accuracy = e.accuracy;
+    r.test_loss = e.loss;
+    check_stop();
+    write_report(out, r);
+    return r;
+  }
+  std::string train_images, train_labels, test_images, test_labels, model_name = "fc", projection = "fastfood", out;
+  std::vector<int64_t> hidden;
+  int64_t train_limit = 0, d = 0;
+  double memory_budget_gb = 4, l2 = 1e-5;
+  nn::TrainOptions train;
+};
+}  // namespace
+
+void add_train(cli::Tool& tool) { tool.add<TrainCommand>(); }
