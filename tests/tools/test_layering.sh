@@ -16,6 +16,7 @@ declare -A allowed=(
   [nbody]="core io numeric torch nbody"
   [lm]="core io torch lm"
   [rlhf]="core io torch data nn lm text rlhf"
+  [intdim]="core io intdim"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
@@ -33,7 +34,7 @@ for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
   if [ "$domain" != cli ] && grep -rlE '#include <CLI/' "$dir"; then
     echo "^ CLI11 outside the command layer ($domain)"; bad=1
   fi
-  case "$domain" in core|numeric|io|cli|text)
+  case "$domain" in core|numeric|io|cli|text|intdim)
     if grep -rlE '#include <(torch/|ATen/|c10/)' "$dir"; then echo "^ LibTorch in the LibTorch-free layer $domain"; bad=1; fi ;;
   esac
 done

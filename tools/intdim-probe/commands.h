@@ -3,3 +3,4 @@
 #include "paramkit/cli/tool.h"
 
 void add_train(paramkit::cli::Tool& tool);
+void add_summarize(paramkit::cli::Tool& tool);

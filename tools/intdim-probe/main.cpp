@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
                            "(dense, sparse or Fastfood projections from a seed).");
   tool.set_runtime([](const paramkit::cli::CommonOptions& c) { paramkit::start_torch(c.seed, c.threads, c.device); });
   add_train(tool);
+  add_summarize(tool);
   return tool.main(argc, argv);
 }
