@@ -22,10 +22,27 @@ const char* projection_name(ProjectionKind k) {
 }
 
 namespace {
-// The butterflies, without autograd history.
+// The butterflies, without autograd history: in place on a float32 CPU copy (one pass per level over
+// contiguous memory), else as tensor operations (other devices and dtypes).
 torch::Tensor wht_raw(const torch::Tensor& x) {
   const int64_t n = x.size(-1);
   TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "walsh_hadamard: the last dimension must be a power of two");
+  if (x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
+    torch::Tensor y = x.contiguous().clone();
+    float* base = y.data_ptr<float>();
+    const int64_t rows = y.numel() / n;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* v = base + r * n;
+      for (int64_t h = 1; h < n; h *= 2)
+        for (int64_t i = 0; i < n; i += 2 * h)
+          for (int64_t j = i; j < i + h; ++j) {
+            const float a = v[j], b = v[j + h];
+            v[j] = a + b;
+            v[j + h] = a - b;
+          }
+    }
+    return y;
+  }
   const auto shape = x.sizes().vec();
   torch::Tensor y = x.reshape({-1, n});
   for (int64_t h = 1; h < n; h *= 2) {
