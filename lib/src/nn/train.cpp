@@ -43,6 +43,63 @@ EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Data
 
 void TrainOptions::validate() const { checkpoint.validate(); }
 
+TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optimizer, int64_t items, const TrainOptions& o, uint64_t seed,
+                        const std::string& label, const StepLoss& step_loss, const std::function<void(int64_t, double)>& on_step) {
+  BatchIterator batches(items, o.batch_size, /*shuffle=*/true, seed);
+  const int64_t per_epoch = batches.batches_per_epoch();
+  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
+  TrainResult result;
+  TrainPosition pos;
+  const CheckpointOptions& ck = o.checkpoint;
+  if (ck.resuming()) {
+    CheckpointState st = load_checkpoint(ck.path, saved, optimizer, nullptr);
+    pos = st.position;
+    result.resumed = true;
+    result.resumed_from_step = pos.step;
+    result.last_loss = st.extra.value("last_loss", 0.0);
+    log::info("resumed from {} at step {}", ck.path.string(), pos.step);
+  }
+  std::optional<JsonlLog> jsonl;
+  if (!o.log_jsonl.empty()) jsonl.emplace(o.log_jsonl, "step", result.resumed ? pos.step : -1);
+  Progress progress(label, total);
+  auto step = [&](int64_t) {
+    const std::vector<int64_t> rows = batches.batch(pos.epoch, pos.batch);
+    const double lr = lr_at(o.schedule, o.optimizer.lr, pos.step, total);
+    set_lr(optimizer, lr);
+    optimizer.zero_grad();
+    result.last_loss = step_loss(rows, pos);
+    optimizer.step();
+    if (!std::isfinite(result.last_loss))
+      throw Error(fmt::format("the {} loss is not finite at step {} (learning rate {:g} too large, or bad inputs); "
+                              "the last checkpoint is kept", label == "train" ? "training" : label, pos.step + 1, lr));
+    ++pos.step;
+    if (++pos.batch == per_epoch) {
+      pos.batch = 0;
+      ++pos.epoch;
+    }
+    if (on_step) on_step(pos.step, result.last_loss);
+    if (o.log_every > 0 && pos.step % o.log_every == 0) {
+      log::info("{}step {}/{} loss {:.6f}", label == "train" ? "" : label + " ", pos.step, total, result.last_loss);
+      if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}});
+    }
+    test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
+    progress.update(pos.step);
+  };
+  // The checkpoint holds `saved`, the optimizer, LibTorch's generator and the data position (pos.step
+  // is the `next` step run_resumable asks for).
+  auto save = [&](int64_t) {
+    CheckpointState st;
+    st.position = pos;
+    st.extra = {{"last_loss", result.last_loss}};
+    save_checkpoint(ck.path, saved, optimizer, nullptr, st);
+  };
+  const LoopOutcome done = run_resumable(ck, pos.step, total, step, save);
+  progress.finish();
+  result.steps = done.done;
+  result.finished = done.finished;
+  return result;
+}
+
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
                              const std::function<void(int64_t, double)>& on_step, const SubspaceTraining& sub) {
@@ -63,68 +120,21 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
     params = {sub.subspace->theta_d()};
     holder.register_parameter("theta_d", sub.subspace->theta_d());
   }
-  torch::nn::Module& saved = sub.subspace ? holder : model;
   auto optimizer = make_optimizer(o.optimizer, params);
-  BatchIterator batches(data.size(), o.batch_size, /*shuffle=*/true, seed);
-  const int64_t per_epoch = batches.batches_per_epoch();
-  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
-  TrainResult result;
-  TrainPosition pos;
-  const CheckpointOptions& ck = o.checkpoint;
-  if (ck.resuming()) {
-    CheckpointState st = load_checkpoint(ck.path, saved, *optimizer, nullptr);
-    pos = st.position;
-    result.resumed = true;
-    result.resumed_from_step = pos.step;
-    result.last_loss = st.extra.value("last_loss", 0.0);
-    log::info("resumed from {} at step {}", ck.path.string(), pos.step);
-  }
-  std::optional<JsonlLog> jsonl;
-  if (!o.log_jsonl.empty()) jsonl.emplace(o.log_jsonl, "step", result.resumed ? pos.step : -1);
-  Progress progress("train", total);
-  auto step = [&](int64_t) {
-    auto rows = batches.batch(pos.epoch, pos.batch);
-    torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-    torch::Tensor x = data.x.index_select(0, idx).to(device);
-    torch::Tensor y = data.y.index_select(0, idx).to(device);
-    const double lr = lr_at(o.schedule, o.optimizer.lr, pos.step, total);
-    set_lr(*optimizer, lr);
-    optimizer->zero_grad();
-    if (sub.subspace) sub.subspace->load();
-    torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
-    loss.backward();
-    if (sub.subspace) sub.subspace->backward(sub.l2);
-    optimizer->step();
-    result.last_loss = loss.item<double>();
-    if (!std::isfinite(result.last_loss))
-      throw Error(fmt::format("the training loss is not finite at step {} (learning rate {:g} too large, or bad inputs); "
-                              "the last checkpoint is kept", pos.step + 1, lr));
-    ++pos.step;
-    if (++pos.batch == per_epoch) {
-      pos.batch = 0;
-      ++pos.epoch;
-    }
-    if (on_step) on_step(pos.step, result.last_loss);
-    if (o.log_every > 0 && pos.step % o.log_every == 0) {
-      log::info("step {}/{} loss {:.6f}", pos.step, total, result.last_loss);
-      if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}});
-    }
-    test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
-    progress.update(pos.step);
-  };
-  // The checkpoint holds model, optimizer, LibTorch's generator and the data position (pos.step is
-  // the `next` step run_resumable asks for).
-  auto save = [&](int64_t) {
-    CheckpointState st;
-    st.position = pos;
-    st.extra = {{"last_loss", result.last_loss}};
-    save_checkpoint(ck.path, saved, *optimizer, nullptr, st);
-  };
-  const LoopOutcome done = run_resumable(ck, pos.step, total, step, save);
+  const TrainResult result = train_steps(
+      sub.subspace ? holder : model, *optimizer, data.size(), o, seed, "train",
+      [&](const std::vector<int64_t>& rows, const TrainPosition&) {
+        torch::Tensor idx = torch::tensor(rows, torch::kInt64);
+        torch::Tensor x = data.x.index_select(0, idx).to(device);
+        torch::Tensor y = data.y.index_select(0, idx).to(device);
+        if (sub.subspace) sub.subspace->load();
+        torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
+        loss.backward();
+        if (sub.subspace) sub.subspace->backward(sub.l2);
+        return loss.item<double>();
+      },
+      on_step);
   if (sub.subspace) sub.subspace->load();  // the module holds the trained weights
-  progress.finish();
-  result.steps = done.done;
-  result.finished = done.finished;
   return result;
 }
 

@@ -8,10 +8,7 @@
 #include <optional>
 
 #include "paramkit/core/error.h"
-#include "paramkit/core/log.h"
-#include "paramkit/core/progress.h"
 #include "paramkit/core/signals.h"
-#include "paramkit/data/dataset.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
 #include "paramkit/nn/optim.h"
@@ -190,66 +187,18 @@ std::vector<TokenSequence> pack(const std::vector<TokenSequence>& seqs, int64_t 
   return rows;
 }
 
-// The shared supervised loop: batches of `n` items, seeded order, one optimizer step per batch,
-// checkpoints of model + optimizer + data position through run_resumable.
+// The project's step loop (nn::train_steps) over `n` items, then the model in eval mode.
 StageResult supervised_loop(lm::CausalLMImpl& model, int64_t n, const SftOptions& o, uint64_t seed, const char* what,
-                            const std::function<double(const std::vector<int64_t>& rows, double& correct)>& step_loss) {
-  const nn::TrainOptions& t = o.train;
-  auto optimizer = nn::make_optimizer(t.optimizer, model.parameters());
-  BatchIterator batches(n, t.batch_size, /*shuffle=*/true, seed);
-  const int64_t per_epoch = batches.batches_per_epoch();
-  const int64_t total = t.max_steps > 0 ? std::min(t.max_steps, t.epochs * per_epoch) : t.epochs * per_epoch;
-  StageResult res;
-  TrainPosition pos;
-  const CheckpointOptions& ck = t.checkpoint;
-  if (ck.resuming()) {
-    const CheckpointState st = load_checkpoint(ck.path, model, *optimizer, nullptr);
-    pos = st.position;
-    res.resumed = true;
-    res.last_loss = st.extra.value("last_loss", 0.0);
-    log::info("resumed from {} at step {}", ck.path.string(), pos.step);
-  }
-  std::optional<JsonlLog> jsonl;
-  if (!t.log_jsonl.empty()) jsonl.emplace(t.log_jsonl, "step", res.resumed ? pos.step : -1);
-  Progress progress(what, total);
-  double correct = 0, seen = 0;
+                            const nn::StepLoss& step_loss) {
+  auto optimizer = nn::make_optimizer(o.train.optimizer, model.parameters());
   model.train();
-  auto step = [&](int64_t) {
-    const std::vector<int64_t> rows = batches.batch(pos.epoch, pos.batch);
-    const double lr = nn::lr_at(t.schedule, t.optimizer.lr, pos.step, total);
-    nn::set_lr(*optimizer, lr);
-    double c = 0;
-    res.last_loss = step_loss(rows, c);
-    if (!std::isfinite(res.last_loss))
-      throw Error(fmt::format("the {} loss is not finite at step {} (learning rate {:g} too large?); the last checkpoint is kept", what,
-                              pos.step + 1, lr));
-    optimizer->step();
-    correct += c;
-    seen += static_cast<double>(rows.size());
-    ++pos.step;
-    if (++pos.batch == per_epoch) {
-      pos.batch = 0;
-      ++pos.epoch;
-      if (pos.step < total) correct = seen = 0;  // accuracy of the last epoch
-    }
-    if (t.log_every > 0 && pos.step % t.log_every == 0) {
-      log::info("{} step {}/{} loss {:.6f}", what, pos.step, total, res.last_loss);
-      if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", res.last_loss}, {"lr", lr}});
-    }
-    progress.update(pos.step);
-  };
-  auto save = [&](int64_t) {
-    CheckpointState st;
-    st.position = pos;
-    st.extra = {{"last_loss", res.last_loss}};
-    save_checkpoint(ck.path, model, *optimizer, nullptr, st);
-  };
-  const LoopOutcome done = run_resumable(ck, pos.step, total, step, save);
-  progress.finish();
+  const nn::TrainResult t = nn::train_steps(model, *optimizer, n, o.train, seed, what, step_loss);
   model.eval();
-  res.steps = done.done;
-  res.finished = done.finished;
-  res.accuracy = seen > 0 ? correct / seen : NAN;
+  StageResult res;
+  res.steps = t.steps;
+  res.finished = t.finished;
+  res.resumed = t.resumed;
+  res.last_loss = t.last_loss;
   return res;
 }
 }  // namespace
@@ -265,10 +214,9 @@ StageResult train_sft(lm::CausalLMImpl& model, const text::Tokenizer& tok, const
   }
   if (o.packing) seqs = pack(seqs, o.max_length);
   const c10::Device dev = model.device();
-  StageResult r = supervised_loop(model, static_cast<int64_t>(seqs.size()), o, seed, "sft", [&](const std::vector<int64_t>& rows, double&) {
+  StageResult r = supervised_loop(model, static_cast<int64_t>(seqs.size()), o, seed, "sft", [&](const std::vector<int64_t>& rows, const TrainPosition&) {
     std::vector<const TokenSequence*> b;
     for (int64_t i : rows) b.push_back(&seqs[static_cast<size_t>(i)]);
-    model.zero_grad();
     torch::Tensor loss = next_token_loss(model, make_batch(b, dev));
     loss.backward();
     return loss.item<double>();
@@ -302,20 +250,24 @@ StageResult train_rm(lm::CausalLMImpl& model, const text::Tokenizer& tok, const 
     rejected.push_back(sft_sequence(tok, e.prompt, e.rejected, o.max_length));
   }
   const c10::Device dev = model.device();
-  StageResult r = supervised_loop(model, static_cast<int64_t>(data.size()), o, seed, "rm", [&](const std::vector<int64_t>& rows, double& correct) {
+  // pairs ranked right in the last epoch's batches (a new epoch starts the count again)
+  double correct = 0, seen = 0;
+  StageResult r = supervised_loop(model, static_cast<int64_t>(data.size()), o, seed, "rm", [&](const std::vector<int64_t>& rows, const TrainPosition& pos) {
+    if (pos.batch == 0) correct = seen = 0;
     std::vector<const TokenSequence*> b;
     for (int64_t i : rows) b.push_back(&chosen[static_cast<size_t>(i)]);
     for (int64_t i : rows) b.push_back(&rejected[static_cast<size_t>(i)]);
     const Batch batch = make_batch(b, dev);
-    model.zero_grad();
     const torch::Tensor scores = lm::last_token_values(model.forward(batch.ids, batch.mask), batch.mask);
     const int64_t n = static_cast<int64_t>(rows.size());
     const torch::Tensor margin = scores.slice(0, 0, n) - scores.slice(0, n);
     torch::Tensor loss = -torch::nn::functional::logsigmoid(margin).mean();
     loss.backward();
-    correct = (margin > 0).sum().item<double>();
+    correct += (margin > 0).sum().item<double>();
+    seen += static_cast<double>(n);
     return loss.item<double>();
   });
+  r.accuracy = seen > 0 ? correct / seen : NAN;
   r.examples = static_cast<int64_t>(data.size());
   return r;
 }

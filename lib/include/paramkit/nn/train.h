@@ -5,11 +5,14 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "paramkit/core/resumable.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/nn/optim.h"
 #include "paramkit/nn/subspace.h"
+#include "paramkit/torch/checkpoint.h"
 
 namespace paramkit::nn {
 
@@ -50,6 +53,17 @@ struct TrainResult {
 // checkpoint.every steps, at the end and after checkpoint.stop_after steps; checkpoint.resume continues
 // from it when it exists. Stops at a safe point on SIGINT/SIGTERM after saving (throws Interrupted).
 // Tests: PARAMKIT_TEST_KILL_AT_STEP=N raises SIGKILL right after step N (before its checkpoint).
+// The one step-wise training loop (train_classifier and rlhf's SFT and reward-model stages run on it):
+// batches of `items` rows in a seeded order per epoch, the learning-rate schedule, optimizer.zero_grad(),
+// step_loss (which computes the gradients and returns the loss), optimizer.step(); a non-finite loss
+// ends the run naming the step and learning rate; step logs every log_every steps (log and JSON Lines),
+// a progress bar named `label`; checkpoints of `saved`, the optimizer, LibTorch's generator and the
+// position through run_resumable (every N steps, at the end, at --stop-after, at SIGINT/SIGTERM).
+using StepLoss = std::function<double(const std::vector<int64_t>& rows, const TrainPosition& position)>;
+TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optimizer, int64_t items, const TrainOptions& options,
+                        uint64_t seed, const std::string& label, const StepLoss& step_loss,
+                        const std::function<void(int64_t step, double loss)>& on_step = {});
+
 // With a subspace (nn/subspace.h, built on `model`), only its theta_d trains: the module gets theta0 +
 // P theta_d before each forward pass, its gradient plus l2 * theta moves to theta_d after each backward
 // pass, the checkpoint holds theta_d and its optimizer, and the module ends with the trained weights.
