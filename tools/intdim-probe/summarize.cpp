@@ -22,7 +22,9 @@ struct SummaryResult {
 void to_json(nlohmann::json& j, const SummaryResult& r) { j = r.summary; }
 
 std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Summary& s) {
-  PlotSeries points{"runs"}, means{"mean over seeds"};
+  PlotSeries points, means;
+  points.label = "runs";
+  means.label = "mean over seeds";
   points.line = false;
   points.points = true;
   double dmin = INFINITY, dmax = 0;
@@ -40,7 +42,9 @@ std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Su
     }
   std::vector<PlotSeries> series = {points, means};
   for (const auto& t : s.thresholds) {
-    PlotSeries base{t.baseline_name + " baseline " + fmt::format("{:.4f}", t.baseline)}, target{fmt::format("{:.0f}% of it", 100 * s.threshold)};
+    PlotSeries base, target;
+    base.label = t.baseline_name + " baseline " + fmt::format("{:.4f}", t.baseline);
+    target.label = fmt::format("{:.0f}% of it", 100 * s.threshold);
     base.x = target.x = {dmin, dmax};
     base.y = {t.baseline, t.baseline};
     target.y = {t.target, t.target};

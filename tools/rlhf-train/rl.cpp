@@ -39,7 +39,10 @@ void to_json(nlohmann::json& j, const RlSummary& r) {
 
 // reward and eval reward per iteration
 std::string metrics_plot(const std::vector<nlohmann::json>& history, const std::string& algo) {
-  PlotSeries reward{"mean reward (samples)"}, eval{"eval reward (greedy, held-out)"}, evals{"eval reward (sampled, held-out)"};
+  PlotSeries reward, eval, evals;
+  reward.label = "mean reward (samples)";
+  eval.label = "eval reward (greedy, held-out)";
+  evals.label = "eval reward (sampled, held-out)";
   eval.points = evals.points = true;
   for (const auto& r : history) {
     const double it = r["iteration"].get<double>();

@@ -46,17 +46,7 @@ struct RmCommand : cli::TypedCommand<RmSummary> {
     }
     RmSummary s{static_cast<int64_t>(pairs.size()), r.steps, r.finished, r.last_loss, r.accuracy, NAN};
     if (!held.empty()) {
-      std::vector<std::string> prompts, chosen, rejected;
-      for (const auto& e : held) {
-        prompts.push_back(e.prompt);
-        chosen.push_back(e.chosen);
-        rejected.push_back(e.rejected);
-      }
-      const auto a = rlhf::score_texts(*m.model, *m.tokenizer, prompts, chosen, 32, options.max_length);
-      const auto b = rlhf::score_texts(*m.model, *m.tokenizer, prompts, rejected, 32, options.max_length);
-      double right = 0;
-      for (size_t i = 0; i < a.size(); ++i) right += a[i] > b[i] ? 1 : 0;
-      s.eval_accuracy = right / static_cast<double>(a.size());
+      s.eval_accuracy = rlhf::preference_accuracy(*m.model, *m.tokenizer, held, options.max_length, 32);
       log::info("eval accuracy {:.4f} on {} pairs", s.eval_accuracy, held.size());
     }
     if (!r.finished) return s;

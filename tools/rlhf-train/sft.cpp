@@ -46,9 +46,7 @@ struct SftCommand : cli::TypedCommand<SftSummary> {
     }
     SftSummary s{r.examples, r.tokens, r.steps, r.finished, r.last_loss, NAN};
     if (!held.empty()) {
-      std::vector<rlhf::TokenSequence> seqs;
-      for (const auto& e : held) seqs.push_back(rlhf::sft_sequence(*m.tokenizer, e.prompt, e.response, options.max_length));
-      s.eval_loss = rlhf::sft_eval_loss(*m.model, seqs, options.train.batch_size);
+      s.eval_loss = rlhf::sft_eval_loss(*m.model, *m.tokenizer, held, options.max_length, options.train.batch_size);
       log::info("eval loss {:.4f} on {} examples", s.eval_loss, held.size());
     }
     if (!r.finished) return s;  // --stop-after: the checkpoint holds the run; no model yet

@@ -226,7 +226,10 @@ StageResult train_sft(lm::CausalLMImpl& model, const text::Tokenizer& tok, const
   return r;
 }
 
-double sft_eval_loss(lm::CausalLMImpl& model, const std::vector<TokenSequence>& seqs, int64_t batch_size) {
+double sft_eval_loss(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<SftExample>& data, int64_t max_length,
+                     int64_t batch_size) {
+  std::vector<TokenSequence> seqs;
+  for (const auto& e : data) seqs.push_back(sft_sequence(tok, e.prompt, e.response, max_length));
   torch::NoGradGuard no_grad;
   double sum = 0, count = 0;
   for (size_t i = 0; i < seqs.size(); i += static_cast<size_t>(batch_size)) {
@@ -293,6 +296,21 @@ std::vector<double> score_texts(lm::CausalLMImpl& model, const text::Tokenizer& 
     }
   }
   return out;
+}
+
+double preference_accuracy(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<PreferenceExample>& data,
+                           int64_t max_length, int64_t batch_size) {
+  std::vector<std::string> prompts, chosen, rejected;
+  for (const auto& e : data) {
+    prompts.push_back(e.prompt);
+    chosen.push_back(e.chosen);
+    rejected.push_back(e.rejected);
+  }
+  const auto a = score_texts(model, tok, prompts, chosen, batch_size, max_length);
+  const auto b = score_texts(model, tok, prompts, rejected, batch_size, max_length);
+  double right = 0;
+  for (size_t i = 0; i < a.size(); ++i) right += a[i] > b[i] ? 1 : 0;
+  return a.empty() ? NAN : right / static_cast<double>(a.size());
 }
 
 }  // namespace paramkit::rlhf

@@ -79,7 +79,11 @@ StageResult train_rm(lm::CausalLMImpl& model, const text::Tokenizer& tok, const 
 std::vector<double> score_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                 const std::vector<std::string>& responses, int64_t batch_size, int64_t max_length);
 
-// Token-mean cross-entropy of SFT sequences (for evaluation), no gradient.
-double sft_eval_loss(lm::CausalLMImpl& model, const std::vector<TokenSequence>& seqs, int64_t batch_size);
+// Held-out evaluation, no gradient: the token-mean cross-entropy of SFT examples (as sft_sequence
+// builds them), and the share of preference pairs whose chosen response scores above the rejected one.
+double sft_eval_loss(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<SftExample>& data, int64_t max_length,
+                     int64_t batch_size);
+double preference_accuracy(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<PreferenceExample>& data,
+                           int64_t max_length, int64_t batch_size);
 
 }  // namespace paramkit::rlhf
