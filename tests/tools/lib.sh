@@ -52,3 +52,9 @@ sigterm_ends() {
   grep -q "interrupted" "$SCRATCH/sig.err" || fail "$*: no 'interrupted' message"
   expect_no_file "$output"
 }
+
+# same_report A.json B.json: the two JSON reports are equal apart from their "provenance" (which names
+# each run's own flags and outputs).
+same_report() {
+  python3 -c 'import json, sys; strip = lambda f: {k: v for k, v in json.load(open(f)).items() if k != "provenance"}; sys.exit(strip(sys.argv[1]) != strip(sys.argv[2]))' "$1" "$2"
+}

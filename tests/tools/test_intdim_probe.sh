@@ -19,10 +19,9 @@ assert d["test_accuracy"] > 0.3, d  # direct training learns something in 3 epoc
 PY
 # Same seed, same bytes; another seed, another projection and result.
 expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 3 -o ff2.json -q
-same() { python3 -c 'import json, sys; strip = lambda f: {k: v for k, v in json.load(open(f)).items() if k != "provenance"}; sys.exit(strip(sys.argv[1]) != strip(sys.argv[2]))' "$1" "$2"; }
-same ff.json ff2.json || fail "same seed, different report"
+same_report ff.json ff2.json || fail "same seed, different report"
 expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 3 -o ff3.json -q --seed 1
-same ff.json ff3.json && fail "another seed gave the same report"
+same_report ff.json ff3.json && fail "another seed gave the same report"
 # summarize on hand-made reports (tests/data/intdim): levels 100/300/1000 with means 0.42/0.82/0.92, direct
 # 0.97. d_int90: individual target 0.873 -> d = 1000, interpolated 300 + (0.873 - 0.82)/0.10 x 700 = 671;
 # global target 0.9 -> 1000, interpolated 300 + 0.08/0.10 x 700 = 860. d_int100 (global 1.0): not reached.
