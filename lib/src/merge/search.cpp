@@ -1,21 +1,14 @@
 // Grid and random lambda search over merges, scored by an external command.
 #include "paramkit/merge/search.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
