@@ -53,6 +53,73 @@ expect_rc 2 intdim-probe summarize "$I"/run-d0-s0.json other.json -o bad.json
 expect_err "one sweep, one model"
 expect_rc 2 intdim-probe summarize "$I"/run-d0-s0.json -o bad.json
 expect_err "no subspace runs"
+# export -> expand: the tiny file (seed + theta_d + model spec) expands to exactly the trained weights.
+expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 1 --checkpoint run.ckpt --save-weights trained.safetensors -o run.json -q
+expect_rc 0 intdim-probe export --report run.json --checkpoint run.ckpt -o sol.safetensors
+[ "$(stat -c %s sol.safetensors)" -lt 3000 ] || fail "export: not tiny ($(stat -c %s sol.safetensors) bytes for 300 floats)"
+expect_rc 0 intdim-probe expand sol.safetensors -o dense.safetensors
+expect_rc 0 ckpt-tool diff trained.safetensors dense.safetensors --atol 0 --rtol 0
+cp sol.safetensors sol1.safetensors
+expect_rc 0 intdim-probe export --report run.json --checkpoint run.ckpt -o sol.safetensors
+cmp -s sol.safetensors sol1.safetensors || fail "export: same run, different bytes"
+# export refuses: a direct run, another run's checkpoint, a file that is not a solution; expand refuses
+# a solution whose initial weights this build does not regenerate (exit 1, nothing written).
+expect_rc 2 intdim-probe export --report direct.json --checkpoint run.ckpt -o bad.safetensors
+expect_err "direct run"
+expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 2 --checkpoint other.ckpt -o other.json -q
+expect_rc 2 intdim-probe export --report run.json --checkpoint other.ckpt -o bad.safetensors
+expect_err "not the same run"
+expect_rc 2 intdim-probe expand trained.safetensors -o bad.safetensors
+expect_err "paramkit.subspace"
+python3 - <<'PY'
+import json, struct
+raw = open("sol.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+s = json.loads(h["__metadata__"]["paramkit.subspace"])
+s["theta0"] = "0123456789abcdef"
+h["__metadata__"]["paramkit.subspace"] = json.dumps(s)
+hb = json.dumps(h).encode()
+hb += b" " * ((8 - len(hb) % 8) % 8)
+open("tampered.safetensors", "wb").write(struct.pack("<Q", len(hb)) + hb + raw[8 + n:])
+PY
+expect_rc 1 intdim-probe expand tampered.safetensors -o bad.safetensors
+expect_err "initial weights differ"
+expect_no_file bad.safetensors
+# sweep: (d, seed) runs as jobs; a rerun redoes nothing; a sweep stopped by SIGTERM resumes to the same
+# reports as one never stopped; bad train flags exit 2 before any run; the folder keeps its flags.
+sw=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" --epochs 2)
+expect_rc 0 intdim-probe sweep --d 0,50,200 --seeds 0,1 --jobs 2 -o sw -- "${sw[@]}"
+python3 -c "
+import json; m = json.load(open('sw/manifest.json'))
+assert sorted((r['d'], r['seed']) for r in m['runs']) == [(d, s) for d in (0, 50, 200) for s in (0, 1)], m
+assert m['ran'] == 6 and m['done_before'] == 0, m" || fail "sweep: manifest"
+same_report sw/runs/d200-s1.json ff.json && fail "sweep: d 200 gave the d 300 report"
+expect_rc 0 intdim-probe train "${tr[@]}" --d 50 --seed 1 --epochs 2 -o single.json -q
+same_report sw/runs/d50-s1.json single.json || fail "sweep: a run differs from the same train run by itself"
+expect_rc 0 intdim-probe sweep --d 0,50,200 --seeds 0,1 --jobs 2 -o sw -- "${sw[@]}"
+python3 -c "import json; m = json.load(open('sw/manifest.json')); assert m['ran'] == 0 and m['done_before'] == 6, m" || fail "sweep: a rerun redid runs"
+expect_rc 0 intdim-probe summarize sw/runs/*.json -o swsum.json
+long=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" --epochs 300 --batch-size 32 --checkpoint-every 50)
+sigterm_ends 2 sl/manifest.json intdim-probe sweep --d 20,40 --jobs 2 -o sl -- "${long[@]}"
+expect_rc 0 intdim-probe sweep --d 20,40 --jobs 2 -o sl -- "${long[@]}"
+python3 -c "import json; m = json.load(open('sl/manifest.json')); assert m['ran'] >= 1, m" || fail "sweep: nothing left to resume after SIGTERM"
+expect_rc 0 intdim-probe train "${long[@]}" --d 40 --checkpoint straight.ckpt -o straight.json -q
+same_report sl/runs/d40-s0.json straight.json || fail "sweep: stopped and resumed, a run differs from one never stopped"
+expect_rc 2 intdim-probe sweep --d 0,50 -o sw2 -- "${sw[@]}" --epochs 0
+expect_err "--epochs"
+expect_no_file sw2
+expect_rc 2 intdim-probe sweep --d 0,50 -o sw2 -- "${sw[@]}" --log-jsonl x.jsonl
+expect_err "--log-jsonl"
+expect_rc 2 intdim-probe sweep --d 0,50 -o sw2 -- "${sw[@]}" --seed 3
+expect_err "--seeds"
+expect_rc 2 intdim-probe sweep --d 0,50 -o sw -- "${sw[@]}" --lr 0.01
+expect_err "other train flags"
+expect_rc 2 intdim-probe sweep --d 300000 -o sw3 -- "${sw[@]}"
+expect_err "job d300000-s0 failed (exit status 2)"
+expect_no_file sw3/manifest.json
+expect_rc 2 intdim-probe sweep --d 0,nan -o sw4 -- "${sw[@]}"
+expect_no_file sw4
 # Bad inputs.
 expect_rc 2 intdim-probe train "${tr[@]}" --d 1000 --projection dense --memory-budget 0.1 -o bad.json
 expect_err "--memory-budget"

@@ -2,11 +2,13 @@
 // provenance time.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <iterator>
 #include <set>
 
 #include "helpers.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/jobs.h"
 #include "paramkit/core/provenance.h"
 #include "paramkit/core/rng.h"
 #include "paramkit/core/subprocess.h"
@@ -218,4 +220,45 @@ TEST_CASE("run_command: stdin in, stdout out, large inputs, failures and output 
   w.keep_tail = true;
   CHECK(paramkit::run_command("seq 1 100000", w).size() <= 1000);
   CHECK(paramkit::shell_quote("it's") == "'it'\\''s'");
+}
+
+TEST_CASE("run_jobs: parallel jobs, done ones skipped, the first failure named with its log, exit 2 as a usage error") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "paramkit-test-jobs";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::vector<paramkit::Job> jobs;
+  for (int i = 0; i < 5; ++i) {
+    paramkit::Job j;
+    j.name = "j" + std::to_string(i);
+    j.output = dir / (j.name + ".out");
+    j.log = dir / (j.name + ".log");
+    j.argv = {"sh", "-c", "echo started >&2; echo " + std::to_string(i) + " > " + j.output.string()};
+    jobs.push_back(j);
+  }
+  std::vector<size_t> done;
+  auto r = paramkit::run_jobs(jobs, 3, [&](const paramkit::Job&, size_t i) { done.push_back(i); });
+  CHECK(r.ran == 5);
+  CHECK(r.done_before == 0);
+  CHECK(done.size() == 5);
+  CHECK(paramkit::last_line(dir / "j3.log") == "started");
+  CHECK(paramkit::last_line(dir / "j3.out") == "3");
+  fs::remove(dir / "j1.out");
+  r = paramkit::run_jobs(jobs, 2);
+  CHECK(r.ran == 1);  // only the one whose output is gone
+  CHECK(r.done_before == 4);
+  jobs[1].argv = {"sh", "-c", "echo 'bad flag --x' >&2; exit 2"};
+  fs::remove(dir / "j1.out");
+  CHECK_THROWS_WITH_AS(paramkit::run_jobs(jobs, 2), doctest::Contains("job j1 failed (exit status 2): bad flag --x"), paramkit::UsageError);
+  jobs[1].argv = {"sh", "-c", "echo 'out of memory' >&2; exit 1"};
+  try {
+    paramkit::run_jobs(jobs, 2);
+    CHECK(false);
+  } catch (const paramkit::UsageError&) {
+    CHECK(false);
+  } catch (const paramkit::Error& e) {
+    CHECK(std::string(e.what()).find("out of memory") != std::string::npos);
+  }
+  CHECK_THROWS_AS(paramkit::run_jobs(jobs, 0), paramkit::UsageError);
+  fs::remove_all(dir);
 }

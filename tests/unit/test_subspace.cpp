@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "paramkit/core/error.h"
 #include "paramkit/nn/subspace.h"
@@ -140,4 +141,89 @@ TEST_CASE("the paper's toy (D = 1000, 10 independent constraints): solved in a 1
     CHECK(train_toy(10, k) < 1e-4 * initial);  // d_int100 = 10
     CHECK(train_toy(9, k) > 1e-2 * initial);   // one constraint short
   }
+}
+
+TEST_CASE("d = D with an orthonormal dense P: SGD in the subspace takes the steps of direct training") {
+  // theta_d moves by -lr P^T g, so theta moves by -lr P P^T g = -lr g: the direct step, to rounding.
+  const torch::Tensor x = torch::randn({32, 5}), y = x.slice(1, 0, 3).argmax(1);  // learnable labels
+  auto direct = small_net();
+  auto sub_net = small_net();
+  Subspace s(*sub_net, {ProjectionKind::dense, 75, 3, int64_t{1} << 30, true});
+  const torch::Tensor P = s.projection().materialize();
+  CHECK(torch::allclose(torch::mm(P.t(), P), torch::eye(75), 1e-5, 1e-5));
+  torch::optim::SGD od(direct->parameters(), torch::optim::SGDOptions(0.5));
+  torch::optim::SGD os({s.theta_d()}, torch::optim::SGDOptions(0.5));
+  double first = 0, last_direct = 0, last_sub = 0;
+  for (int step = 0; step < 50; ++step) {
+    od.zero_grad();
+    torch::Tensor ld = torch::nn::functional::cross_entropy(direct->forward(x), y);
+    ld.backward();
+    od.step();
+    s.load();
+    os.zero_grad();
+    torch::Tensor ls = torch::nn::functional::cross_entropy(sub_net->forward(x), y);
+    ls.backward();
+    s.backward();
+    os.step();
+    if (step == 0) first = ld.item<double>();
+    last_direct = ld.item<double>();
+    last_sub = ls.item<double>();
+  }
+  s.load();
+  std::vector<torch::Tensor> a, b;
+  for (auto& p : direct->parameters()) a.push_back(p.detach().reshape(-1));
+  for (auto& p : sub_net->parameters()) b.push_back(p.detach().reshape(-1));
+  CHECK(last_direct < 0.7 * first);  // it trained
+  CHECK(std::abs(last_sub - last_direct) < 1e-4);
+  CHECK(torch::allclose(torch::cat(a), torch::cat(b), 1e-4, 1e-4));
+  // A unit-column (not orthogonal) P is not enough: the steps differ.
+  auto other = small_net();
+  Subspace u(*other, {ProjectionKind::dense, 75, 3});
+  const torch::Tensor U = u.projection().materialize();
+  CHECK_FALSE(torch::allclose(torch::mm(U.t(), U), torch::eye(75), 1e-2, 1e-2));
+  CHECK_THROWS_AS(make_projection({ProjectionKind::fastfood, 10, 1, int64_t{1} << 30, true}, {75}), UsageError);
+}
+
+TEST_CASE("a subspace solution (seed + theta_d + model spec) expands to the trained weights: identical logits, same bytes") {
+  ModelSpec spec;
+  spec.name = "mlp";
+  spec.in_shape = {6, 6};
+  spec.hidden = {7};
+  spec.classes = 4;
+  for (ProjectionKind k : {ProjectionKind::dense, ProjectionKind::sparse, ProjectionKind::fastfood}) {
+    CAPTURE(projection_name(k));
+    std::function<torch::Tensor(torch::Tensor)> forward;
+    auto model = build_model(spec, 42, forward);
+    Subspace s(*model, {k, 9, 42});
+    {
+      torch::NoGradGuard ng;
+      s.theta_d().normal_(0, 0.5);
+    }
+    s.load();
+    const torch::Tensor x = torch::randn({5, 6, 6});
+    const torch::Tensor logits = forward(x).detach();
+    SubspaceSolution sol;
+    sol.model = spec;
+    sol.projection = {k, 9, 42};
+    sol.D = s.D();
+    sol.theta0 = fingerprint_weights(s.theta0());
+    sol.theta_d = s.theta_d().detach().clone();
+    const auto path = std::filesystem::temp_directory_path() / "paramkit-test-solution.safetensors";
+    save_subspace_solution(path, sol, {});
+    CHECK(std::filesystem::file_size(path) < 1000);  // 9 floats and a header
+    const SubspaceSolution back = load_subspace_solution(path);
+    CHECK(back.model.hidden == spec.hidden);
+    CHECK(back.theta0 == sol.theta0);
+    std::function<torch::Tensor(torch::Tensor)> f2;
+    auto expanded = expand_subspace_solution(back, f2);
+    CHECK(torch::equal(f2(x).detach(), logits));
+    // another seed's initial weights are refused, not expanded to wrong weights
+    SubspaceSolution wrong = back;
+    wrong.theta0 = "0000000000000000";
+    CHECK_THROWS_WITH_AS(expand_subspace_solution(wrong, f2), doctest::Contains("initial weights differ"), Error);
+    std::filesystem::remove(path);
+  }
+  CHECK_THROWS_AS(model_spec_from_json(nlohmann::json{{"name", "mlp"}, {"in_shape", {6}}, {"classes", 0}, {"hidden", nlohmann::json::array()}}, "f.json"), InputError);
+  CHECK_THROWS_WITH_AS(model_spec_from_json(nlohmann::json{{"name", "vgg"}}, "f.json"), doctest::Contains("f.json: model.name"), InputError);
+  CHECK(model_spec_from_json(to_json(spec), "x").in_shape == spec.in_shape);
 }

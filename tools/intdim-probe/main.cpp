@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
                            "(dense, sparse or Fastfood projections from a seed).");
   tool.set_runtime([](const paramkit::cli::CommonOptions& c) { paramkit::start_torch(c.seed, c.threads, c.device); });
   add_train(tool);
+  add_sweep(tool);
   add_summarize(tool);
+  add_export(tool);
+  add_expand(tool);
   return tool.main(argc, argv);
 }

@@ -64,7 +64,7 @@ std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Su
 struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
   SummarizeCommand()
       : TypedCommand("summarize", "d_int (e.g. d_int90) of a sweep's train reports against the individual and the global baseline",
-                     "intdim-probe summarize tests/data/intdim/*.json --threshold 0.9 -o /tmp/intdim-summary.json --plot /tmp/intdim.svg --table") {}
+                     "intdim-probe summarize tests/data/intdim/run-*.json --threshold 0.9 -o /tmp/intdim-summary.json --plot /tmp/intdim.svg --table") {}
   void add_options(CLI::App& app) override {
     app.add_option("reports", reports, "intdim-probe train reports (d = 0 runs give the individual baseline)")->required();
     app.add_option("--threshold", threshold, "Fraction of the baseline to reach (0.9: d_int90, 1: d_int100)")->capture_default_str()->check(CLI::Range(1e-6, 1.0));

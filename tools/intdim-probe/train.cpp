@@ -16,13 +16,16 @@
 #include "paramkit/nn/models.h"
 #include "paramkit/nn/subspace.h"
 #include "paramkit/nn/train.h"
+#include "paramkit/core/provenance.h"
 #include "paramkit/torch/device.h"
+#include "paramkit/torch/state_dict.h"
 
 using namespace paramkit;
 
 namespace {
 struct TrainReport {
-  std::string model, projection;
+  std::string model, projection, theta0;
+  nlohmann::json model_spec;
   int64_t D = 0, d = 0, steps = 0, train_examples = 0;
   uint64_t seed = 0;
   double test_accuracy = NAN, test_loss = NAN, last_loss = NAN;
@@ -30,7 +33,7 @@ struct TrainReport {
 };
 void to_json(nlohmann::json& j, const TrainReport& r) {
   j = {{"model", r.model}, {"projection", r.d == 0 ? nlohmann::json(nullptr) : nlohmann::json(r.projection)},
-       {"D", r.D}, {"d", r.d}, {"seed", r.seed}, {"steps", r.steps}, {"train_examples", r.train_examples},
+       {"model_spec", r.model_spec}, {"theta0", r.theta0}, {"D", r.D}, {"d", r.d}, {"seed", r.seed}, {"steps", r.steps}, {"train_examples", r.train_examples},
        {"finished", r.finished}, {"last_loss", std::isfinite(r.last_loss) ? nlohmann::json(r.last_loss) : nlohmann::json(nullptr)}};
   j["test_accuracy"] = std::isfinite(r.test_accuracy) ? nlohmann::json(r.test_accuracy) : nlohmann::json(nullptr);
   j["test_loss"] = std::isfinite(r.test_loss) ? nlohmann::json(r.test_loss) : nlohmann::json(nullptr);
@@ -62,11 +65,14 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     app.add_option("--projection", projection, "fastfood, sparse or dense")->capture_default_str()->check(CLI::IsMember({"fastfood", "sparse", "dense"}));
     app.add_option("--memory-budget", memory_budget_gb, "GB a dense P may take")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
     app.add_option("--l2", l2, "L2 coefficient on the full theta (gradient l2 * theta)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+    app.add_option("--save-weights", save_weights, "Also write the trained weights theta (dense safetensors)");
     cli::add_training(app, train);
-    cli::add_output(app, out, "Report (JSON)");
+    cli::add_output(app, out, "Report (JSON): accuracy, the model's spec and theta0 fingerprint (what export needs)");
   }
   TrainReport run(cli::Context& ctx) override {
     train.validate();
+    if (!save_weights.empty() && std::filesystem::path(save_weights) == std::filesystem::path(out))
+      throw UsageError("--save-weights and --output must differ");
     if (test_images.empty() != test_labels.empty()) throw UsageError("--test-images and --test-labels go together");
     if (!hidden.empty() && model_name != "mlp") throw UsageError("--hidden is for --model mlp");
     const c10::Device device = parse_device(ctx.common.device);
@@ -85,20 +91,13 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
       te = load_idx_dataset(test_images, test_labels);
     }
     if (tr.size() == 0 || te.size() == 0) throw UsageError(fmt::format("too few examples ({} read) for a training and a test set", all.size()));
-    std::vector<int64_t> in_shape(all.x.sizes().begin() + 1, all.x.sizes().end());
+    nn::ModelSpec spec;
+    spec.in_shape.assign(all.x.sizes().begin() + 1, all.x.sizes().end());
+    spec.name = model_name == "lenet5" ? "lenet5" : "mlp";
+    if (model_name == "fc") spec.hidden = {200, 200};
+    if (model_name == "mlp") spec.hidden = hidden;
     std::function<torch::Tensor(torch::Tensor)> forward;
-    std::shared_ptr<torch::nn::Module> model;
-    if (model_name == "lenet5") {
-      model = nn::make_model("lenet5", in_shape, 10, forward);
-    } else {
-      nn::MlpOptions o;
-      o.in = 1;
-      for (int64_t s : in_shape) o.in *= s;
-      o.hidden = model_name == "fc" ? std::vector<int64_t>{200, 200} : (hidden.empty() ? o.hidden : hidden);
-      auto m = nn::Mlp(o);
-      forward = [m](torch::Tensor x) mutable { return m->forward(x); };
-      model = m.ptr();
-    }
+    std::shared_ptr<torch::nn::Module> model = nn::build_model(spec, ctx.common.seed, forward);  // theta0 from the seed
     model->to(device);
     TrainReport r;
     r.model = model_name;
@@ -107,6 +106,12 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     r.seed = ctx.common.seed;
     r.train_examples = tr.size();
     for (const auto& p : model->parameters()) r.D += p.numel();
+    r.model_spec = nn::to_json(spec);
+    {
+      std::vector<torch::Tensor> flat;
+      for (const auto& p : model->parameters()) flat.push_back(p.detach().reshape(-1));
+      r.theta0 = nn::fingerprint_weights(torch::cat(flat));
+    }
     std::unique_ptr<nn::Subspace> sub;
     nn::TrainOptions o = train;
     if (d > 0) {
@@ -130,10 +135,11 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     r.test_accuracy = e.accuracy;
     r.test_loss = e.loss;
     check_stop();
+    if (!save_weights.empty()) save_state_dict(*model, save_weights, provenance_metadata());
     write_report(out, r);
     return r;
   }
-  std::string train_images, train_labels, test_images, test_labels, model_name = "fc", projection = "fastfood", out;
+  std::string train_images, train_labels, test_images, test_labels, model_name = "fc", projection = "fastfood", out, save_weights;
   std::vector<int64_t> hidden;
   int64_t train_limit = 0, d = 0;
   double memory_budget_gb = 4, l2 = 1e-5;
@@ -142,3 +148,4 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
 }  // namespace
 
 void add_train(cli::Tool& tool) { tool.add<TrainCommand>(); }
+std::unique_ptr<cli::Command> make_train_command() { return std::make_unique<TrainCommand>(); }

@@ -169,6 +169,17 @@ void check_outputs(const CLI::App& app) {
   for (const CLI::App* sub : app.get_subcommands()) check_outputs(*sub);
 }
 
+// LibTorch's messages carry a C++ backtrace; users get the first part.
+std::string clean_message(std::string m) {
+  for (const char* cut : {"\nException raised from", "Exception raised from"}) {
+    const size_t p = m.find(cut);
+    if (p != std::string::npos && p > 0) m.resize(p);
+  }
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+}  // namespace
+
 // CLI11's range messages print bounds like the largest double with all 309 digits: shorten any number
 // longer than 16 digits to its %g form.
 std::string shorten_numbers(const std::string& m) {
@@ -192,17 +203,6 @@ std::string shorten_numbers(const std::string& m) {
   }
   return out;
 }
-
-// LibTorch's messages carry a C++ backtrace; users get the first part.
-std::string clean_message(std::string m) {
-  for (const char* cut : {"\nException raised from", "Exception raised from"}) {
-    const size_t p = m.find(cut);
-    if (p != std::string::npos && p > 0) m.resize(p);
-  }
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
-}
-}  // namespace
 
 void Timers::add(const std::string& name, double seconds) {
   values_[name] = values_.value(name, 0.0) + seconds;

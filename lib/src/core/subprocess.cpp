@@ -23,6 +23,13 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+std::filesystem::path self_executable() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot locate this program (/proc/self/exe): " + ec.message());
+  return self;
+}
+
 std::string run_command(const std::string& command, const CommandOptions& o) {
   int out_fds[2], in_fds[2];
   if (::pipe2(out_fds, O_CLOEXEC) != 0) throw Error(o.what + ": cannot make a pipe: " + std::string(std::strerror(errno)));
@@ -146,7 +153,8 @@ std::string run_command(const std::string& command, const CommandOptions& o) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     const std::string how = WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
                                               : "signal " + std::to_string(WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    throw Error(o.what + " failed (" + how + "): " + command);
+    throw CommandFailed(o.what + " failed (" + how + "): " + command,
+                        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
   }
   return out;
 }

@@ -104,14 +104,23 @@ torch::Tensor ResNet20Impl::forward(torch::Tensor x) {
 }
 
 std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
-                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward) {
+                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward,
+                                              const std::vector<int64_t>& hidden) {
+  if (in_shape.empty() || classes < 1) throw UsageError("a model needs an input shape and at least one class");
   int64_t flat = 1;
-  for (int64_t d : in_shape) flat *= d;
+  for (int64_t d : in_shape) {
+    if (d < 1) throw UsageError("a model's input shape must be positive");
+    flat *= d;
+  }
   int64_t channels = in_shape.size() == 3 ? in_shape[0] : 1;
+  if (!hidden.empty() && name != "mlp") throw UsageError("hidden widths are for the mlp model, not " + name);
   if (name == "mlp") {
     MlpOptions o;
     o.in = flat;
     o.out = classes;
+    if (!hidden.empty()) o.hidden = hidden;
+    for (int64_t h : o.hidden)
+      if (h < 1) throw UsageError("hidden widths must be positive");
     auto m = Mlp(o);
     forward = [m](torch::Tensor x) mutable { return m->forward(x); };
     return m.ptr();
@@ -127,6 +136,47 @@ std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std
     return m.ptr();
   }
   throw UsageError("--model must be mlp, lenet5 or resnet20, got '" + name + "'");
+}
+
+std::shared_ptr<torch::nn::Module> build_model(const ModelSpec& spec, uint64_t seed, std::function<torch::Tensor(torch::Tensor)>& forward) {
+  torch::manual_seed(seed);
+  return make_model(spec.name, spec.in_shape, spec.classes, forward, spec.hidden);
+}
+
+nlohmann::json to_json(const ModelSpec& s) {
+  return {{"name", s.name}, {"in_shape", s.in_shape}, {"classes", s.classes}, {"hidden", s.hidden}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source) {
+  ModelSpec s;
+  auto field = [&](const char* key) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key)) throw InputError(source, std::string("model.") + key, "missing");
+    return j.at(key);
+  };
+  auto ints = [&](const char* key, bool allow_empty) {
+    const auto& v = field(key);
+    std::vector<int64_t> out;
+    if (!v.is_array() || (!allow_empty && v.empty())) throw InputError(source, std::string("model.") + key, "expected a list of positive integers");
+    for (const auto& x : v) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > (int64_t{1} << 24))
+        throw InputError(source, std::string("model.") + key, "expected a list of positive integers");
+      out.push_back(x.get<int64_t>());
+    }
+    return out;
+  };
+  const auto& name = field("name");
+  if (!name.is_string() || (name != "mlp" && name != "lenet5" && name != "resnet20"))
+    throw InputError(source, "model.name", "expected mlp, lenet5 or resnet20");
+  s.name = name.get<std::string>();
+  s.in_shape = ints("in_shape", false);
+  s.hidden = ints("hidden", true);
+  const auto& c = field("classes");
+  if (!c.is_number_integer() || c.get<int64_t>() < 1 || c.get<int64_t>() > (int64_t{1} << 24))
+    throw InputError(source, "model.classes", "expected a positive integer");
+  s.classes = c.get<int64_t>();
+  if (!s.hidden.empty() && s.name != "mlp") throw InputError(source, "model.hidden", "hidden widths are for the mlp model");
+  if (s.in_shape.size() > 3) throw InputError(source, "model.in_shape", "expected [D], [H, W] or [C, H, W]");
+  return s;
 }
 
 }  // namespace paramkit::nn

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/rng.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/io/tensor_store.h"
+#include "paramkit/torch/state_dict.h"
 
 namespace paramkit::nn {
 
@@ -90,11 +93,15 @@ void fill_normal(float* p, int64_t n, Rng& rng) {
 
 class DenseProjection : public Projection {
  public:
-  DenseProjection(int64_t D, int64_t d, uint64_t seed) : Projection(D, d) {
+  DenseProjection(int64_t D, int64_t d, uint64_t seed, bool orthonormal) : Projection(D, d) {
     P_ = torch::empty({D, d}, torch::kFloat32);
     Rng rng(seed, 1);
     fill_normal(P_.data_ptr<float>(), D * d, rng);
-    P_.div_(P_.norm(2, {0}, true).clamp_min(1e-30));  // unit columns over the whole model
+    if (orthonormal) {
+      P_ = std::get<0>(torch::linalg_qr(P_.to(torch::kFloat64))).to(torch::kFloat32).contiguous();
+    } else {
+      P_.div_(P_.norm(2, {0}, true).clamp_min(1e-30));  // unit columns over the whole model
+    }
   }
   torch::Tensor apply(const torch::Tensor& t) const override { return torch::mv(P_.to(t.device()), t); }
 
@@ -180,6 +187,7 @@ std::unique_ptr<Projection> make_projection(const ProjectionSpec& s, const std::
   int64_t D = 0;
   for (int64_t n : layer_sizes) D += n;
   if (s.d < 1 || s.d > D) throw UsageError(fmt::format("--d: expected 1 <= d <= D = {} (the model's parameters), got {}", D, s.d));
+  if (s.orthonormal && s.kind != ProjectionKind::dense) throw UsageError("orthonormal columns are for the dense projection only");
   switch (s.kind) {
     case ProjectionKind::dense: {
       const double bytes = 4.0 * static_cast<double>(D) * static_cast<double>(s.d);
@@ -187,7 +195,7 @@ std::unique_ptr<Projection> make_projection(const ProjectionSpec& s, const std::
         throw UsageError(fmt::format("--projection dense: P is {} x {} floats, {:.3g} GB, above --memory-budget {:.3g} GB "
                                      "(use fastfood or sparse, or raise the budget)",
                                      D, s.d, bytes / 1e9, static_cast<double>(s.memory_budget) / 1e9));
-      return std::make_unique<DenseProjection>(D, s.d, s.seed);
+      return std::make_unique<DenseProjection>(D, s.d, s.seed, s.orthonormal);
     }
     case ProjectionKind::sparse: return std::make_unique<SparseProjection>(D, s.d, s.seed, layer_sizes);
     case ProjectionKind::fastfood: return std::make_unique<FastfoodProjection>(D, s.d, s.seed);
@@ -233,6 +241,87 @@ void Subspace::backward(double l2) {
   offset.backward(grad);
   for (auto& p : params_)
     if (p.grad().defined()) p.mutable_grad().reset();
+}
+
+std::string fingerprint_weights(const torch::Tensor& flat) {
+  const torch::Tensor t = flat.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto* p = static_cast<const unsigned char*>(t.data_ptr());
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0, n = static_cast<size_t>(t.numel()) * sizeof(float); i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+namespace {
+const char* kSolutionKey = "paramkit.subspace";
+}
+
+void save_subspace_solution(const std::filesystem::path& path, const SubspaceSolution& s, Metadata metadata) {
+  nlohmann::json j = {{"format", 1},
+                      {"model", to_json(s.model)},
+                      {"projection", projection_name(s.projection.kind)},
+                      {"d", s.projection.d},
+                      {"D", s.D},
+                      {"seed", s.projection.seed},
+                      {"theta0", s.theta0}};
+  metadata[kSolutionKey] = j.dump();
+  save_tensors(path, {{"theta_d", s.theta_d.detach().to(torch::kCPU, torch::kFloat32).contiguous()}}, metadata);
+}
+
+SubspaceSolution load_subspace_solution(const std::filesystem::path& path) {
+  const std::string src = path.string();
+  auto reader = open_tensors(path);
+  auto it = reader->metadata().find(kSolutionKey);
+  if (it == reader->metadata().end())
+    throw InputError(src, std::string("__metadata__.") + kSolutionKey, "missing (not a subspace solution written by intdim-probe export)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const std::exception&) {
+    throw InputError(src, kSolutionKey, "not valid JSON");
+  }
+  auto num = [&](const char* key) -> int64_t {
+    if (!j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() < 0) throw InputError(src, std::string(kSolutionKey) + "." + key, "expected a non-negative integer");
+    return j[key].get<int64_t>();
+  };
+  SubspaceSolution s;
+  if (!j.is_object() || !j.contains("model")) throw InputError(src, std::string(kSolutionKey) + ".model", "missing");
+  s.model = model_spec_from_json(j["model"], src);
+  if (!j.contains("projection") || !j["projection"].is_string()) throw InputError(src, std::string(kSolutionKey) + ".projection", "missing");
+  s.projection.kind = parse_projection(j["projection"].get<std::string>(), src + ": projection");
+  s.projection.d = num("d");
+  s.D = num("D");
+  if (!j.contains("seed") || !j["seed"].is_number_unsigned()) throw InputError(src, std::string(kSolutionKey) + ".seed", "expected a non-negative integer");
+  s.projection.seed = j["seed"].get<uint64_t>();
+  s.projection.memory_budget = std::numeric_limits<int64_t>::max();
+  if (!j.contains("theta0") || !j["theta0"].is_string()) throw InputError(src, std::string(kSolutionKey) + ".theta0", "missing");
+  s.theta0 = j["theta0"].get<std::string>();
+  if (!reader->contains("theta_d")) throw InputError(src, "theta_d", "missing tensor");
+  s.theta_d = read_tensor(*reader, "theta_d", DType::F32);
+  if (s.theta_d.dim() != 1 || s.theta_d.size(0) != s.projection.d || s.projection.d < 1)
+    throw InputError(src, "theta_d", fmt::format("expected a vector of d = {} floats, got {} values in {} dimensions", s.projection.d, s.theta_d.numel(), s.theta_d.dim()));
+  if (!torch::isfinite(s.theta_d).all().item<bool>()) throw InputError(src, "theta_d", "non-finite values");
+  return s;
+}
+
+std::shared_ptr<torch::nn::Module> expand_subspace_solution(const SubspaceSolution& s, std::function<torch::Tensor(torch::Tensor)>& forward) {
+  auto model = build_model(s.model, s.projection.seed, forward);
+  Subspace sub(*model, s.projection);
+  if (sub.D() != s.D)
+    throw Error(fmt::format("the rebuilt model has {} parameters, the solution says D = {}", sub.D(), s.D));
+  const std::string fp = fingerprint_weights(sub.theta0());
+  if (fp != s.theta0)
+    throw Error(fmt::format("the rebuilt initial weights differ from the ones the solution was trained from (fingerprint {} vs {}): "
+                            "this LibTorch initialises the model differently; expand with the build that trained it",
+                            fp, s.theta0));
+  {
+    torch::NoGradGuard g;
+    sub.theta_d().copy_(s.theta_d);
+  }
+  sub.load();
+  return model;
 }
 
 }  // namespace paramkit::nn

@@ -135,6 +135,10 @@ class Tool {
   bool single_ = false;
 };
 
+// CLI11's messages with every digit of a bound such as the largest double: numbers of more than 16
+// digits in their %g form.
+std::string shorten_numbers(const std::string& message);
+
 // The effective configuration of a parsed app: every long option of it and of its parsed subcommands.
 nlohmann::json effective_config(const CLI::App& app);
 

@@ -3,7 +3,10 @@
 // stop flag is watched: a SIGINT/SIGTERM to the tool ends the whole command (its children too) at once.
 #pragma once
 #include <cstddef>
+#include <filesystem>
 #include <string>
+
+#include "paramkit/core/error.h"
 
 namespace paramkit {
 
@@ -14,11 +17,24 @@ struct CommandOptions {
   std::string what = "command";               // the flag the command came from, for messages ("--eval-cmd")
 };
 
+// A command that ran and failed: status is its exit status, or 128 + the signal that ended it.
+class CommandFailed : public Error {
+ public:
+  CommandFailed(const std::string& what, int status) : Error(what), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
 // Runs `command` and returns its stdout. Throws Interrupted (after ending the command's process
 // group: SIGTERM, then SIGKILL after 1 s) on a stop request, and Error naming options.what for a
 // command that cannot start, exits non-zero or is killed, or writes more than max_output bytes
 // (keep_tail false). A command that exits without reading all its input is not an error by itself.
 std::string run_command(const std::string& command, const CommandOptions& options = {});
+
+// This program's own executable (/proc/self/exe), to run a subcommand of the same tool as a job.
+std::filesystem::path self_executable();
 
 // `s` quoted for /bin/sh.
 std::string shell_quote(const std::string& s);

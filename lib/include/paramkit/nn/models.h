@@ -2,7 +2,9 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -79,7 +81,23 @@ class ResNet20Impl : public torch::nn::Module {
 TORCH_MODULE(ResNet20);
 
 // A model by name for the tools' --model flag: mlp, lenet5, resnet20. in_shape: [C, H, W] or [D].
+// hidden: the MLP's widths (empty: MlpOptions' default; an error for the others).
 std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
-                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward);
+                                              int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward,
+                                              const std::vector<int64_t>& hidden = {});
+
+// A classifier described by value, so that a file can name it and a later run rebuild it: the same spec
+// and seed give the same initial weights (LibTorch's generator is seeded with `seed` first) with the same
+// LibTorch build. JSON: {"name", "in_shape", "classes", "hidden"}.
+struct ModelSpec {
+  std::string name = "mlp";       // mlp, lenet5, resnet20
+  std::vector<int64_t> in_shape;  // [C, H, W] or [D]
+  int64_t classes = 10;
+  std::vector<int64_t> hidden;  // mlp widths (empty: the default)
+};
+std::shared_ptr<torch::nn::Module> build_model(const ModelSpec& spec, uint64_t seed, std::function<torch::Tensor(torch::Tensor)>& forward);
+nlohmann::json to_json(const ModelSpec& spec);
+// InputError naming `source` and the field for a missing or malformed one.
+ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& source);
 
 }  // namespace paramkit::nn

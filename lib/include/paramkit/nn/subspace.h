@@ -17,9 +17,14 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "paramkit/io/safetensors.h"
+#include "paramkit/nn/models.h"
 
 namespace paramkit::nn {
 
@@ -33,6 +38,9 @@ struct ProjectionSpec {
   uint64_t seed = 0;
   // Dense P is D x d floats: refused (UsageError naming --memory-budget and the bytes it needs) above this.
   int64_t memory_budget = int64_t{4} << 30;
+  // Dense only: orthonormal columns (QR of the Gaussian matrix; d <= D), so that SGD in a d = D subspace
+  // takes the steps of direct training.
+  bool orthonormal = false;
 };
 
 // The unnormalised Walsh-Hadamard transform along the last dimension (a power of two), differentiable.
@@ -82,5 +90,26 @@ class Subspace {
   torch::Tensor theta0_, theta_d_, offset_;  // offset_: P theta_d of the last load(), with its graph
   std::unique_ptr<Projection> projection_;
 };
+
+// A subspace solution stored as "seed + d floats": theta_d (float32) in a safetensors file whose
+// metadata "paramkit.subspace" holds {"model": ModelSpec, "projection", "d", "D", "seed", "theta0"}
+// (theta0: a fingerprint of the initial weights, so that a rebuild with another LibTorch whose
+// initialisers differ is refused instead of expanding to wrong weights). The model and P share the seed.
+struct SubspaceSolution {
+  ModelSpec model;
+  ProjectionSpec projection;  // kind, d, seed
+  int64_t D = 0;
+  std::string theta0;     // fingerprint_weights(theta0)
+  torch::Tensor theta_d;  // [d] float32, CPU
+};
+// FNV-1a (64 bit) over the float32 bytes of a contiguous CPU copy, as 16 hex digits.
+std::string fingerprint_weights(const torch::Tensor& flat);
+void save_subspace_solution(const std::filesystem::path& path, const SubspaceSolution& solution, Metadata metadata);
+// InputError naming the file and field for anything missing or malformed.
+SubspaceSolution load_subspace_solution(const std::filesystem::path& path);
+// The model of the solution with theta0 + P theta_d in its parameters (on the CPU). Error (exit 1) when the
+// rebuilt theta0 does not match the recorded fingerprint or parameter count.
+std::shared_ptr<torch::nn::Module> expand_subspace_solution(const SubspaceSolution& solution,
+                                                            std::function<torch::Tensor(torch::Tensor)>& forward);
 
 }  // namespace paramkit::nn
