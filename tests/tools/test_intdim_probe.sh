@@ -53,6 +53,19 @@ expect_rc 2 intdim-probe summarize "$I"/run-d0-s0.json other.json -o bad.json
 expect_err "one sweep, one model"
 expect_rc 2 intdim-probe summarize "$I"/run-d0-s0.json -o bad.json
 expect_err "no subspace runs"
+# Shuffled labels (memorisation): the report carries the fraction and the training accuracy, which
+# summarize reads with --metric train_accuracy; a sweep mixing fractions is refused.
+expect_rc 0 intdim-probe train "${tr[@]}" --d 0 --epochs 3 --shuffle-labels 1 -o shuf.json -q
+python3 -c "
+import json; s, d = json.load(open('shuf.json')), json.load(open('direct.json'))
+assert s['shuffled_labels'] == 1 and d['shuffled_labels'] == 0, (s, d)
+assert s['test_accuracy'] < 0.3 < d['test_accuracy'], (s['test_accuracy'], d['test_accuracy'])  # nothing to generalise from
+assert 0 <= s['train_accuracy'] <= 1 and d['train_accuracy'] > 0.5, (s, d)" || fail "shuffled labels"
+expect_rc 2 intdim-probe summarize direct.json ff.json shuf.json -o bad.json
+expect_err "one fraction of shuffled labels"
+expect_rc 0 intdim-probe summarize direct.json ff.json sparse.json --metric train_accuracy -o trsum.json
+python3 -c "import json; s = json.load(open('trsum.json')); assert s['metric'] == 'train_accuracy', s" || fail "summarize --metric"
+expect_rc 2 intdim-probe train "${tr[@]}" --d 10 --shuffle-labels 1.5 -o bad.json
 # export -> expand: the tiny file (seed + theta_d + model spec) expands to exactly the trained weights.
 expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 1 --checkpoint run.ckpt --save-weights trained.safetensors -o run.json -q
 expect_rc 0 intdim-probe export --report run.json --checkpoint run.ckpt -o sol.safetensors

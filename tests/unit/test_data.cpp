@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <set>
 
 #include "helpers.h"
@@ -106,4 +107,20 @@ TEST_CASE("digit tasks: label maps and image transforms, by hand") {
   CHECK_THROWS_WITH_AS(make_digit_task(d, "colour"), doctest::Contains("known: digit, parity"), UsageError);
   CHECK_THROWS_AS(make_digit_task(Dataset{x, torch::arange(10, torch::kInt64) + 1}, "parity"), InputError);
   CHECK_THROWS_AS(make_digit_task(Dataset{torch::zeros({10, 4}), d.y}, "rot90"), InputError);
+}
+
+TEST_CASE("shuffle_labels: a seeded fraction of the rows trade labels, the label counts stay, the rest is untouched") {
+  using namespace paramkit;
+  Dataset d{torch::zeros({1000, 2}), torch::arange(1000, torch::kInt64) % 10};
+  CHECK(torch::equal(shuffle_labels(d, 0, 1).y, d.y));
+  const Dataset half = shuffle_labels(d, 0.5, 1);
+  CHECK(torch::equal(std::get<0>(torch::sort(half.y)), std::get<0>(torch::sort(d.y))));  // same multiset
+  const int64_t changed = (half.y != d.y).sum().item<int64_t>();
+  CHECK(changed <= 500);
+  CHECK(changed > 400);  // 500 rows permuted among themselves: about 9 in 10 get another label
+  CHECK(torch::equal(shuffle_labels(d, 0.5, 1).y, half.y));
+  CHECK_FALSE(torch::equal(shuffle_labels(d, 0.5, 2).y, half.y));
+  CHECK((shuffle_labels(d, 1, 1).y != d.y).sum().item<int64_t>() > 850);
+  CHECK_THROWS_AS(shuffle_labels(d, 1.5, 1), UsageError);
+  CHECK_THROWS_AS(shuffle_labels(d, std::nan(""), 1), UsageError);
 }

@@ -21,7 +21,7 @@ struct SummaryResult {
 };
 void to_json(nlohmann::json& j, const SummaryResult& r) { j = r.summary; }
 
-std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Summary& s) {
+std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Summary& s, const std::string& metric) {
   PlotSeries points, means;
   points.label = "runs";
   means.label = "mean over seeds";
@@ -56,7 +56,7 @@ std::string accuracy_plot(const std::vector<intdim::Run>& runs, const intdim::Su
   PlotOptions o;
   o.title = "accuracy against the subspace dimension d";
   o.x_label = "d";
-  o.y_label = "test accuracy";
+  o.y_label = metric == "train_accuracy" ? "training accuracy" : "test accuracy";
   o.log_x = true;
   return svg_plot(series, o);
 }
@@ -67,6 +67,9 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
                      "intdim-probe summarize tests/data/intdim/run-*.json --threshold 0.9 -o /tmp/intdim-summary.json --plot /tmp/intdim.svg --table") {}
   void add_options(CLI::App& app) override {
     app.add_option("reports", reports, "intdim-probe train reports (d = 0 runs give the individual baseline)")->required();
+    app.add_option("--metric", metric, "test_accuracy, or train_accuracy (memorisation of shuffled labels)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"test_accuracy", "train_accuracy"}));
     app.add_option("--threshold", threshold, "Fraction of the baseline to reach (0.9: d_int90, 1: d_int100)")->capture_default_str()->check(CLI::Range(1e-6, 1.0));
     app.add_option("--global-baseline", global, "The global baseline accuracy (the paper: 1.0 for MNIST)")->capture_default_str()->check(CLI::Range(1e-6, 1.0));
     cli::add_output(app, out, "Summary (JSON)");
@@ -74,10 +77,11 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
     cli::add_print(app, print, true, false);
   }
   SummaryResult run(cli::Context&) override {
-    const auto runs = intdim::read_runs(reports);
+    const auto runs = intdim::read_runs(reports, metric);
     const intdim::Summary s = intdim::summarize(runs, threshold, global);
-    const nlohmann::json j = intdim::to_json(s);
-    const std::string svg = plot.empty() ? "" : accuracy_plot(runs, s);
+    nlohmann::json j = intdim::to_json(s);
+    j["metric"] = metric;
+    const std::string svg = plot.empty() ? "" : accuracy_plot(runs, s, metric);
     check_stop();
     write_report(out, j);
     if (!plot.empty()) write_file_atomic(plot, svg);
@@ -94,7 +98,7 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
   }
   std::vector<std::string> reports;
   double threshold = 0.9, global = 1.0;
-  std::string out, plot;
+  std::string out, plot, metric = "test_accuracy";
   cli::PrintOptions print;
 };
 }  // namespace

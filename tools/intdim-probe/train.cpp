@@ -28,7 +28,7 @@ struct TrainReport {
   nlohmann::json model_spec;
   int64_t D = 0, d = 0, steps = 0, train_examples = 0;
   uint64_t seed = 0;
-  double test_accuracy = NAN, test_loss = NAN, last_loss = NAN;
+  double test_accuracy = NAN, test_loss = NAN, last_loss = NAN, train_accuracy = NAN, shuffled_labels = 0;
   bool finished = false;
 };
 void to_json(nlohmann::json& j, const TrainReport& r) {
@@ -37,6 +37,8 @@ void to_json(nlohmann::json& j, const TrainReport& r) {
        {"finished", r.finished}, {"last_loss", std::isfinite(r.last_loss) ? nlohmann::json(r.last_loss) : nlohmann::json(nullptr)}};
   j["test_accuracy"] = std::isfinite(r.test_accuracy) ? nlohmann::json(r.test_accuracy) : nlohmann::json(nullptr);
   j["test_loss"] = std::isfinite(r.test_loss) ? nlohmann::json(r.test_loss) : nlohmann::json(nullptr);
+  j["train_accuracy"] = std::isfinite(r.train_accuracy) ? nlohmann::json(r.train_accuracy) : nlohmann::json(nullptr);
+  j["shuffled_labels"] = r.shuffled_labels;
 }
 
 struct TrainCommand : cli::TypedCommand<TrainReport> {
@@ -65,6 +67,9 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     app.add_option("--projection", projection, "fastfood, sparse or dense")->capture_default_str()->check(CLI::IsMember({"fastfood", "sparse", "dense"}));
     app.add_option("--memory-budget", memory_budget_gb, "GB a dense P may take")->capture_default_str()->check(CLI::Range(1e-6, 1e6));
     app.add_option("--l2", l2, "L2 coefficient on the full theta (gradient l2 * theta)")->capture_default_str()->check(CLI::Range(0.0, 10.0));
+    app.add_option("--shuffle-labels", shuffle, "Fraction of the training labels permuted among their rows (memorisation; seeded)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
     app.add_option("--save-weights", save_weights, "Also write the trained weights theta (dense safetensors)");
     cli::add_training(app, train);
     cli::add_output(app, out, "Report (JSON): accuracy, the model's spec and theta0 fingerprint (what export needs)");
@@ -90,6 +95,7 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     } else {
       te = load_idx_dataset(test_images, test_labels);
     }
+    if (shuffle > 0) tr = shuffle_labels(tr, shuffle, ctx.common.seed);
     if (tr.size() == 0 || te.size() == 0) throw UsageError(fmt::format("too few examples ({} read) for a training and a test set", all.size()));
     nn::ModelSpec spec;
     spec.in_shape.assign(all.x.sizes().begin() + 1, all.x.sizes().end());
@@ -134,6 +140,8 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     const nn::EvalResult e = nn::evaluate(*model, forward, te, 1000, device);
     r.test_accuracy = e.accuracy;
     r.test_loss = e.loss;
+    r.train_accuracy = nn::evaluate(*model, forward, tr, 1000, device).accuracy;  // with shuffled labels: what was memorised
+    r.shuffled_labels = shuffle;
     check_stop();
     if (!save_weights.empty()) save_state_dict(*model, save_weights, provenance_metadata());
     write_report(out, r);
@@ -142,7 +150,7 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
   std::string train_images, train_labels, test_images, test_labels, model_name = "fc", projection = "fastfood", out, save_weights;
   std::vector<int64_t> hidden;
   int64_t train_limit = 0, d = 0;
-  double memory_budget_gb = 4, l2 = 1e-5;
+  double memory_budget_gb = 4, l2 = 1e-5, shuffle = 0;
   nn::TrainOptions train;
 };
 }  // namespace

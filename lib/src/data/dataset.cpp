@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
 #include "paramkit/io/idx.h"
 #include "paramkit/torch/state_dict.h"
 
@@ -14,6 +15,19 @@ namespace paramkit {
 Dataset Dataset::subset(const std::vector<int64_t>& rows) const {
   torch::Tensor idx = torch::tensor(rows, torch::kInt64);
   return {x.index_select(0, idx), y.index_select(0, idx)};
+}
+
+Dataset shuffle_labels(const Dataset& data, double fraction, uint64_t seed) {
+  if (!(fraction >= 0 && fraction <= 1)) throw UsageError("the fraction of shuffled labels must be in [0, 1]");
+  const int64_t n = data.size(), k = std::llround(fraction * static_cast<double>(n));
+  if (k < 2) return {data.x, data.y.clone()};
+  Rng rng(seed, 0x5348554646ull);  // its own stream: "SHUFF"
+  const std::vector<int64_t> order = permutation(n, rng);  // the first k rows of a random order
+  const std::vector<int64_t> perm = permutation(k, rng);
+  std::vector<int64_t> source(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) source[i] = i;
+  for (int64_t i = 0; i < k; ++i) source[order[i]] = order[perm[i]];
+  return {data.x, data.y.index_select(0, torch::tensor(source, torch::kInt64))};
 }
 
 Dataset load_idx_dataset(const fs::path& images, const fs::path& labels) {

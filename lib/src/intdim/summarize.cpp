@@ -1,25 +1,35 @@
 #include "paramkit/intdim/summarize.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "paramkit/core/error.h"
 #include "paramkit/io/json.h"
 
 namespace paramkit::intdim {
 
-std::vector<Run> read_runs(const std::vector<std::string>& paths) {
+std::vector<Run> read_runs(const std::vector<std::string>& paths, const std::string& metric) {
   std::vector<Run> runs;
   std::string model, model_source;
+  std::optional<double> shuffled;
   for (const auto& p : paths) {
     const nlohmann::json j = read_json(p);
     if (!j.is_object()) throw InputError(p, "", "expected an intdim-probe train report (a JSON object)");
     const nlohmann::json& d = json_field(j, "d", p);
-    const nlohmann::json& a = json_field(j, "test_accuracy", p);
+    const nlohmann::json& a = json_field(j, metric, p);
     if (!d.is_number_integer() || d.get<int64_t>() < 0) throw InputError(p, "d", "expected a whole number >= 0");
     if (!a.is_number() || !std::isfinite(a.get<double>()) || a.get<double>() < 0 || a.get<double>() > 1)
-      throw InputError(p, "test_accuracy", "expected a number in [0, 1] (an unfinished run has null)");
+      throw InputError(p, metric, "expected a number in [0, 1] (an unfinished run has null)");
+    if (j.contains("shuffled_labels") && j["shuffled_labels"].is_number()) {
+      const double f = j["shuffled_labels"].get<double>();
+      if (shuffled && *shuffled != f)
+        throw InputError(p, "shuffled_labels", fmt::format("{} but {} has {}: one sweep, one fraction of shuffled labels", f, model_source, *shuffled));
+      shuffled = f;
+    }
     if (j.contains("model") && j["model"].is_string()) {
       if (model.empty()) {
         model = j["model"].get<std::string>();

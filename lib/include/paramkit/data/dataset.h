@@ -19,6 +19,11 @@ struct Dataset {
   Dataset subset(const std::vector<int64_t>& rows) const;
 };
 
+// The labels of a seeded random fraction of the rows (round(fraction N) of them) permuted among those
+// rows: the shuffled-label data sets of memorisation studies (Zhang et al. 2017; Li et al. 2018).
+// UsageError for a fraction outside [0, 1].
+Dataset shuffle_labels(const Dataset& data, double fraction, uint64_t seed);
+
 // IDX images (uint8, scaled to [0,1]) and labels; the two must agree on N.
 Dataset load_idx_dataset(const std::filesystem::path& images, const std::filesystem::path& labels);
 // MNIST from a folder with train-images-idx3-ubyte[.gz] etc. split: "train" or "test".

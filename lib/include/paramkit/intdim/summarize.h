@@ -38,9 +38,10 @@ struct Summary {
   double threshold = 0.9;
 };
 
-// Reads intdim-probe train reports (fields "d" and "test_accuracy"); InputError naming the file and
-// field for a missing or non-finite value, an accuracy outside [0, 1], or runs of different models.
-std::vector<Run> read_runs(const std::vector<std::string>& paths);
+// Reads intdim-probe train reports (fields "d" and `metric`: test_accuracy, or train_accuracy for
+// memorisation); InputError naming the file and field for a missing or non-finite value, an accuracy
+// outside [0, 1], or runs of different models or label shuffling.
+std::vector<Run> read_runs(const std::vector<std::string>& paths, const std::string& metric = "test_accuracy");
 // UsageError for threshold outside (0, 1], a global baseline outside (0, 1], or no subspace runs.
 // Without direct runs (d = 0) only the global threshold is computed.
 Summary summarize(const std::vector<Run>& runs, double threshold, double global_baseline);
