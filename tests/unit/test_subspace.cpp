@@ -26,6 +26,38 @@ TEST_CASE("Walsh-Hadamard transform of the spec's vector, and H H = n I") {
   CHECK(torch::allclose(walsh_hadamard(walsh_hadamard(y)), 16 * y, 1e-5, 1e-5));
 }
 
+TEST_CASE("the blocked in-place Walsh-Hadamard (float32, CPU) equals the level-by-level tensor form (float64) at every length") {
+  // 2^0 .. 2^18 covers the 8-point kernel, the L1 blocks, the radix-4 passes and a last single level.
+  for (int64_t n = 1; n <= (int64_t{1} << 18); n *= 2) {
+    CAPTURE(n);
+    const torch::Tensor x = torch::randn({2, n});
+    const torch::Tensor fast = walsh_hadamard(x);
+    const torch::Tensor ref = walsh_hadamard(x.to(torch::kFloat64));
+    CHECK(torch::allclose(fast.to(torch::kFloat64), ref, 1e-4, 1e-3 * std::sqrt(static_cast<double>(n))));
+  }
+  // and a Sylvester Hadamard matrix, built independently, at n = 16
+  torch::Tensor H = torch::ones({1, 1}, torch::kFloat64);
+  for (int k = 0; k < 4; ++k) H = torch::cat({torch::cat({H, H}, 1), torch::cat({H, -H}, 1)}, 0);
+  const torch::Tensor v = torch::randn({16}, torch::kFloat64);
+  CHECK(torch::allclose(walsh_hadamard(v.to(torch::kFloat32)).to(torch::kFloat64), torch::mv(H, v), 1e-5, 1e-5));
+}
+
+TEST_CASE("Fastfood's fused CPU kernel (float32) equals its factor-by-factor form (float64), forward and transposed") {
+  for (int64_t D : {75, 1000, 5000}) {
+    CAPTURE(D);
+    auto p = make_projection({ProjectionKind::fastfood, 40, 9}, {D});
+    const torch::Tensor t = torch::randn({40});
+    const torch::Tensor t32 = t.clone().requires_grad_(true), t64 = t.to(torch::kFloat64).requires_grad_(true);
+    const torch::Tensor y32 = p->apply(t32), y64 = p->apply(t64);
+    CHECK((y32.scalar_type() == torch::kFloat32));
+    CHECK(torch::allclose(y32.to(torch::kFloat64), y64, 1e-4, 1e-5));
+    const torch::Tensor g = torch::randn({D});
+    y32.backward(g);
+    y64.backward(g.to(torch::kFloat64));
+    CHECK(torch::allclose(t32.grad().to(torch::kFloat64), t64.grad(), 1e-4, 1e-4));
+  }
+}
+
 TEST_CASE("dense and sparse projections have unit columns over the whole model, regenerated from the seed") {
   auto net = small_net();
   for (ProjectionKind k : {ProjectionKind::dense, ProjectionKind::sparse}) {

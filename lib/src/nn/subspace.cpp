@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -25,8 +26,72 @@ const char* projection_name(ProjectionKind k) {
 }
 
 namespace {
-// The butterflies, without autograd history: in place on a float32 CPU copy (one pass per level over
-// contiguous memory), else as tensor operations (other devices and dtypes).
+// The butterflies, without autograd history: in place on a float32 CPU copy, else as tensor
+// operations (other devices and dtypes). On the CPU: the first three levels in registers (8-point
+// transforms), the levels up to 4096 block by block in L1 cache, the rest two levels per pass over
+// memory (radix 4); blocks and passes split over LibTorch's threads.
+inline void wht8(float* v) {
+  const float a0 = v[0] + v[1], a1 = v[0] - v[1], a2 = v[2] + v[3], a3 = v[2] - v[3];
+  const float a4 = v[4] + v[5], a5 = v[4] - v[5], a6 = v[6] + v[7], a7 = v[6] - v[7];
+  const float b0 = a0 + a2, b2 = a0 - a2, b1 = a1 + a3, b3 = a1 - a3;
+  const float b4 = a4 + a6, b6 = a4 - a6, b5 = a5 + a7, b7 = a5 - a7;
+  v[0] = b0 + b4, v[4] = b0 - b4, v[1] = b1 + b5, v[5] = b1 - b5;
+  v[2] = b2 + b6, v[6] = b2 - b6, v[3] = b3 + b7, v[7] = b3 - b7;
+}
+// Levels h and 2h of the butterflies over rows j0..j1 of four rows h apart, in one pass (radix 4).
+inline void radix4(float* v, int64_t h, int64_t j0, int64_t j1) {
+  float* __restrict p0 = v;
+  float* __restrict p1 = v + h;
+  float* __restrict p2 = v + 2 * h;
+  float* __restrict p3 = v + 3 * h;
+  for (int64_t j = j0; j < j1; ++j) {
+    const float y0 = p0[j] + p1[j], y1 = p0[j] - p1[j], y2 = p2[j] + p3[j], y3 = p2[j] - p3[j];
+    p0[j] = y0 + y2;
+    p2[j] = y0 - y2;
+    p1[j] = y1 + y3;
+    p3[j] = y1 - y3;
+  }
+}
+inline void radix2(float* v, int64_t h) {
+  float* __restrict a = v;
+  float* __restrict b = v + h;
+  for (int64_t j = 0; j < h; ++j) {
+    const float x = a[j], y = b[j];
+    a[j] = x + y;
+    b[j] = x - y;
+  }
+}
+// Levels h, 2h, ... below h_to of a transform of length n: two per pass, one single level last if odd.
+void butterflies(float* v, int64_t n, int64_t h, int64_t h_to) {
+  for (; 4 * h <= h_to; h *= 4)
+    for (int64_t i = 0; i < n; i += 4 * h) radix4(v + i, h, 0, h);
+  if (h < h_to)
+    for (int64_t i = 0; i < n; i += 2 * h) radix2(v + i, h);
+}
+void wht_inplace(float* v, int64_t n) {
+  if (n < 8) {
+    butterflies(v, n, 1, n);
+    return;
+  }
+  const int64_t block = std::min<int64_t>(n, 4096);
+  at::parallel_for(0, n / block, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      float* p = v + b * block;
+      for (int64_t k = 0; k < block; k += 8) wht8(p + k);
+      butterflies(p, block, 8, block);
+    }
+  });
+  // the levels above a block: radix 4 in chunks of 1024 rows (split over threads), then one level if odd
+  int64_t h = block;
+  for (; 4 * h <= n; h *= 4) {
+    const int64_t chunks = h / 1024;
+    at::parallel_for(0, n / (4 * h) * chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) radix4(v + (c / chunks) * 4 * h, h, (c % chunks) * 1024, (c % chunks + 1) * 1024);
+    });
+  }
+  if (h < n) butterflies(v, n, h, n);
+}
+
 torch::Tensor wht_raw(const torch::Tensor& x) {
   const int64_t n = x.size(-1);
   TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "walsh_hadamard: the last dimension must be a power of two");
@@ -34,16 +99,7 @@ torch::Tensor wht_raw(const torch::Tensor& x) {
     torch::Tensor y = x.contiguous().clone();
     float* base = y.data_ptr<float>();
     const int64_t rows = y.numel() / n;
-    for (int64_t r = 0; r < rows; ++r) {
-      float* v = base + r * n;
-      for (int64_t h = 1; h < n; h *= 2)
-        for (int64_t i = 0; i < n; i += 2 * h)
-          for (int64_t j = i; j < i + h; ++j) {
-            const float a = v[j], b = v[j + h];
-            v[j] = a + b;
-            v[j + h] = a - b;
-          }
-    }
+    for (int64_t r = 0; r < rows; ++r) wht_inplace(base + r * n, n);
     return y;
   }
   const auto shape = x.sizes().vec();
@@ -167,7 +223,11 @@ class FastfoodProjection : public Projection {
     scale_ = 1.0 / (std::sqrt(static_cast<double>(L_) * G_.pow(2).sum().item<double>()) *
                     std::sqrt(static_cast<double>(D) / static_cast<double>(L_)));
   }
-  torch::Tensor apply(const torch::Tensor& t) const override {
+  torch::Tensor apply(const torch::Tensor& t) const override;
+  // P x and P^T y on float32 CPU memory, fused (the butterflies in place, one pass per other factor).
+  void forward_cpu(const float* x, float* out) const;
+  void transpose_cpu(const float* y, float* out) const;
+  torch::Tensor apply_ops(const torch::Tensor& t) const {
     const auto dev = t.device();
     torch::Tensor x = torch::constant_pad_nd(t, {0, L_ - d_});
     x = walsh_hadamard(x * B_.to(dev));
@@ -181,6 +241,73 @@ class FastfoodProjection : public Projection {
   torch::Tensor B_, G_, Pi_;
   double scale_ = 1;
 };
+
+// Work buffers kept per thread: a fresh 1 MB buffer per call costs page faults on every step.
+std::vector<float>& work_buffer(int k, int64_t n) {
+  thread_local std::vector<float> buffers[2];
+  buffers[k].resize(static_cast<size_t>(n));
+  return buffers[k];
+}
+
+void FastfoodProjection::forward_cpu(const float* x, float* out) const {
+  std::vector<float>& a = work_buffer(0, L_);
+  std::vector<float>& b = work_buffer(1, L_);
+  std::fill(a.begin() + d_, a.end(), 0.0f);
+  const float* B = B_.data_ptr<float>();
+  const float* G = G_.data_ptr<float>();
+  const int64_t* Pi = Pi_.data_ptr<int64_t>();
+  for (int64_t i = 0; i < d_; ++i) a[i] = x[i] * B[i];
+  wht_inplace(a.data(), L_);
+  at::parallel_for(0, L_, 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) b[i] = a[Pi[i]] * G[i];
+  });
+  wht_inplace(b.data(), L_);
+  const float s = static_cast<float>(scale_);
+  for (int64_t i = 0; i < D_; ++i) out[i] = b[i] * s;
+}
+
+void FastfoodProjection::transpose_cpu(const float* y, float* out) const {
+  // P^T = B H Pi^T G H (scaled): H and the diagonals are symmetric, Pi^T scatters what Pi gathered.
+  std::vector<float>& a = work_buffer(0, L_);
+  std::vector<float>& b = work_buffer(1, L_);
+  std::fill(a.begin() + D_, a.end(), 0.0f);
+  const float* B = B_.data_ptr<float>();
+  const float* G = G_.data_ptr<float>();
+  const int64_t* Pi = Pi_.data_ptr<int64_t>();
+  const float s = static_cast<float>(scale_);
+  for (int64_t i = 0; i < D_; ++i) a[i] = y[i] * s;
+  wht_inplace(a.data(), L_);
+  at::parallel_for(0, L_, 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) b[Pi[i]] = a[i] * G[i];
+  });
+  wht_inplace(b.data(), L_);
+  for (int64_t i = 0; i < d_; ++i) out[i] = b[i] * B[i];
+}
+
+// Fastfood on the CPU as one autograd node: no intermediate tensors or graph per factor.
+struct FastfoodFn : torch::autograd::Function<FastfoodFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& t, int64_t projection) {
+    ctx->saved_data["p"] = projection;
+    const auto* p = reinterpret_cast<const FastfoodProjection*>(projection);
+    const torch::Tensor x = t.contiguous();
+    torch::Tensor out = torch::empty({p->D()}, x.options());
+    p->forward_cpu(x.data_ptr<float>(), out.data_ptr<float>());
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    const auto* p = reinterpret_cast<const FastfoodProjection*>(ctx->saved_data["p"].toInt());
+    const torch::Tensor y = g[0].contiguous();
+    torch::Tensor out = torch::empty({p->d()}, y.options());
+    p->transpose_cpu(y.data_ptr<float>(), out.data_ptr<float>());
+    return {out, torch::Tensor()};
+  }
+};
+
+torch::Tensor FastfoodProjection::apply(const torch::Tensor& t) const {
+  if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 1)
+    return FastfoodFn::apply(t, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)));
+  return apply_ops(t);
+}
 }  // namespace
 
 std::unique_ptr<Projection> make_projection(const ProjectionSpec& s, const std::vector<int64_t>& layer_sizes) {
@@ -223,10 +350,11 @@ void Subspace::load() {
   // P theta_d keeps its graph until backward() (one projection per step, not two).
   offset_ = projection_->apply(theta_d_);
   torch::NoGradGuard no_grad;
-  const torch::Tensor theta = theta0_ + offset_.detach();
+  const torch::Tensor offset = offset_.detach();
   int64_t off = 0;
   for (auto& p : params_) {
-    p.copy_(theta.slice(0, off, off + p.numel()).view_as(p));
+    torch::Tensor flat = p.view({-1});  // theta0 + P theta_d written straight into the parameter
+    at::add_out(flat, theta0_.slice(0, off, off + p.numel()), offset.slice(0, off, off + p.numel()));
     off += p.numel();
   }
 }
@@ -237,7 +365,10 @@ void Subspace::backward(double l2) {
   torch::Tensor grad = torch::cat(g);
   torch::Tensor offset = offset_.defined() ? offset_ : projection_->apply(theta_d_);
   offset_ = torch::Tensor();
-  if (l2 > 0) grad = grad + l2 * (theta0_ + offset.detach());
+  if (l2 > 0) {
+    torch::NoGradGuard no_grad;
+    grad.add_(theta0_, l2).add_(offset.detach(), l2);  // + l2 theta, in place
+  }
   offset.backward(grad);
   for (auto& p : params_)
     if (p.grad().defined()) p.mutable_grad().reset();
