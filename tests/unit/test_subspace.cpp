@@ -42,20 +42,22 @@ TEST_CASE("the blocked in-place Walsh-Hadamard (float32, CPU) equals the level-b
   CHECK(torch::allclose(walsh_hadamard(v.to(torch::kFloat32)).to(torch::kFloat64), torch::mv(H, v), 1e-5, 1e-5));
 }
 
-TEST_CASE("Fastfood's fused CPU kernel (float32) equals its factor-by-factor form (float64), forward and transposed") {
-  for (int64_t D : {75, 1000, 5000}) {
-    CAPTURE(D);
-    auto p = make_projection({ProjectionKind::fastfood, 40, 9}, {D});
-    const torch::Tensor t = torch::randn({40});
-    const torch::Tensor t32 = t.clone().requires_grad_(true), t64 = t.to(torch::kFloat64).requires_grad_(true);
-    const torch::Tensor y32 = p->apply(t32), y64 = p->apply(t64);
-    CHECK((y32.scalar_type() == torch::kFloat32));
-    CHECK(torch::allclose(y32.to(torch::kFloat64), y64, 1e-4, 1e-5));
-    const torch::Tensor g = torch::randn({D});
-    y32.backward(g);
-    y64.backward(g.to(torch::kFloat64));
-    CHECK(torch::allclose(t32.grad().to(torch::kFloat64), t64.grad(), 1e-4, 1e-4));
-  }
+TEST_CASE("the fused CPU kernels (float32: Fastfood, sparse) equal the tensor forms (float64), forward and transposed") {
+  for (int64_t D : {75, 1000, 5000})
+    for (ProjectionKind k : {ProjectionKind::fastfood, ProjectionKind::sparse}) {
+      CAPTURE(D);
+      CAPTURE(projection_name(k));
+      auto p = make_projection({k, 40, 9}, {D / 3, D - D / 3});
+      const torch::Tensor t = torch::randn({40});
+      const torch::Tensor t32 = t.clone().requires_grad_(true), t64 = t.to(torch::kFloat64).requires_grad_(true);
+      const torch::Tensor y32 = p->apply(t32), y64 = p->apply(t64);
+      CHECK((y32.scalar_type() == torch::kFloat32));
+      CHECK(torch::allclose(y32.to(torch::kFloat64), y64, 1e-4, 1e-5));
+      const torch::Tensor g = torch::randn({D});
+      y32.backward(g);
+      y64.backward(g.to(torch::kFloat64));
+      CHECK(torch::allclose(t32.grad().to(torch::kFloat64), t64.grad(), 1e-4, 1e-4));
+    }
 }
 
 TEST_CASE("dense and sparse projections have unit columns over the whole model, regenerated from the seed") {

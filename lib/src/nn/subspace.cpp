@@ -190,21 +190,91 @@ class SparseProjection : public Projection {
       }
       offset += n;
     }
-    const int64_t nnz = static_cast<int64_t>(vals.size());
-    torch::Tensor v = torch::from_blob(vals.data(), {nnz}, torch::kFloat32).clone();
-    torch::Tensor c = torch::from_blob(cols.data(), {nnz}, torch::kInt64).clone();
-    torch::Tensor norms = torch::zeros({d}, torch::kFloat32).index_add_(0, c, v * v).sqrt().clamp_min(1e-30);
-    v = v / norms.index_select(0, c);
-    torch::Tensor idx = torch::stack({torch::from_blob(rows.data(), {nnz}, torch::kInt64).clone(), c});
-    P_ = torch::sparse_coo_tensor(idx, v, {D, d}).coalesce();
+    // unit columns over the whole model
+    std::vector<double> norms(static_cast<size_t>(d), 0.0);
+    for (size_t k = 0; k < vals.size(); ++k) norms[cols[k]] += static_cast<double>(vals[k]) * vals[k];
+    for (size_t k = 0; k < vals.size(); ++k) vals[k] = static_cast<float>(vals[k] / std::max(std::sqrt(norms[cols[k]]), 1e-30));
+    // Both compressed layouts, by counting sort: rows for P x, columns for P^T y (each a gather, so the
+    // rows or columns split over threads without write conflicts).
+    auto compress = [&](const std::vector<int64_t>& keys, int64_t n_keys, const std::vector<int64_t>& other, Compressed& c) {
+      c.start.assign(static_cast<size_t>(n_keys) + 1, 0);
+      for (int64_t k : keys) ++c.start[k + 1];
+      for (int64_t i = 0; i < n_keys; ++i) c.start[i + 1] += c.start[i];
+      std::vector<int64_t> next(c.start.begin(), c.start.end() - 1);
+      c.index.resize(keys.size());
+      c.value.resize(keys.size());
+      for (size_t k = 0; k < keys.size(); ++k) {
+        const int64_t at = next[keys[k]]++;
+        c.index[at] = other[k];
+        c.value[at] = vals[k];
+      }
+    };
+    compress(rows, D, cols, by_row_);
+    compress(cols, d, rows, by_col_);
   }
-  torch::Tensor apply(const torch::Tensor& t) const override {
-    return torch::mm(P_.to(t.device()), t.unsqueeze(1)).squeeze(1);
-  }
+  torch::Tensor apply(const torch::Tensor& t) const override;
+  // y = P x (by rows) or x = P^T y (by columns) on float32 CPU memory.
+  struct Compressed {
+    std::vector<int64_t> start, index;
+    std::vector<float> value;
+    void multiply(const float* x, float* y, int64_t n) const {
+      at::parallel_for(0, n, 4096, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          float acc = 0;
+          for (int64_t k = start[r]; k < start[r + 1]; ++k) acc += value[k] * x[index[k]];
+          y[r] = acc;
+        }
+      });
+    }
+  };
+  const Compressed& by_row() const { return by_row_; }
+  const Compressed& by_col() const { return by_col_; }
 
  private:
-  torch::Tensor P_;
+  Compressed by_row_, by_col_;
+  mutable torch::Tensor coo_;  // for other devices and dtypes, built on first use
+  torch::Tensor coo() const {
+    if (!coo_.defined()) {
+      std::vector<int64_t> r, c;
+      for (int64_t i = 0; i < D_; ++i)
+        for (int64_t k = by_row_.start[i]; k < by_row_.start[i + 1]; ++k) {
+          r.push_back(i);
+          c.push_back(by_row_.index[k]);
+        }
+      const int64_t nnz = static_cast<int64_t>(r.size());
+      torch::Tensor idx = torch::stack({torch::tensor(r, torch::kInt64), torch::tensor(c, torch::kInt64)});
+      torch::Tensor v = torch::from_blob(const_cast<float*>(by_row_.value.data()), {nnz}, torch::kFloat32).clone();
+      coo_ = torch::sparse_coo_tensor(idx, v, {D_, d_}).coalesce();
+    }
+    return coo_;
+  }
 };
+
+// The sparse P on the CPU as one autograd node (LibTorch's COO product re-sorts P^T on every backward).
+struct SparseFn : torch::autograd::Function<SparseFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& t, int64_t projection) {
+    ctx->saved_data["p"] = projection;
+    const auto* p = reinterpret_cast<const SparseProjection*>(projection);
+    const torch::Tensor x = t.contiguous();
+    torch::Tensor out = torch::empty({p->D()}, x.options());
+    p->by_row().multiply(x.data_ptr<float>(), out.data_ptr<float>(), p->D());
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    const auto* p = reinterpret_cast<const SparseProjection*>(ctx->saved_data["p"].toInt());
+    const torch::Tensor y = g[0].contiguous();
+    torch::Tensor out = torch::empty({p->d()}, y.options());
+    p->by_col().multiply(y.data_ptr<float>(), out.data_ptr<float>(), p->d());
+    return {out, torch::Tensor()};
+  }
+};
+
+torch::Tensor SparseProjection::apply(const torch::Tensor& t) const {
+  if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 1)
+    return SparseFn::apply(t, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)));
+  const torch::Tensor P = coo().to(t.device());
+  return torch::mm(t.scalar_type() == torch::kFloat32 ? P : P.to(t.scalar_type()), t.unsqueeze(1)).squeeze(1);
+}
 
 class FastfoodProjection : public Projection {
  public:
