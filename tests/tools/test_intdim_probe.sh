@@ -6,13 +6,13 @@ tr=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DATA/
 expect_rc 0 intdim-probe train "${tr[@]}" --d 0 --epochs 3 -o direct.json -q
 expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 3 -o ff.json -q
 expect_rc 0 intdim-probe train "${tr[@]}" --d 300 --epochs 3 --projection sparse -o sparse.json -q
-expect_rc 0 intdim-probe train "${tr[@]}" --model lenet5 --d 50 --projection dense --epochs 1 -o lenet.json -q
+expect_rc 0 intdim-probe train "${tr[@]}" --model lenet --d 50 --projection dense --epochs 1 -o lenet.json -q
 python3 - <<'PY' || fail "reports"
 import json
 d, f, s, l = (json.load(open(n)) for n in ("direct.json", "ff.json", "sparse.json", "lenet.json"))
 assert d["D"] == 199210 and d["d"] == 0 and d["projection"] is None, d   # the paper's MNIST FC: D = 199,210
 assert f["D"] == 199210 and f["d"] == 300 and f["projection"] == "fastfood" and s["projection"] == "sparse"
-assert l["model"] == "lenet5" and l["d"] == 50
+assert l["model"] == "lenet" and l["d"] == 50 and l["D"] == 44426, l  # the paper's MNIST LeNet: D = 44,426
 for r in (d, f, s, l):
     assert 0 <= r["test_accuracy"] <= 1 and r["steps"] > 0, r
 assert d["test_accuracy"] > 0.3, d  # direct training learns something in 3 epochs of 230 images
@@ -113,7 +113,7 @@ same_report sw/runs/d50-s1.json single.json || fail "sweep: a run differs from t
 expect_rc 0 intdim-probe sweep --d 0,50,200 --seeds 0,1 --jobs 2 -o sw -- "${sw[@]}"
 python3 -c "import json; m = json.load(open('sw/manifest.json')); assert m['ran'] == 0 and m['done_before'] == 6, m" || fail "sweep: a rerun redid runs"
 expect_rc 0 intdim-probe summarize sw/runs/*.json -o swsum.json
-long=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" --epochs 300 --batch-size 32 --checkpoint-every 50)
+long=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" --epochs 600 --batch-size 32 --checkpoint-every 200)
 sigterm_ends 2 sl/manifest.json intdim-probe sweep --d 20,40 --jobs 2 -o sl -- "${long[@]}"
 expect_rc 0 intdim-probe sweep --d 20,40 --jobs 2 -o sl -- "${long[@]}"
 python3 -c "import json; m = json.load(open('sl/manifest.json')); assert m['ran'] >= 1, m" || fail "sweep: nothing left to resume after SIGTERM"

@@ -151,3 +151,18 @@ TEST_CASE("trunk with a task head: tensor names, shapes, and a frozen part left 
   for (auto& p : m->parameters()) p.set_requires_grad(false);
   CHECK_THROWS_WITH_AS(nn::train_classifier(*m, fwd, d, t, 0), doctest::Contains("frozen"), UsageError);
 }
+
+TEST_CASE("LeNet-5 on MNIST: 61,706 parameters padded to 32x32, 44,426 unpadded (the count of Li et al. 2018)") {
+  auto count = [](const std::shared_ptr<torch::nn::Module>& m) {
+    int64_t n = 0;
+    for (const auto& p : m->parameters()) n += p.numel();
+    return n;
+  };
+  std::function<torch::Tensor(torch::Tensor)> f;
+  auto padded = paramkit::nn::make_model("lenet5", {28, 28}, 10, f);
+  CHECK(count(padded) == 61706);
+  CHECK(f(torch::zeros({2, 28, 28})).sizes() == std::vector<int64_t>{2, 10});
+  auto paper = paramkit::nn::make_model("lenet", {28, 28}, 10, f);
+  CHECK(count(paper) == 44426);
+  CHECK(f(torch::zeros({3, 28, 28})).sizes() == std::vector<int64_t>{3, 10});
+}

@@ -57,9 +57,9 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     app.add_option("--test-images", test_images, "IDX images for testing (default: a seeded 10% split of the training set)");
     app.add_option("--test-labels", test_labels, "IDX labels for testing");
     app.add_option("--train-limit", train_limit, "Use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
-    app.add_option("--model", model_name, "fc (784-200-200-10, the paper's MNIST FC), mlp (--hidden) or lenet5")
+    app.add_option("--model", model_name, "fc (784-200-200-10, the paper's MNIST FC), lenet (the paper's LeNet: unpadded, D = 44,426 on MNIST), lenet5 (padded to 32x32) or mlp (--hidden)")
         ->capture_default_str()
-        ->check(CLI::IsMember({"fc", "mlp", "lenet5"}));
+        ->check(CLI::IsMember({"fc", "mlp", "lenet", "lenet5"}));
     app.add_option("--hidden", hidden, "mlp: hidden widths")->delimiter(',');
     app.add_option("--d", d, "Subspace dimension (0: direct training of all parameters, the baseline)")
         ->required()
@@ -99,7 +99,7 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     if (tr.size() == 0 || te.size() == 0) throw UsageError(fmt::format("too few examples ({} read) for a training and a test set", all.size()));
     nn::ModelSpec spec;
     spec.in_shape.assign(all.x.sizes().begin() + 1, all.x.sizes().end());
-    spec.name = model_name == "lenet5" ? "lenet5" : "mlp";
+    spec.name = model_name == "fc" ? "mlp" : model_name;
     if (model_name == "fc") spec.hidden = {200, 200};
     if (model_name == "mlp") spec.hidden = hidden;
     std::function<torch::Tensor(torch::Tensor)> forward;

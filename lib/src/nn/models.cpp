@@ -43,17 +43,19 @@ torch::Tensor TrunkHeadImpl::forward(torch::Tensor x) {
   return head->forward(x);
 }
 
-LeNet5Impl::LeNet5Impl(int64_t in_channels, int64_t classes) {
+LeNet5Impl::LeNet5Impl(int64_t in_channels, int64_t classes, int64_t input_size) : input_size_(input_size) {
+  if (input_size < 12) throw UsageError("LeNet-5 needs inputs of at least 12 x 12 pixels");
   c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, 6, 5)));
   c3 = register_module("c3", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 16, 5)));
-  f5 = register_module("f5", torch::nn::Linear(16 * 5 * 5, 120));
+  const int64_t side = ((input_size - 4) / 2 - 4) / 2;  // two valid 5x5 convolutions, each pooled by 2
+  f5 = register_module("f5", torch::nn::Linear(16 * side * side, 120));
   f6 = register_module("f6", torch::nn::Linear(120, 84));
   out = register_module("out", torch::nn::Linear(84, classes));
 }
 
 torch::Tensor LeNet5Impl::forward(torch::Tensor x) {
   if (x.dim() == 3) x = x.unsqueeze(1);
-  if (x.size(-1) == 28) x = torch::constant_pad_nd(x, {2, 2, 2, 2});
+  if (input_size_ == 32 && x.size(-1) == 28) x = torch::constant_pad_nd(x, {2, 2, 2, 2});
   x = torch::max_pool2d(torch::relu(c1(x)), 2);
   x = torch::max_pool2d(torch::relu(c3(x)), 2);
   x = torch::relu(f5(x.flatten(1)));
@@ -125,8 +127,9 @@ std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std
     forward = [m](torch::Tensor x) mutable { return m->forward(x); };
     return m.ptr();
   }
-  if (name == "lenet5") {
-    auto m = LeNet5(channels, classes);
+  if (name == "lenet5" || name == "lenet") {
+    // lenet: unpadded inputs, the LeNet of Li et al. 2018 (D = 44,426 on MNIST)
+    auto m = name == "lenet" ? LeNet5(channels, classes, in_shape.back()) : LeNet5(channels, classes);
     forward = [m](torch::Tensor x) mutable { return m->forward(x); };
     return m.ptr();
   }
@@ -135,7 +138,7 @@ std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std
     forward = [m](torch::Tensor x) mutable { return m->forward(x); };
     return m.ptr();
   }
-  throw UsageError("--model must be mlp, lenet5 or resnet20, got '" + name + "'");
+  throw UsageError("--model must be mlp, lenet5, lenet or resnet20, got '" + name + "'");
 }
 
 std::shared_ptr<torch::nn::Module> build_model(const ModelSpec& spec, uint64_t seed, std::function<torch::Tensor(torch::Tensor)>& forward) {
@@ -165,8 +168,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
     return out;
   };
   const auto& name = field("name");
-  if (!name.is_string() || (name != "mlp" && name != "lenet5" && name != "resnet20"))
-    throw InputError(source, "model.name", "expected mlp, lenet5 or resnet20");
+  if (!name.is_string() || (name != "mlp" && name != "lenet5" && name != "lenet" && name != "resnet20"))
+    throw InputError(source, "model.name", "expected mlp, lenet5, lenet or resnet20");
   s.name = name.get<std::string>();
   s.in_shape = ints("in_shape", false);
   s.hidden = ints("hidden", true);
