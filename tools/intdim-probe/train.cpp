@@ -122,7 +122,8 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     nn::TrainOptions o = train;
     if (d > 0) {
       sub = std::make_unique<nn::Subspace>(*model, nn::ProjectionSpec{nn::parse_projection(projection, "--projection"), d,
-                                                                     ctx.common.seed, static_cast<int64_t>(memory_budget_gb * 1e9)});
+                                                                     ctx.common.seed, static_cast<int64_t>(memory_budget_gb * 1e9)},
+                                           l2);
     } else {
       o.optimizer.weight_decay += l2;  // direct training: the same L2 as a decay term on every parameter
     }
@@ -131,7 +132,7 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     nn::TrainResult t;
     {
       auto timer = ctx.timers.scope("train");
-      t = nn::train_classifier(*model, forward, tr, o, ctx.common.seed, device, {}, {sub.get(), l2});
+      t = nn::train_classifier(*model, forward, tr, o, ctx.common.seed, device, {}, sub.get());
     }
     r.steps = t.steps;
     r.finished = t.finished;

@@ -400,7 +400,7 @@ std::unique_ptr<Projection> make_projection(const ProjectionSpec& s, const std::
   throw UsageError("unknown projection");
 }
 
-Subspace::Subspace(torch::nn::Module& module, const ProjectionSpec& spec) {
+Subspace::Subspace(torch::nn::Module& module, const ProjectionSpec& spec, double l2) : l2_(l2) {
   params_ = module.parameters();
   std::vector<torch::Tensor> flat;
   for (const auto& p : params_) flat.push_back(p.detach().to(torch::kFloat32).reshape(-1));

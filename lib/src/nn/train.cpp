@@ -102,7 +102,7 @@ TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optim
 
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
-                             const std::function<void(int64_t, double)>& on_step, const SubspaceTraining& sub) {
+                             const std::function<void(int64_t, double)>& on_step, WeightGenerator* generated) {
   o.validate();
   if (data.size() == 0) throw InputError("training data", "", "no examples to train on");
   model.to(device);
@@ -113,28 +113,31 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
   for (const auto& p : model.parameters())
     if (p.requires_grad()) params.push_back(p);
   if (params.empty()) throw UsageError("training: every parameter of the model is frozen");
-  // In a random subspace only theta_d is stepped (and checkpointed, in a holder module); the module's
-  // parameters are recomputed from it before every forward pass.
+  // With generated weights only their trainable tensors are stepped (and checkpointed, in a holder
+  // module); the module's parameters are recomputed from them before every forward pass.
   torch::nn::Module holder;
-  if (sub.subspace) {
-    params = {sub.subspace->theta_d()};
-    holder.register_parameter("theta_d", sub.subspace->theta_d());
+  if (generated) {
+    params.clear();
+    for (auto& [name, t] : generated->trainable()) {
+      params.push_back(t);
+      holder.register_parameter(name, t);
+    }
   }
   auto optimizer = make_optimizer(o.optimizer, params);
   const TrainResult result = train_steps(
-      sub.subspace ? holder : model, *optimizer, data.size(), o, seed, "train",
+      generated ? holder : model, *optimizer, data.size(), o, seed, "train",
       [&](const std::vector<int64_t>& rows, const TrainPosition&) {
         torch::Tensor idx = torch::tensor(rows, torch::kInt64);
         torch::Tensor x = data.x.index_select(0, idx).to(device);
         torch::Tensor y = data.y.index_select(0, idx).to(device);
-        if (sub.subspace) sub.subspace->load();
+        if (generated) generated->load();
         torch::Tensor loss = torch::nn::functional::cross_entropy(forward(x), y);
         loss.backward();
-        if (sub.subspace) sub.subspace->backward(sub.l2);
+        if (generated) generated->backward();
         return loss.item<double>();
       },
       on_step);
-  if (sub.subspace) sub.subspace->load();  // the module holds the trained weights
+  if (generated) generated->load();  // the module holds the trained weights
   return result;
 }
 

@@ -12,6 +12,7 @@
 //   s.load();                      // theta0 + P theta_d into the module
 //   loss = ...model forward...; loss.backward();
 //   s.backward(1e-5);              // theta_d.grad = P^T (dL/dtheta + 1e-5 theta)
+// or hand it to nn::train_classifier as its WeightGenerator (nn/generated.h).
 //   optimizer(theta_d).step();
 #pragma once
 #include <torch/torch.h>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "paramkit/io/safetensors.h"
+#include "paramkit/nn/generated.h"
 #include "paramkit/nn/models.h"
 
 namespace paramkit::nn {
@@ -68,16 +70,19 @@ class Projection {
 // UsageError for d < 1, d > D (Fastfood: d > L) or a dense P over the memory budget.
 std::unique_ptr<Projection> make_projection(const ProjectionSpec& spec, const std::vector<int64_t>& layer_sizes);
 
-class Subspace {
+class Subspace : public WeightGenerator {
  public:
   // Records theta0 from the module's current parameters (CPU or the parameters' device, float32).
-  Subspace(torch::nn::Module& module, const ProjectionSpec& spec);
+  // l2: the coefficient of the L2 term on the full theta that backward() adds (l2 theta).
+  Subspace(torch::nn::Module& module, const ProjectionSpec& spec, double l2 = 0);
   // theta0 + P theta_d written into the module's parameters (no autograd history in them; P theta_d
   // keeps its graph for the next backward()).
-  void load();
+  void load() override;
   // theta_d.grad += P^T (g + l2 * theta), g the parameters' gradients (zero where undefined); the
-  // parameters' gradients are then cleared.
-  void backward(double l2 = 0.0);
+  // parameters' gradients are then cleared. backward() uses the constructor's l2.
+  void backward(double l2);
+  void backward() override { backward(l2_); }
+  std::vector<std::pair<std::string, torch::Tensor>> trainable() override { return {{"theta_d", theta_d_}}; }
   torch::Tensor& theta_d() { return theta_d_; }
   int64_t D() const { return projection_->D(); }
   int64_t d() const { return projection_->d(); }
@@ -89,6 +94,7 @@ class Subspace {
   std::vector<torch::Tensor> params_;
   torch::Tensor theta0_, theta_d_, offset_;  // offset_: P theta_d of the last load(), with its graph
   std::unique_ptr<Projection> projection_;
+  double l2_ = 0;
 };
 
 // A subspace solution stored as "seed + d floats": theta_d (float32) in a safetensors file whose

@@ -11,7 +11,7 @@
 #include "paramkit/core/resumable.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/nn/optim.h"
-#include "paramkit/nn/subspace.h"
+#include "paramkit/nn/generated.h"
 #include "paramkit/torch/checkpoint.h"
 
 namespace paramkit::nn {
@@ -64,16 +64,13 @@ TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optim
                         uint64_t seed, const std::string& label, const StepLoss& step_loss,
                         const std::function<void(int64_t step, double loss)>& on_step = {});
 
-// With a subspace (nn/subspace.h, built on `model`), only its theta_d trains: the module gets theta0 +
-// P theta_d before each forward pass, its gradient plus l2 * theta moves to theta_d after each backward
-// pass, the checkpoint holds theta_d and its optimizer, and the module ends with the trained weights.
-struct SubspaceTraining {
-  Subspace* subspace = nullptr;
-  double l2 = 0;  // the L2 term's gradient coefficient on the full theta
-};
+// With generated weights (nn/generated.h: a random subspace, shared weights; built on `model`), only
+// their trainable tensors train: load() before each forward pass, backward() after each backward pass;
+// the checkpoint holds the trainable tensors and their optimizer, and the module ends with the trained
+// weights.
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& options, uint64_t seed, c10::Device device = c10::kCPU,
                              const std::function<void(int64_t step, double loss)>& on_step = {},
-                             const SubspaceTraining& subspace = {});
+                             WeightGenerator* generated = nullptr);
 
 }  // namespace paramkit::nn
