@@ -402,6 +402,7 @@ std::unique_ptr<Projection> make_projection(const ProjectionSpec& s, const std::
 
 Subspace::Subspace(torch::nn::Module& module, const ProjectionSpec& spec, double l2) : l2_(l2) {
   params_ = module.parameters();
+  for (const auto& b : module.named_buffers()) buffers_.emplace_back(checkpoint_name(b.key()), b.value());
   std::vector<torch::Tensor> flat;
   for (const auto& p : params_) flat.push_back(p.detach().to(torch::kFloat32).reshape(-1));
   if (flat.empty()) throw UsageError("the model has no parameters");

@@ -100,6 +100,12 @@ TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optim
   return result;
 }
 
+std::string checkpoint_name(const std::string& path) {
+  std::string out;
+  for (char c : path) out += c == '.' ? std::string("__") : std::string(1, c);
+  return out;
+}
+
 TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, const Dataset& data,
                              const TrainOptions& o, uint64_t seed, c10::Device device,
                              const std::function<void(int64_t, double)>& on_step, WeightGenerator* generated) {
@@ -122,6 +128,7 @@ TrainResult train_classifier(torch::nn::Module& model, const Forward& forward, c
       params.push_back(t);
       holder.register_parameter(name, t);
     }
+    for (auto& [name, t] : generated->state()) holder.register_buffer(name, t);
   }
   auto optimizer = make_optimizer(o.optimizer, params);
   const TrainResult result = train_steps(

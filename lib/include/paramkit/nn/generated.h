@@ -17,8 +17,14 @@ class WeightGenerator {
   virtual ~WeightGenerator() = default;
   virtual void load() = 0;
   virtual void backward() = 0;
-  // The tensors the optimizer steps, with the names a checkpoint gives them.
+  // The tensors the optimizer steps, with the names a checkpoint gives them (no dots).
   virtual std::vector<std::pair<std::string, torch::Tensor>> trainable() = 0;
+  // Other tensors a checkpoint must hold to resume exactly (the module's buffers: batch-norm
+  // statistics), with names as above.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> state() { return {}; }
 };
+
+// A module path as a checkpoint name of a holder module ("layers.0.weight" -> "layers__0__weight").
+std::string checkpoint_name(const std::string& path);
 
 }  // namespace paramkit::nn

@@ -83,6 +83,7 @@ class Subspace : public WeightGenerator {
   void backward(double l2);
   void backward() override { backward(l2_); }
   std::vector<std::pair<std::string, torch::Tensor>> trainable() override { return {{"theta_d", theta_d_}}; }
+  std::vector<std::pair<std::string, torch::Tensor>> state() override { return buffers_; }
   torch::Tensor& theta_d() { return theta_d_; }
   int64_t D() const { return projection_->D(); }
   int64_t d() const { return projection_->d(); }
@@ -92,6 +93,7 @@ class Subspace : public WeightGenerator {
 
  private:
   std::vector<torch::Tensor> params_;
+  std::vector<std::pair<std::string, torch::Tensor>> buffers_;  // names with '.' as '__'
   torch::Tensor theta0_, theta_d_, offset_;  // offset_: P theta_d of the last load(), with its graph
   std::unique_ptr<Projection> projection_;
   double l2_ = 0;

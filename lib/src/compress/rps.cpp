@@ -1,0 +1,221 @@
+#include "paramkit/compress/rps.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "paramkit/core/error.h"
+#include "paramkit/core/rng.h"
+#include "paramkit/core/signals.h"
+
+namespace paramkit::compress {
+
+Mapper parse_mapper(const std::string& name, const std::string& flag) {
+  if (name == "hashednet") return Mapper::hashednet;
+  if (name == "roast") return Mapper::roast;
+  if (name == "rps") return Mapper::rps;
+  throw UsageError(flag + ": expected hashednet, roast or rps, got '" + name + "'");
+}
+
+const char* mapper_name(Mapper m) { return m == Mapper::hashednet ? "hashednet" : m == Mapper::roast ? "roast" : "rps"; }
+
+namespace {
+// SplitMix64's finaliser: a well-mixed 64-bit hash of a 64-bit key.
+inline uint64_t mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+inline uint64_t hash3(uint64_t seed, uint64_t a, uint64_t b) { return mix(mix(mix(seed) ^ a) ^ b); }
+constexpr uint64_t kPrime = 2038074743ULL;  // HashedNet's P
+}  // namespace
+
+bool is_shared_weight(const std::string& name, const torch::Tensor& p) {
+  const std::string tail = "weight";
+  return p.dim() >= 2 && name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+std::vector<LayerMap> build_maps(Mapper mapper, const std::vector<std::pair<std::string, std::vector<int64_t>>>& weights, int64_t m,
+                                 uint64_t seed, int64_t block) {
+  if (m < 1 || m > INT32_MAX) throw UsageError(fmt::format("the shared array needs 1 to {} slots, got {}", INT32_MAX, m));
+  if (block < 1) throw UsageError("the ROAST block side must be positive");
+  std::vector<LayerMap> maps;
+  int64_t loc = 0;  // position in the global flattening (rps)
+  for (size_t l = 0; l < weights.size(); ++l) {
+    check_stop();
+    LayerMap lm;
+    lm.name = weights[l].first;
+    lm.shape = weights[l].second;
+    int64_t n = 1;
+    for (int64_t s : lm.shape) n *= s;
+    lm.slot.resize(static_cast<size_t>(n));
+    lm.sign.resize(static_cast<size_t>(n));
+    const uint64_t layer_key = static_cast<uint64_t>(l) + 1;
+    for (int64_t k = 0; k < n; ++k) lm.sign[k] = (hash3(seed ^ 0x5167ULL, layer_key, static_cast<uint64_t>(k)) & 1) ? 1 : -1;
+    switch (mapper) {
+      case Mapper::hashednet: {
+        Rng rng(seed, 100 + l);
+        const uint64_t a = 1 + rng.below(kPrime - 1), b = rng.below(kPrime), c = rng.below(kPrime);
+        for (int64_t k = 0; k < n; ++k) {
+          const unsigned __int128 kk = static_cast<uint64_t>(k) % kPrime;
+          const unsigned __int128 h = (a * kk + b * ((kk * kk) % kPrime) + c) % kPrime;
+          lm.slot[k] = static_cast<int32_t>(static_cast<uint64_t>(h) % static_cast<uint64_t>(m));
+        }
+        break;
+      }
+      case Mapper::roast: {
+        const int64_t rows = lm.shape[0], cols = n / rows, B = block;
+        const int64_t span = B * B < m ? m - B * B + 1 : m;  // block starts keep the block inside z when it fits
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) {
+            const uint64_t start = hash3(seed ^ 0x2057ULL, layer_key, (static_cast<uint64_t>(r / B) << 32) ^ static_cast<uint64_t>(c / B)) %
+                                   static_cast<uint64_t>(span);
+            lm.slot[r * cols + c] = static_cast<int32_t>((start + static_cast<uint64_t>((r % B) * B + c % B)) % static_cast<uint64_t>(m));
+          }
+        break;
+      }
+      case Mapper::rps: {
+        for (int64_t k = 0; k < n; ++k, ++loc) {
+          const int64_t chunk = loc / m, offset = loc % m;
+          const uint64_t h = hash3(seed ^ 0x3F0DULL, 0, static_cast<uint64_t>(chunk)) % static_cast<uint64_t>(m);
+          lm.slot[k] = static_cast<int32_t>((h + static_cast<uint64_t>(offset)) % static_cast<uint64_t>(m));
+        }
+        break;
+      }
+    }
+    maps.push_back(std::move(lm));
+  }
+  return maps;
+}
+
+SharedWeights::SharedWeights(torch::nn::Module& module, const ShareSpec& spec) : spec_(spec) {
+  if (!(spec.compression > 0 && spec.compression <= 1))
+    throw UsageError(fmt::format("--compression: expected a fraction in (0, 1], got {}", spec.compression));
+  if (!(spec.init_std > 0 && std::isfinite(spec.init_std))) throw UsageError("--init-std: expected a positive number");
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  for (const auto& p : module.named_parameters()) {
+    if (is_shared_weight(p.key(), p.value())) {
+      shared_params_.emplace_back(p.key(), p.value());
+      shapes.emplace_back(p.key(), p.value().sizes().vec());
+      shared_ += p.value().numel();
+    } else {
+      dense_params_.emplace_back(p.key(), p.value());
+    }
+  }
+  for (const auto& b : module.named_buffers()) buffers_.emplace_back(nn::checkpoint_name(b.key()), b.value());
+  if (shared_ == 0) throw UsageError("the model has no weight matrices or kernels to share");
+  const int64_t m = std::max<int64_t>(1, std::llround(spec.compression * static_cast<double>(shared_)));
+  maps_ = build_maps(spec.mapper, shapes, m, spec.seed, spec.block);
+  for (size_t l = 0; l < maps_.size(); ++l) {
+    const double sd = shared_params_[l].second.detach().to(torch::kFloat64).std(false).item<double>();
+    maps_[l].scale = static_cast<float>((sd > 0 && std::isfinite(sd) ? sd : 1.0) / spec.init_std);
+  }
+  // z ~ N(0, init_std^2) from the project's generator
+  z_ = torch::empty({m}, torch::kFloat32);
+  Rng rng(spec.seed, 7);
+  float* zp = z_.data_ptr<float>();
+  for (int64_t j = 0; j < m; ++j) zp[j] = static_cast<float>(spec.init_std * rng.normal());
+  z_ = z_.to(shared_params_[0].second.device()).requires_grad_(true);
+  // by slot, by counting sort
+  slot_start_.assign(static_cast<size_t>(m) + 1, 0);
+  for (const auto& lm : maps_)
+    for (int32_t s : lm.slot) ++slot_start_[s + 1];
+  for (int64_t j = 0; j < m; ++j) slot_start_[j + 1] += slot_start_[j];
+  std::vector<int64_t> next(slot_start_.begin(), slot_start_.end() - 1);
+  slot_layer_.resize(static_cast<size_t>(shared_));
+  slot_element_.resize(static_cast<size_t>(shared_));
+  slot_coef_.resize(static_cast<size_t>(shared_));
+  std::vector<double> scale_sum(static_cast<size_t>(m), 0.0);
+  for (size_t l = 0; l < maps_.size(); ++l) {
+    const LayerMap& lm = maps_[l];
+    for (size_t k = 0; k < lm.slot.size(); ++k) {
+      const int64_t at = next[lm.slot[k]]++;
+      slot_layer_[at] = static_cast<int32_t>(l);
+      slot_element_[at] = static_cast<int64_t>(k);
+      slot_coef_[at] = lm.scale * lm.sign[k];
+      scale_sum[lm.slot[k]] += lm.scale;
+    }
+  }
+  scaler_.assign(static_cast<size_t>(m), 1.0f);
+  if (spec.grad_scaler)
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t count = slot_start_[j + 1] - slot_start_[j];
+      if (count > 0) scaler_[j] = static_cast<float>(static_cast<double>(count) / (scale_sum[j] * scale_sum[j]));
+    }
+}
+
+int64_t SharedWeights::dense_count() const {
+  int64_t n = 0;
+  for (const auto& p : dense_params_) n += p.second.numel();
+  return n;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> SharedWeights::trainable() {
+  std::vector<std::pair<std::string, torch::Tensor>> t = {{"z", z_}};
+  for (const auto& [name, p] : dense_params_) t.emplace_back(nn::checkpoint_name(name), p);
+  return t;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> SharedWeights::state() { return buffers_; }
+
+void SharedWeights::load() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor z = z_.detach().to(torch::kCPU).contiguous();
+  const float* zp = z.data_ptr<float>();
+  for (size_t l = 0; l < maps_.size(); ++l) {
+    const LayerMap& lm = maps_[l];
+    torch::Tensor& p = shared_params_[l].second;
+    const bool on_cpu = p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous();
+    torch::Tensor w = on_cpu ? p : torch::empty(p.sizes(), torch::kFloat32);
+    float* wp = w.data_ptr<float>();
+    const int32_t* slot = lm.slot.data();
+    const int8_t* sign = lm.sign.data();
+    const float scale = lm.scale;
+    at::parallel_for(0, static_cast<int64_t>(lm.slot.size()), 16384, [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) wp[k] = scale * sign[k] * zp[slot[k]];
+    });
+    if (!on_cpu) p.copy_(w);
+  }
+}
+
+void SharedWeights::backward() {
+  std::vector<torch::Tensor> grads;
+  std::vector<const float*> gp;
+  for (auto& [name, p] : shared_params_) {
+    torch::Tensor g = p.grad().defined() ? p.grad().detach().to(torch::kCPU, torch::kFloat32).contiguous() : torch::zeros({p.numel()});
+    grads.push_back(g);
+    gp.push_back(g.data_ptr<float>());
+  }
+  const int64_t m = z_.numel();
+  torch::Tensor zg = torch::empty({m}, torch::kFloat32);
+  float* out = zg.data_ptr<float>();
+  at::parallel_for(0, m, 4096, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      float acc = 0;
+      for (int64_t e = slot_start_[j]; e < slot_start_[j + 1]; ++e) acc += slot_coef_[e] * gp[slot_layer_[e]][slot_element_[e]];
+      out[j] = acc * scaler_[j];
+    }
+  });
+  zg = zg.to(z_.device());
+  if (z_.grad().defined())
+    z_.mutable_grad().add_(zg);
+  else
+    z_.mutable_grad() = zg;
+  for (auto& [name, p] : shared_params_)
+    if (p.grad().defined()) p.mutable_grad().reset();
+}
+
+torch::Tensor SharedWeights::materialize() const {
+  torch::Tensor M = torch::zeros({shared_, z_.numel()}, torch::kFloat32);
+  auto a = M.accessor<float, 2>();
+  int64_t base = 0;
+  for (const LayerMap& lm : maps_) {
+    for (size_t k = 0; k < lm.slot.size(); ++k) a[base + static_cast<int64_t>(k)][lm.slot[k]] += lm.scale * lm.sign[k];
+    base += static_cast<int64_t>(lm.slot.size());
+  }
+  return M;
+}
+
+}  // namespace paramkit::compress

@@ -1,0 +1,206 @@
+// Randomized parameter sharing (compress/rps.h): the mappers' defining properties, the gather and
+// scatter-add against a dense matrix built from the map and against finite differences, and the
+// STABLE-RPS gradient scaler.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "paramkit/compress/rps.h"
+#include "paramkit/core/error.h"
+
+using namespace paramkit;
+using namespace paramkit::compress;
+
+namespace {
+const std::vector<std::pair<std::string, std::vector<int64_t>>> kShapes = {{"a.weight", {30, 40}}, {"b.weight", {17, 9}}, {"c.weight", {4, 3, 5, 5}}};
+int64_t total() { return 30 * 40 + 17 * 9 + 4 * 3 * 5 * 5; }  // 1653
+std::vector<int64_t> loads(const std::vector<LayerMap>& maps, int64_t m) {
+  std::vector<int64_t> n(static_cast<size_t>(m), 0);
+  for (const auto& lm : maps)
+    for (int32_t s : lm.slot) ++n[s];
+  return n;
+}
+torch::nn::Sequential small_mlp() {
+  torch::manual_seed(3);
+  return torch::nn::Sequential(torch::nn::Flatten(), torch::nn::Linear(12, 10), torch::nn::Tanh(), torch::nn::Linear(10, 3));
+}
+}  // namespace
+
+TEST_CASE("RANDOMFOLD: a bijection at 1x, slot loads within one of each other at any compression") {
+  const auto one = build_maps(Mapper::rps, kShapes, total(), 5);
+  const auto n1 = loads(one, total());
+  CHECK(std::all_of(n1.begin(), n1.end(), [](int64_t c) { return c == 1; }));
+  for (int64_t m : {1000, 827, 100, 7, 1}) {
+    CAPTURE(m);
+    const auto n = loads(build_maps(Mapper::rps, kShapes, m, 5), m);
+    const auto [lo, hi] = std::minmax_element(n.begin(), n.end());
+    CHECK(*hi - *lo <= 1);
+  }
+  // HashedNet at 1x is not a bijection (collisions), which is what RANDOMFOLD fixes
+  const auto nh = loads(build_maps(Mapper::hashednet, kShapes, total(), 5), total());
+  CHECK(*std::max_element(nh.begin(), nh.end()) > 1);
+}
+
+TEST_CASE("every mapper is regenerated exactly from its seed; another seed gives another map") {
+  for (Mapper k : {Mapper::hashednet, Mapper::roast, Mapper::rps}) {
+    CAPTURE(mapper_name(k));
+    const auto a = build_maps(k, kShapes, 300, 11), b = build_maps(k, kShapes, 300, 11), c = build_maps(k, kShapes, 300, 12);
+    bool differs = false;
+    for (size_t l = 0; l < a.size(); ++l) {
+      CHECK(a[l].slot == b[l].slot);
+      CHECK(a[l].sign == b[l].sign);
+      differs = differs || a[l].slot != c[l].slot;
+      for (int32_t s : a[l].slot) CHECK_UNARY(s >= 0 && s < 300);
+    }
+    CHECK(differs);
+  }
+  CHECK_THROWS_AS(parse_mapper("roasted", "--method"), UsageError);
+}
+
+TEST_CASE("ROAST: each 32x32 block is one contiguous run of the shared array") {
+  const auto maps = build_maps(Mapper::roast, {{"w.weight", {70, 100}}}, 5000, 2);
+  const auto& s = maps[0].slot;
+  for (int64_t r = 0; r < 70; ++r)
+    for (int64_t c = 0; c < 100; ++c) {
+      const int64_t br = r / 32 * 32, bc = c / 32 * 32;  // the block's first element
+      const int64_t want = (s[br * 100 + bc] + (r - br) * 32 + (c - bc)) % 5000;
+      if (s[r * 100 + c] != want) FAIL("element (" << r << ", " << c << ") is not at its block's offset");
+    }
+}
+
+TEST_CASE("gather and scatter-add: W = M z and z.grad = M^T dL/dW against the map's dense matrix and finite differences") {
+  for (Mapper k : {Mapper::hashednet, Mapper::roast, Mapper::rps}) {
+    CAPTURE(mapper_name(k));
+    auto net = small_mlp();
+    ShareSpec spec;
+    spec.mapper = k;
+    spec.compression = 0.3;
+    spec.grad_scaler = false;
+    spec.block = 4;
+    SharedWeights s(*net, spec);
+    CHECK(s.shared_count() == 12 * 10 + 10 * 3);
+    CHECK(s.slots() == 45);
+    CHECK(s.dense_count() == 13);
+    s.load();
+    const torch::Tensor M = s.materialize();
+    const torch::Tensor w = torch::cat({net->named_parameters()["1.weight"].detach().reshape(-1), net->named_parameters()["3.weight"].detach().reshape(-1)});
+    CHECK(torch::allclose(w, torch::mv(M, s.z().detach()), 1e-6, 1e-7));
+    const torch::Tensor x = torch::randn({6, 12}), y = torch::randint(0, 3, {6}, torch::kInt64);
+    auto loss_at = [&](const torch::Tensor& z) {
+      torch::NoGradGuard g;
+      torch::Tensor keep = s.z().detach().clone();
+      s.z().detach().copy_(z);
+      s.load();
+      const double l = torch::nn::functional::cross_entropy(net->forward(x), y).item<double>();
+      s.z().detach().copy_(keep);
+      s.load();
+      return l;
+    };
+    torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    loss.backward();
+    const torch::Tensor gw = torch::cat({net->named_parameters()["1.weight"].grad().reshape(-1), net->named_parameters()["3.weight"].grad().reshape(-1)});
+    s.backward();
+    CHECK_FALSE(net->named_parameters()["1.weight"].grad().defined());  // moved onto z
+    CHECK(net->named_parameters()["1.bias"].grad().defined());           // dense: trains as usual
+    CHECK(torch::allclose(s.z().grad(), torch::mv(M.t(), gw), 1e-5, 1e-6));
+    for (int64_t j : {0, 7, 44}) {  // central differences; z is small (init_std), its scale large
+      const double h = 1e-3;
+      torch::Tensor zp = s.z().detach().clone(), zm = s.z().detach().clone();
+      zp[j] += h;
+      zm[j] -= h;
+      const double fd = (loss_at(zp) - loss_at(zm)) / (2 * h);
+      CHECK(std::abs(fd - s.z().grad()[j].item<double>()) < 1e-2 * std::max(1.0, std::abs(fd)));
+    }
+  }
+}
+
+TEST_CASE("at 1x with the gradient scaler, 100 SGD steps on z equal dense SGD on W within 1e-5") {
+  auto shared = small_mlp();
+  ShareSpec spec;
+  spec.mapper = Mapper::rps;
+  spec.compression = 1;
+  SharedWeights s(*shared, spec);
+  s.load();
+  auto dense = small_mlp();
+  {
+    torch::NoGradGuard g;
+    for (auto& p : dense->named_parameters()) p.value().copy_(shared->named_parameters()[p.key()]);
+  }
+  std::vector<torch::Tensor> sp;
+  for (auto& [name, t] : s.trainable()) sp.push_back(t);
+  torch::optim::SGD os(sp, torch::optim::SGDOptions(0.05));
+  torch::optim::SGD od(dense->parameters(), torch::optim::SGDOptions(0.05));
+  torch::manual_seed(9);
+  for (int step = 0; step < 100; ++step) {
+    const torch::Tensor x = torch::randn({16, 12}), y = torch::randint(0, 3, {16}, torch::kInt64);
+    s.load();
+    os.zero_grad();
+    torch::nn::functional::cross_entropy(shared->forward(x), y).backward();
+    s.backward();
+    os.step();
+    od.zero_grad();
+    torch::nn::functional::cross_entropy(dense->forward(x), y).backward();
+    od.step();
+  }
+  s.load();
+  double worst = 0;
+  for (auto& p : dense->named_parameters()) worst = std::max(worst, (p.value() - shared->named_parameters()[p.key()]).abs().max().item<double>());
+  CHECK(worst < 1e-5);
+  // without the scaler the steps differ (ROAST's sensitivity to init_std)
+  auto other = small_mlp();
+  spec.grad_scaler = false;
+  SharedWeights u(*other, spec);
+  CHECK(std::all_of(u.scaler().begin(), u.scaler().end(), [](float f) { return f == 1.0f; }));
+}
+
+TEST_CASE("with the gradient scaler, init_std in {1e-3, 1e-2, 1e-1} ends within 1% accuracy") {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({400, 12});
+  const torch::Tensor y = (x.slice(1, 0, 3).argmax(1));
+  std::vector<double> acc;
+  for (double init_std : {1e-3, 1e-2, 1e-1}) {
+    auto net = small_mlp();
+    ShareSpec spec;
+    spec.compression = 0.5;
+    spec.init_std = init_std;
+    spec.seed = 1;
+    SharedWeights s(*net, spec);
+    std::vector<torch::Tensor> ps;
+    for (auto& [name, t] : s.trainable()) ps.push_back(t);
+    torch::optim::SGD opt(ps, torch::optim::SGDOptions(0.2));
+    for (int step = 0; step < 300; ++step) {
+      s.load();
+      opt.zero_grad();
+      torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+      s.backward();
+      opt.step();
+    }
+    s.load();
+    acc.push_back((net->forward(x).argmax(1) == y).to(torch::kFloat64).mean().item<double>());
+  }
+  CAPTURE(acc[0]);
+  CAPTURE(acc[1]);
+  CAPTURE(acc[2]);
+  CHECK(acc[1] > 0.8);  // it learned
+  CHECK(*std::max_element(acc.begin(), acc.end()) - *std::min_element(acc.begin(), acc.end()) <= 0.01);
+}
+
+TEST_CASE("shared weights: bad specs are usage errors") {
+  auto net = small_mlp();
+  ShareSpec spec;
+  spec.compression = 0;
+  CHECK_THROWS_WITH_AS(SharedWeights(*net, spec), doctest::Contains("--compression"), UsageError);
+  spec.compression = 1.5;
+  CHECK_THROWS_AS(SharedWeights(*net, spec), UsageError);
+  spec.compression = std::nan("");
+  CHECK_THROWS_AS(SharedWeights(*net, spec), UsageError);
+  spec.compression = 0.5;
+  spec.init_std = 0;
+  CHECK_THROWS_AS(SharedWeights(*net, spec), UsageError);
+  torch::nn::Sequential no_weights{torch::nn::Tanh()};
+  spec.init_std = 0.01;
+  CHECK_THROWS_WITH_AS(SharedWeights(*no_weights, spec), doctest::Contains("no weight"), UsageError);
+}
