@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 
+#include "paramkit/compress/prune.h"
 #include "paramkit/compress/rps.h"
 #include "paramkit/core/error.h"
 
@@ -203,4 +204,85 @@ TEST_CASE("shared weights: bad specs are usage errors") {
   torch::nn::Sequential no_weights{torch::nn::Tanh()};
   spec.init_std = 0.01;
   CHECK_THROWS_WITH_AS(SharedWeights(*no_weights, spec), doctest::Contains("no weight"), UsageError);
+}
+
+TEST_CASE("pruning masks keep exactly the requested count, the highest scores, ties by position") {
+  const std::vector<torch::Tensor> s = {torch::tensor({3.f, 1.f, 2.f, 2.f}).reshape({2, 2}), torch::tensor({2.f, 0.f, 5.f})};
+  auto m = top_masks(s, 4);
+  CHECK(torch::equal(m[0], torch::tensor({1.f, 0.f, 1.f, 1.f}).reshape({2, 2})));  // 5, 3, then the first two 2s
+  CHECK(torch::equal(m[1], torch::tensor({0.f, 0.f, 1.f})));
+  for (int64_t keep : {1, 3, 7}) {
+    auto mk = top_masks(s, keep);
+    CHECK((mk[0].sum() + mk[1].sum()).item().toDouble() == keep);
+  }
+  CHECK_THROWS_AS(top_masks(s, 0), UsageError);
+  CHECK_THROWS_AS(top_masks(s, 8), UsageError);
+  auto net = small_mlp();
+  const torch::Tensor x = torch::randn({8, 12}), y = torch::randint(0, 3, {8}, torch::kInt64);
+  auto fwd = [&](torch::Tensor t) { return net->forward(t); };
+  for (Pruner p : {Pruner::mag, Pruner::snip, Pruner::grasp, Pruner::synflow}) {
+    CAPTURE(pruner_name(p));
+    auto masks = prune_masks(*net, fwd, p, 37, x, y, 10);
+    MaskedWeights mw(*net, masks);
+    CHECK(mw.kept() == 37);
+  }
+  // magnitude keeps the largest |theta|
+  auto mags = score_magnitude(*net);
+  auto mm = top_masks(mags, 10);
+  const double smallest_kept = torch::cat({mags[0].masked_select(mm[0] > 0), mags[1].masked_select(mm[1] > 0)}).min().item<double>();
+  const double largest_pruned = torch::cat({mags[0].masked_select(mm[0] == 0), mags[1].masked_select(mm[1] == 0)}).max().item<double>();
+  CHECK(smallest_kept >= largest_pruned);
+}
+
+TEST_CASE("SynFlow scores on a hand-computable network; SNIP is |g theta|; GraSP's H g against differences of g") {
+  torch::nn::Sequential net{torch::nn::Linear(torch::nn::LinearOptions(2, 2).bias(false)), torch::nn::Linear(torch::nn::LinearOptions(2, 1).bias(false))};
+  {
+    torch::NoGradGuard g;
+    net->named_parameters()["0.weight"].copy_(torch::tensor({1.f, -2.f, 3.f, 0.5f}).reshape({2, 2}));
+    net->named_parameters()["1.weight"].copy_(torch::tensor({-1.f, 2.f}).reshape({1, 2}));
+  }
+  auto fwd = [&](torch::Tensor t) { return net->forward(t); };
+  // R = |W2| |W1| 1: dR/d|W1_ij| = |W2_i|, dR/d|W2_i| = sum_j |W1_ij|
+  const auto s = score_synflow(*net, fwd, {2});
+  CHECK(torch::allclose(s[0], torch::tensor({1.f, 2.f, 6.f, 1.f}).reshape({2, 2})));
+  CHECK(torch::allclose(s[1], torch::tensor({3.f, 7.f}).reshape({1, 2})));
+  CHECK((net->named_parameters()["0.weight"][0][1].item<float>() == -2.f));  // signs restored
+  CHECK((net->named_parameters()["0.weight"].scalar_type() == torch::kFloat32));
+
+  auto mlp = small_mlp();
+  auto f2 = [&](torch::Tensor t) { return mlp->forward(t); };
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::randn({8, 12}), y = torch::randint(0, 3, {8}, torch::kInt64);
+  const auto snip = score_snip(*mlp, f2, x, y);
+  torch::nn::functional::cross_entropy(mlp->forward(x), y).backward();
+  const torch::Tensor w1 = mlp->named_parameters()["1.weight"];
+  CHECK(torch::allclose(snip[0], (w1.grad() * w1.detach()).abs()));
+  w1.mutable_grad().reset();
+  for (auto& p : mlp->parameters())
+    if (p.grad().defined()) p.mutable_grad().reset();
+  const auto grasp = score_grasp(*mlp, f2, x, y);
+  // H g by central differences of the gradient along g
+  std::vector<torch::Tensor> ws = {mlp->named_parameters()["1.weight"], mlp->named_parameters()["3.weight"]};
+  auto grad_at = [&](double eps, const std::vector<torch::Tensor>& dir) {
+    {
+      torch::NoGradGuard g;
+      for (size_t i = 0; i < ws.size(); ++i) ws[i].add_(dir[i], eps);
+    }
+    auto g = torch::autograd::grad({torch::nn::functional::cross_entropy(mlp->forward(x), y)}, ws);
+    {
+      torch::NoGradGuard gg;
+      for (size_t i = 0; i < ws.size(); ++i) ws[i].sub_(dir[i], eps);
+    }
+    return g;
+  };
+  auto g0 = grad_at(0, {torch::zeros_like(ws[0]), torch::zeros_like(ws[1])});
+  for (auto& t : g0) t = t.detach().to(torch::kFloat64);
+  std::vector<torch::Tensor> dir = {g0[0].to(torch::kFloat32), g0[1].to(torch::kFloat32)};
+  const double eps = 1e-2;
+  auto gp = grad_at(eps, dir), gm = grad_at(-eps, dir);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const torch::Tensor hg = (gp[i] - gm[i]).to(torch::kFloat64) / (2 * eps);
+    const torch::Tensor want = hg * ws[i].detach().to(torch::kFloat64);
+    CHECK(torch::allclose(grasp[i].to(torch::kFloat64), want, 1e-2, 1e-4));
+  }
 }
