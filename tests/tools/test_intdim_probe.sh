@@ -125,9 +125,9 @@ expect_no_file sw2
 expect_rc 2 intdim-probe sweep --d 0,50 -o sw2 -- "${sw[@]}" --log-jsonl x.jsonl
 expect_err "--log-jsonl"
 expect_rc 2 intdim-probe sweep --d 0,50 -o sw2 -- "${sw[@]}" --seed 3
-expect_err "--seeds"
+expect_err "the sweep's to set per run"
 expect_rc 2 intdim-probe sweep --d 0,50 -o sw -- "${sw[@]}" --lr 0.01
-expect_err "other train flags"
+expect_err "other flags"
 expect_rc 2 intdim-probe sweep --d 300000 -o sw3 -- "${sw[@]}"
 expect_err "job d300000-s0 failed (exit status 2)"
 expect_no_file sw3/manifest.json
