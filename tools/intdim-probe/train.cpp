@@ -10,13 +10,13 @@
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
+#include "paramkit/core/provenance.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/io/json.h"
 #include "paramkit/nn/models.h"
 #include "paramkit/nn/subspace.h"
 #include "paramkit/nn/train.h"
-#include "paramkit/core/provenance.h"
 #include "paramkit/torch/device.h"
 #include "paramkit/torch/state_dict.h"
 
@@ -52,11 +52,7 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     train.log_every = 0;
   }
   void add_options(CLI::App& app) override {
-    app.add_option("--train-images", train_images, "IDX images for training")->required();
-    app.add_option("--train-labels", train_labels, "IDX labels for training")->required();
-    app.add_option("--test-images", test_images, "IDX images for testing (default: a seeded 10% split of the training set)");
-    app.add_option("--test-labels", test_labels, "IDX labels for testing");
-    app.add_option("--train-limit", train_limit, "Use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+    cli::add_image_data(app, data);
     app.add_option("--model", model_name, "fc (784-200-200-10, the paper's MNIST FC), lenet (the paper's LeNet: unpadded, D = 44,426 on MNIST), lenet5 (padded to 32x32) or mlp (--hidden)")
         ->capture_default_str()
         ->check(CLI::IsMember({"fc", "mlp", "lenet", "lenet5"}));
@@ -78,27 +74,14 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     train.validate();
     if (!save_weights.empty() && std::filesystem::path(save_weights) == std::filesystem::path(out))
       throw UsageError("--save-weights and --output must differ");
-    if (test_images.empty() != test_labels.empty()) throw UsageError("--test-images and --test-labels go together");
     if (!hidden.empty() && model_name != "mlp") throw UsageError("--hidden is for --model mlp");
     const c10::Device device = parse_device(ctx.common.device);
-    Dataset all = load_idx_dataset(train_images, train_labels);
-    if (train_limit > 0 && train_limit < all.size()) {
-      std::vector<int64_t> rows(train_limit);
-      for (int64_t i = 0; i < train_limit; ++i) rows[i] = i;
-      all = all.subset(rows);
-    }
-    Dataset tr = all, te;
-    if (test_images.empty()) {
-      auto parts = split_indices(all.size(), {0.9, 0.1}, ctx.common.seed);
-      tr = all.subset(parts[0]);
-      te = all.subset(parts[1]);
-    } else {
-      te = load_idx_dataset(test_images, test_labels);
-    }
+    cli::TrainTest tt = cli::load_image_data(data, ctx.common.seed);
+    Dataset& tr = tt.train;
+    const Dataset& te = tt.test;
     if (shuffle > 0) tr = shuffle_labels(tr, shuffle, ctx.common.seed);
-    if (tr.size() == 0 || te.size() == 0) throw UsageError(fmt::format("too few examples ({} read) for a training and a test set", all.size()));
     nn::ModelSpec spec;
-    spec.in_shape.assign(all.x.sizes().begin() + 1, all.x.sizes().end());
+    spec.in_shape.assign(tr.x.sizes().begin() + 1, tr.x.sizes().end());
     spec.name = model_name == "fc" ? "mlp" : model_name;
     if (model_name == "fc") spec.hidden = {200, 200};
     if (model_name == "mlp") spec.hidden = hidden;
@@ -148,9 +131,10 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
     write_report(out, r);
     return r;
   }
-  std::string train_images, train_labels, test_images, test_labels, model_name = "fc", projection = "fastfood", out, save_weights;
+  cli::ImageDataOptions data;
+  std::string model_name = "fc", projection = "fastfood", out, save_weights;
   std::vector<int64_t> hidden;
-  int64_t train_limit = 0, d = 0;
+  int64_t d = 0;
   double memory_budget_gb = 4, l2 = 1e-5, shuffle = 0;
   nn::TrainOptions train;
 };

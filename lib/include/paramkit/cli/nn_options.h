@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include "paramkit/data/dataset.h"
 #include "paramkit/nn/optim.h"
 #include "paramkit/nn/train.h"
 
@@ -15,5 +16,19 @@ void add_schedule(CLI::App& app, nn::ScheduleOptions& o);
 // --epochs, --batch-size, --max-steps, checkpointing (cli::add_checkpointing, in steps), --log-every,
 // --log-jsonl, then the optimizer's and the schedule's flags.
 void add_training(CLI::App& app, nn::TrainOptions& o);
+
+// Image classification data from IDX files: --train-images, --train-labels, --test-images,
+// --test-labels (without them a seeded 10% of the training set), --train-limit.
+struct ImageDataOptions {
+  std::string train_images, train_labels, test_images, test_labels;
+  int64_t train_limit = 0;  // the first N training examples (0: all)
+};
+void add_image_data(CLI::App& app, ImageDataOptions& o);
+struct TrainTest {
+  Dataset train, test;
+  int64_t read = 0;  // training examples read (before the limit)
+};
+// UsageError for half a test pair or too few examples; InputError (from the readers) for bad files.
+TrainTest load_image_data(const ImageDataOptions& o, uint64_t seed);
 
 }  // namespace paramkit::cli
