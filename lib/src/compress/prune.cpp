@@ -192,6 +192,12 @@ void MaskedWeights::backward() {
 std::vector<std::pair<std::string, torch::Tensor>> MaskedWeights::trainable() { return params_; }
 std::vector<std::pair<std::string, torch::Tensor>> MaskedWeights::state() { return buffers_; }
 
+void MaskedWeights::set_masks(const std::vector<torch::Tensor>& masks) {
+  if (masks.size() != masks_.size()) throw UsageError("pruning: one mask per prunable weight");
+  torch::NoGradGuard g;
+  for (size_t i = 0; i < masks.size(); ++i) masks_[i].copy_(masks[i]);
+}
+
 int64_t MaskedWeights::kept() const {
   int64_t n = 0;
   for (const auto& m : masks_) n += static_cast<int64_t>(m.sum().item<double>());

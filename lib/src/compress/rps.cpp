@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/rng.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/io/tensor_store.h"
+#include "paramkit/torch/state_dict.h"
 
 namespace paramkit::compress {
 
@@ -104,7 +108,10 @@ SharedWeights::SharedWeights(torch::nn::Module& module, const ShareSpec& spec) :
       dense_params_.emplace_back(p.key(), p.value());
     }
   }
-  for (const auto& b : module.named_buffers()) buffers_.emplace_back(nn::checkpoint_name(b.key()), b.value());
+  for (const auto& b : module.named_buffers()) {
+    buffers_.emplace_back(nn::checkpoint_name(b.key()), b.value());
+    buffer_paths_.emplace_back(b.key(), b.value());
+  }
   if (shared_ == 0) throw UsageError("the model has no weight matrices or kernels to share");
   const int64_t m = std::max<int64_t>(1, std::llround(spec.compression * static_cast<double>(shared_)));
   maps_ = build_maps(spec.mapper, shapes, m, spec.seed, spec.block);
@@ -216,6 +223,101 @@ torch::Tensor SharedWeights::materialize() const {
     base += static_cast<int64_t>(lm.slot.size());
   }
   return M;
+}
+
+namespace {
+const char* kKey = "paramkit.rps";
+}
+
+void save_compressed(const std::string& path, const SharedWeights& shared, const nn::ModelSpec& model, Metadata metadata) {
+  nlohmann::json weights = nlohmann::json::array();
+  for (const LayerMap& lm : shared.maps()) weights.push_back({{"name", lm.name}, {"shape", lm.shape}, {"scale", lm.scale}});
+  const ShareSpec& sp = shared.spec();
+  metadata[kKey] = nlohmann::json({{"format", 1},
+                                   {"model", nn::to_json(model)},
+                                   {"mapper", mapper_name(sp.mapper)},
+                                   {"slots", shared.slots()},
+                                   {"seed", sp.seed},
+                                   {"block", sp.block},
+                                   {"weights", weights}})
+                       .dump();
+  std::vector<std::pair<std::string, torch::Tensor>> tensors = {{"z", const_cast<SharedWeights&>(shared).z().detach().to(torch::kCPU).contiguous()}};
+  for (const auto& [name, t] : shared.dense_parameters()) tensors.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  for (const auto& [name, t] : shared.buffers()) tensors.emplace_back(name, t.detach().to(torch::kCPU).contiguous());
+  save_tensors(path, tensors, metadata);
+}
+
+std::shared_ptr<torch::nn::Module> expand_compressed(const std::string& path, nn::ModelSpec& model,
+                                                     std::function<torch::Tensor(torch::Tensor)>& forward) {
+  auto reader = open_tensors(path);
+  auto it = reader->metadata().find(kKey);
+  if (it == reader->metadata().end()) throw InputError(path, std::string("__metadata__.") + kKey, "missing (not a model written by rps-compress train --save)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const std::exception&) {
+    throw InputError(path, kKey, "not valid JSON");
+  }
+  auto field = [&](const char* key) -> const nlohmann::json& {
+    if (!j.is_object() || !j.contains(key)) throw InputError(path, std::string(kKey) + "." + key, "missing");
+    return j.at(key);
+  };
+  model = nn::model_spec_from_json(field("model"), path);
+  if (!field("mapper").is_string()) throw InputError(path, std::string(kKey) + ".mapper", "expected hashednet, roast or rps");
+  const Mapper mapper = parse_mapper(field("mapper").get<std::string>(), path + ": mapper");
+  if (!field("slots").is_number_integer() || field("slots").get<int64_t>() < 1) throw InputError(path, std::string(kKey) + ".slots", "expected a positive integer");
+  if (!field("seed").is_number_unsigned()) throw InputError(path, std::string(kKey) + ".seed", "expected a non-negative integer");
+  if (!field("block").is_number_integer() || field("block").get<int64_t>() < 1) throw InputError(path, std::string(kKey) + ".block", "expected a positive integer");
+  const int64_t m = field("slots").get<int64_t>();
+  auto module = nn::build_model(model, 0, forward);
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : module->named_parameters()) params[p.key()] = p.value();
+  const auto& ws = field("weights");
+  if (!ws.is_array()) throw InputError(path, std::string(kKey) + ".weights", "expected a list");
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  std::vector<float> scales;
+  std::set<std::string> shared_names;
+  for (const auto& w : ws) {
+    if (!w.is_object() || !w.contains("name") || !w["name"].is_string() || !w.contains("scale") || !w["scale"].is_number())
+      throw InputError(path, std::string(kKey) + ".weights", "each entry needs a name and a scale");
+    const std::string name = w["name"].get<std::string>();
+    auto p = params.find(name);
+    if (p == params.end() || !is_shared_weight(name, p->second))
+      throw InputError(path, std::string(kKey) + ".weights", "'" + name + "' is not a weight matrix of the model");
+    shapes.emplace_back(name, p->second.sizes().vec());
+    scales.push_back(w["scale"].get<float>());
+    shared_names.insert(name);
+  }
+  for (const auto& [name, p] : params)
+    if (is_shared_weight(name, p) && !shared_names.count(name)) throw InputError(path, std::string(kKey) + ".weights", "'" + name + "' is missing");
+  if (!reader->contains("z")) throw InputError(path, "z", "missing tensor");
+  const torch::Tensor z = read_tensor(*reader, "z", DType::F32);
+  if (z.dim() != 1 || z.numel() != m) throw InputError(path, "z", fmt::format("expected {} values (slots), got {}", m, z.numel()));
+  if (!torch::isfinite(z).all().item<bool>()) throw InputError(path, "z", "non-finite values");
+  const auto maps = build_maps(mapper, shapes, m, field("seed").get<uint64_t>(), field("block").get<int64_t>());
+  torch::NoGradGuard no_grad;
+  const float* zp = z.data_ptr<float>();
+  for (size_t l = 0; l < maps.size(); ++l) {
+    torch::Tensor w = torch::empty(params[maps[l].name].sizes(), torch::kFloat32);
+    float* wp = w.data_ptr<float>();
+    for (size_t k = 0; k < maps[l].slot.size(); ++k) wp[k] = scales[l] * maps[l].sign[k] * zp[maps[l].slot[k]];
+    params[maps[l].name].copy_(w);
+  }
+  // the rest by name: parameters outside z and buffers
+  for (const auto& p : module->named_parameters()) {
+    if (shared_names.count(p.key())) continue;
+    if (!reader->contains(p.key())) throw InputError(path, p.key(), "missing tensor");
+    const torch::Tensor t = read_tensor(*reader, p.key(), DType::F32);
+    if (!t.sizes().equals(p.value().sizes())) throw InputError(path, p.key(), "shape differs from the model's");
+    p.value().copy_(t);
+  }
+  for (const auto& b : module->named_buffers()) {
+    if (!reader->contains(b.key())) throw InputError(path, b.key(), "missing tensor");
+    const torch::Tensor t = read_tensor(*reader, b.key());
+    if (!t.sizes().equals(b.value().sizes())) throw InputError(path, b.key(), "shape differs from the model's");
+    b.value().copy_(t);
+  }
+  return module;
 }
 
 }  // namespace paramkit::compress

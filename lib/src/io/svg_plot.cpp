@@ -118,6 +118,11 @@ std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& o
       const double a = tx(s.x[i]), b = ty(s.y[i]);
       if (!std::isfinite(a) || !std::isfinite(b)) continue;
       dx0 = std::min(dx0, a), dx1 = std::max(dx1, a), dy0 = std::min(dy0, b), dy1 = std::max(dy1, b);
+      if (i < s.y_err.size() && std::isfinite(s.y_err[i])) {
+        const double lo = ty(s.y[i] - s.y_err[i]), hi = ty(s.y[i] + s.y_err[i]);
+        if (std::isfinite(lo)) dy0 = std::min(dy0, lo);
+        if (std::isfinite(hi)) dy1 = std::max(dy1, hi);
+      }
     }
   auto [x0, x1] = axis_range(dx0, dx1, fixed(o.x_min, o.log_x), fixed(o.x_max, o.log_x));
   auto [y0, y1] = axis_range(dy0, dy1, fixed(o.y_min, o.log_y), fixed(o.y_max, o.log_y));
@@ -167,6 +172,12 @@ std::string svg_plot(const std::vector<PlotSeries>& series, const PlotOptions& o
       if (s.step && have_prev) pts += fmt::format("{:.1f},{:.1f} ", px, prev_py);
       pts += fmt::format("{:.1f},{:.1f} ", px, py);
       if (s.points) dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\"/>\n", px, py, col);
+      if (i < s.y_err.size() && std::isfinite(s.y_err[i]) && s.y_err[i] > 0) {
+        const double lo = ty(s.y[i] - s.y_err[i]), hi = ty(s.y[i] + s.y_err[i]);
+        const double plo = std::isfinite(lo) ? PY(lo) : top + ph, phi = std::isfinite(hi) ? PY(hi) : top;
+        dots += fmt::format("<path d=\"M{0:.1f},{1:.1f}V{2:.1f}M{3:.1f},{1:.1f}H{4:.1f}M{3:.1f},{2:.1f}H{4:.1f}\" stroke=\"{5}\" fill=\"none\"/>\n",
+                            px, plo, phi, px - 3, px + 3, col);
+      }
       have_prev = true, prev_py = py;
     }
     if (s.line && !pts.empty()) {

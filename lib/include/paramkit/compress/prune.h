@@ -55,6 +55,8 @@ class MaskedWeights : public nn::WeightGenerator {
   std::vector<std::pair<std::string, torch::Tensor>> state() override;
   int64_t kept() const;
   const std::vector<torch::Tensor>& masks() const { return masks_; }
+  // New masks of the same shapes, copied into the current ones (which a checkpoint may hold).
+  void set_masks(const std::vector<torch::Tensor>& masks);
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> weights_, params_, buffers_;

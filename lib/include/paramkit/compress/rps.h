@@ -24,7 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include "paramkit/io/safetensors.h"
 #include "paramkit/nn/generated.h"
+#include "paramkit/nn/models.h"
 
 namespace paramkit::compress {
 
@@ -69,6 +71,10 @@ class SharedWeights : public nn::WeightGenerator {
   std::vector<std::pair<std::string, torch::Tensor>> state() override;
 
   torch::Tensor& z() { return z_; }
+  const ShareSpec& spec() const { return spec_; }
+  // Module paths of the parameters outside z and of the buffers.
+  const std::vector<std::pair<std::string, torch::Tensor>>& dense_parameters() const { return dense_params_; }
+  const std::vector<std::pair<std::string, torch::Tensor>>& buffers() const { return buffer_paths_; }
   int64_t slots() const { return z_.numel(); }
   int64_t shared_count() const { return shared_; }  // weights read from z
   int64_t dense_count() const;                       // parameters outside z (biases, norms)
@@ -80,7 +86,7 @@ class SharedWeights : public nn::WeightGenerator {
 
  private:
   ShareSpec spec_;
-  std::vector<std::pair<std::string, torch::Tensor>> shared_params_, dense_params_, buffers_;
+  std::vector<std::pair<std::string, torch::Tensor>> shared_params_, dense_params_, buffers_, buffer_paths_;
   std::vector<LayerMap> maps_;
   torch::Tensor z_;
   int64_t shared_ = 0;
@@ -91,5 +97,15 @@ class SharedWeights : public nn::WeightGenerator {
   std::vector<float> slot_coef_;
   std::vector<float> scaler_;  // per-slot multiplier of z.grad (1 without the scaler)
 };
+
+// A trained shared-weight model stored as seed + z: a safetensors file with z, the dense parameters
+// and the buffers (by module path), and in its metadata "paramkit.rps" {"model": ModelSpec, "mapper",
+// "slots", "seed", "block", "weights": [{"name", "shape", "scale"}]}: the maps are regenerated from the
+// seed, so the file is z plus what is not shared.
+void save_compressed(const std::string& path, const SharedWeights& shared, const nn::ModelSpec& model, Metadata metadata);
+// The model of such a file with every weight expanded (W = scale G z[IDX]); InputError naming the
+// file and field for anything missing or inconsistent.
+std::shared_ptr<torch::nn::Module> expand_compressed(const std::string& path, nn::ModelSpec& model,
+                                                     std::function<torch::Tensor(torch::Tensor)>& forward);
 
 }  // namespace paramkit::compress

@@ -13,6 +13,7 @@ enum class Dash { solid, dashed, dotted };
 struct PlotSeries {
   std::string label;
   std::vector<double> x, y;  // points that are not finite (or not positive on a log axis) are skipped
+  std::vector<double> y_err;  // empty, or a symmetric error bar (y - e, y + e) per point
   bool line = true, points = false;
   bool step = false;         // line drawn as a right-continuous step function (Kaplan-Meier)
   Dash dash = Dash::solid;
