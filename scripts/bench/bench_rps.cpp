@@ -2,7 +2,8 @@
 // scatter-add (backward: z.grad from dL/dW) of every mapper against memcpy of the same bytes in the same
 // run, on a 4096 x 4096 weight (64 MB, beyond the caches); and a training step of a compressed MLP and
 // LeNet-5 against the dense step at 1/10 and 1/100 (batch 128, SGD, synthetic MNIST-shaped data).
-//   bench-rps [THREADS]   prints JSON
+// With DEVICE cuda, the kernels run on the GPU (kernels/shared.cu) against a device-to-device copy.
+//   bench-rps [THREADS] [DEVICE]   prints JSON
 #include <fmt/format.h>
 
 #include <chrono>
@@ -36,27 +37,44 @@ struct OneWeight : torch::nn::Module {
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  const torch::Device device(argc > 2 ? argv[2] : "cpu");
+  const bool gpu = device.is_cuda();
+  auto sync = [&] {
+    if (gpu) torch::cuda::synchronize();
+  };
   torch::set_num_threads(threads);
   torch::manual_seed(0);
-  std::string out = fmt::format("{{\"threads\": {}, \"kernels\": [\n", threads);
+  std::string out = fmt::format("{{\"threads\": {}, \"device\": \"{}\", \"kernels\": [\n", threads, device.str());
   const int64_t n = 4096;
   const double bytes = 4.0 * n * n;
   std::vector<float> src(static_cast<size_t>(n * n), 1.0f), dst(static_cast<size_t>(n * n));
-  const double memcpy_s = best_of(5, [&] { std::memcpy(dst.data(), src.data(), static_cast<size_t>(bytes)); });
+  torch::Tensor dsrc = torch::ones({n, n}, torch::TensorOptions().device(device)), ddst = torch::empty_like(dsrc);
+  const double memcpy_s = gpu ? best_of(5, [&] {
+    ddst.copy_(dsrc);
+    sync();
+  })
+                              : best_of(5, [&] { std::memcpy(dst.data(), src.data(), static_cast<size_t>(bytes)); });
   bool first = true;
   for (auto mapper : {compress::Mapper::hashednet, compress::Mapper::roast, compress::Mapper::rps})
     for (double c : {0.1, 0.01}) {
       OneWeight w(n);
+      w.to(device);
       compress::ShareSpec spec;
       spec.mapper = mapper;
       spec.compression = c;
       compress::SharedWeights s(w, spec);
-      const double gather = best_of(5, [&] { s.load(); });
-      w.weight.mutable_grad() = torch::randn({n, n});
+      s.load();  // first use copies the maps to the device
+      sync();
+      const double gather = best_of(5, [&] {
+        s.load();
+        sync();
+      });
+      w.weight.mutable_grad() = torch::randn({n, n}, torch::TensorOptions().device(device));
       torch::Tensor g = w.weight.grad();
       const double scatter = best_of(5, [&] {
         w.weight.mutable_grad() = g;
         s.backward();
+        sync();
         s.z().mutable_grad().reset();
       });
       out += fmt::format("{}  {{\"mapper\": \"{}\", \"compression\": {}, \"weights\": {}, \"gather_gbs\": {:.2f}, \"scatter_gbs\": {:.2f}, "
@@ -71,11 +89,12 @@ int main(int argc, char** argv) {
     nn::ModelSpec spec;
     spec.name = model;
     spec.in_shape = {28, 28};
-    const torch::Tensor x = torch::rand({128, 28, 28}), y = torch::randint(0, 10, {128}, torch::kInt64);
+    const torch::Tensor x = torch::rand({128, 28, 28}).to(device), y = torch::randint(0, 10, {128}, torch::kInt64).to(device);
     double dense_ms = 0;
     for (double c : {1.0, 0.1, 0.01}) {
       std::function<torch::Tensor(torch::Tensor)> fwd;
       auto m = nn::build_model(spec, 0, fwd);
+      m->to(device);
       std::unique_ptr<compress::SharedWeights> s;
       std::vector<torch::Tensor> params = m->parameters();
       if (c < 1) {
@@ -96,6 +115,7 @@ int main(int argc, char** argv) {
         torch::nn::functional::cross_entropy(fwd(x), y).backward();
         if (s) s->backward();
         opt->step();
+        sync();
       };
       for (int i = 0; i < 5; ++i) step();
       const int steps = 50;

@@ -34,6 +34,10 @@ else
 fi
 ./build-gpu/bin/bench-decode $((1 << 28)) /tmp | tee "$out/bench_decode.json"
 echo "bench exit: $?"
+# rps-compress: the shared-weight gather and atomic scatter-add (kernels/shared.cu) against a device
+# copy of the same bytes (goal: gather >= 70% of it), and compressed training steps against dense.
+./build-gpu/bin/bench-rps 16 cuda | tee "$out/bench_rps.json"
+echo "bench rps exit: $?"
 # pcb-merge on the GPU against the CPU, on a synthetic 100M-parameter model with 3 fine-tunes: wall
 # time of each method on each device, and the largest difference between the two merges.
 ./build-gpu/bin/bench-merge make /tmp/merge-gpu 100e6 3 > /dev/null

@@ -10,6 +10,7 @@
 #include "paramkit/torch/state_dict.h"
 #include "paramkit/io/tensor_store.h"
 #include "paramkit/kernels/decode.h"
+#include "paramkit/compress/rps.h"
 #include "paramkit/merge/merge_job.h"
 
 using namespace paramkit;
@@ -99,5 +100,32 @@ TEST_CASE("merges on the GPU equal the CPU merges (every method, same masks for 
         CHECK(torch::allclose(read_tensor(*cpu, k), read_tensor(*gpu, k), 1e-5, 1e-5));
       }
     }
+  }
+}
+
+TEST_CASE("shared weights on the GPU (gather, atomic scatter-add, scaler) equal the CPU reference") {
+  REQUIRE(torch::cuda::is_available());
+  for (auto mapper : {compress::Mapper::hashednet, compress::Mapper::roast, compress::Mapper::rps}) {
+    torch::manual_seed(3);
+    torch::nn::Sequential cpu(torch::nn::Linear(300, 200), torch::nn::Tanh(), torch::nn::Linear(200, 10));
+    torch::nn::Sequential gpu(torch::nn::Linear(300, 200), torch::nn::Tanh(), torch::nn::Linear(200, 10));
+    {
+      torch::NoGradGuard g;
+      for (auto& p : gpu->named_parameters()) p.value().copy_(cpu->named_parameters()[p.key()]);
+    }
+    gpu->to(torch::kCUDA);
+    compress::ShareSpec spec;
+    spec.mapper = mapper;
+    spec.compression = 0.05;
+    compress::SharedWeights sc(*cpu, spec), sg(*gpu, spec);
+    sc.load();
+    sg.load();
+    for (auto& p : cpu->named_parameters()) CHECK(torch::allclose(p.value(), gpu->named_parameters()[p.key()].cpu(), 0, 0));
+    const torch::Tensor x = torch::randn({32, 300}), y = torch::randint(0, 10, {32}, torch::kInt64);
+    torch::nn::functional::cross_entropy(cpu->forward(x), y).backward();
+    torch::nn::functional::cross_entropy(gpu->forward(x.cuda()), y.cuda()).backward();
+    sc.backward();
+    sg.backward();
+    CHECK(torch::allclose(sc.z().grad(), sg.z().grad().cpu(), 1e-4, 1e-6));  // atomics sum in another order
   }
 }

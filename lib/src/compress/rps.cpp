@@ -13,6 +13,13 @@
 #include "paramkit/io/tensor_store.h"
 #include "paramkit/torch/state_dict.h"
 
+#ifdef PARAMKIT_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "paramkit/kernels/shared.h"
+#endif
+
 namespace paramkit::compress {
 
 Mapper parse_mapper(const std::string& name, const std::string& flag) {
@@ -169,6 +176,20 @@ std::vector<std::pair<std::string, torch::Tensor>> SharedWeights::state() { retu
 
 void SharedWeights::load() {
   torch::NoGradGuard no_grad;
+#ifdef PARAMKIT_HAVE_CUDA
+  if (z_.device().is_cuda()) {
+    prepare_device();
+    c10::cuda::CUDAGuard guard(z_.device());
+    void* stream = at::cuda::getCurrentCUDAStream().stream();
+    for (size_t l = 0; l < maps_.size(); ++l) {
+      torch::Tensor& p = shared_params_[l].second;
+      TORCH_CHECK(p.is_contiguous() && p.scalar_type() == torch::kFloat32, "shared weights on the GPU must be contiguous float32");
+      kernels::shared_gather(z_.data_ptr<float>(), device_slot_[l].data_ptr<int32_t>(), device_sign_[l].data_ptr<int8_t>(), maps_[l].scale,
+                             p.data_ptr<float>(), p.numel(), stream);
+    }
+    return;
+  }
+#endif
   const torch::Tensor z = z_.detach().to(torch::kCPU).contiguous();
   const float* zp = z.data_ptr<float>();
   for (size_t l = 0; l < maps_.size(); ++l) {
@@ -188,6 +209,29 @@ void SharedWeights::load() {
 }
 
 void SharedWeights::backward() {
+#ifdef PARAMKIT_HAVE_CUDA
+  if (z_.device().is_cuda()) {
+    prepare_device();
+    c10::cuda::CUDAGuard guard(z_.device());
+    void* stream = at::cuda::getCurrentCUDAStream().stream();
+    torch::Tensor zg = torch::zeros_like(z_.detach());
+    for (size_t l = 0; l < maps_.size(); ++l) {
+      torch::Tensor& p = shared_params_[l].second;
+      if (!p.grad().defined()) continue;
+      const torch::Tensor g = p.grad().detach().to(torch::kFloat32).contiguous();
+      kernels::shared_scatter_add(g.data_ptr<float>(), device_slot_[l].data_ptr<int32_t>(), device_sign_[l].data_ptr<int8_t>(), maps_[l].scale,
+                                  zg.data_ptr<float>(), g.numel(), stream);
+    }
+    if (spec_.grad_scaler) kernels::scale_by(zg.data_ptr<float>(), device_scaler_.data_ptr<float>(), zg.numel(), stream);
+    if (z_.grad().defined())
+      z_.mutable_grad().add_(zg);
+    else
+      z_.mutable_grad() = zg;
+    for (auto& [name, p] : shared_params_)
+      if (p.grad().defined()) p.mutable_grad().reset();
+    return;
+  }
+#endif
   std::vector<torch::Tensor> grads;
   std::vector<const float*> gp;
   for (auto& [name, p] : shared_params_) {
@@ -212,6 +256,18 @@ void SharedWeights::backward() {
     z_.mutable_grad() = zg;
   for (auto& [name, p] : shared_params_)
     if (p.grad().defined()) p.mutable_grad().reset();
+}
+
+void SharedWeights::prepare_device() {
+  if (!device_slot_.empty() && device_slot_[0].device() == z_.device()) return;
+  device_slot_.clear();
+  device_sign_.clear();
+  for (const LayerMap& lm : maps_) {
+    const int64_t n = static_cast<int64_t>(lm.slot.size());
+    device_slot_.push_back(torch::from_blob(const_cast<int32_t*>(lm.slot.data()), {n}, torch::kInt32).to(z_.device()));
+    device_sign_.push_back(torch::from_blob(const_cast<int8_t*>(lm.sign.data()), {n}, torch::kInt8).to(z_.device()));
+  }
+  device_scaler_ = torch::from_blob(scaler_.data(), {static_cast<int64_t>(scaler_.size())}, torch::kFloat32).to(z_.device());
 }
 
 torch::Tensor SharedWeights::materialize() const {

@@ -96,6 +96,10 @@ class SharedWeights : public nn::WeightGenerator {
   std::vector<int64_t> slot_element_;
   std::vector<float> slot_coef_;
   std::vector<float> scaler_;  // per-slot multiplier of z.grad (1 without the scaler)
+  // On a GPU (kernels/shared.cu): the maps and the scaler copied to z's device on first use.
+  void prepare_device();
+  std::vector<torch::Tensor> device_slot_, device_sign_;
+  torch::Tensor device_scaler_;
 };
 
 // A trained shared-weight model stored as seed + z: a safetensors file with z, the dense parameters
