@@ -431,16 +431,23 @@ void Subspace::load() {
 }
 
 void Subspace::backward(double l2) {
-  std::vector<torch::Tensor> g;
-  for (auto& p : params_) g.push_back(p.grad().defined() ? p.grad().reshape(-1).to(torch::kFloat32) : torch::zeros({p.numel()}, theta0_.options()));
-  torch::Tensor grad = torch::cat(g);
+  // g + l2 theta gathered in one pass per parameter (theta is what load() wrote into them)
+  if (!grad_.defined() || grad_.numel() != theta0_.numel() || grad_.device() != theta0_.device()) grad_ = torch::empty_like(theta0_);
+  {
+    torch::NoGradGuard no_grad;
+    int64_t off = 0;
+    for (auto& p : params_) {
+      torch::Tensor slot = grad_.slice(0, off, off + p.numel());
+      if (p.grad().defined())
+        at::add_out(slot, p.grad().reshape(-1).to(torch::kFloat32), p.detach().reshape(-1).to(torch::kFloat32), l2);
+      else
+        at::mul_out(slot, p.detach().reshape(-1).to(torch::kFloat32), l2);
+      off += p.numel();
+    }
+  }
   torch::Tensor offset = offset_.defined() ? offset_ : projection_->apply(theta_d_);
   offset_ = torch::Tensor();
-  if (l2 > 0) {
-    torch::NoGradGuard no_grad;
-    grad.add_(theta0_, l2).add_(offset.detach(), l2);  // + l2 theta, in place
-  }
-  offset.backward(grad);
+  offset.backward(grad_);
   for (auto& p : params_)
     if (p.grad().defined()) p.mutable_grad().reset();
 }

@@ -95,6 +95,7 @@ class Subspace : public WeightGenerator {
   std::vector<torch::Tensor> params_;
   std::vector<std::pair<std::string, torch::Tensor>> buffers_;  // names with '.' as '__'
   torch::Tensor theta0_, theta_d_, offset_;  // offset_: P theta_d of the last load(), with its graph
+  torch::Tensor grad_;                        // dL/dtheta + l2 theta, reused between steps
   std::unique_ptr<Projection> projection_;
   double l2_ = 0;
 };
