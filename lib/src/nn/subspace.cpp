@@ -322,32 +322,38 @@ std::vector<float>& work_buffer(int k, int64_t n) {
 void FastfoodProjection::forward_cpu(const float* x, float* out) const {
   std::vector<float>& a = work_buffer(0, L_);
   std::vector<float>& b = work_buffer(1, L_);
-  std::fill(a.begin() + d_, a.end(), 0.0f);
   const float* B = B_.data_ptr<float>();
   const float* G = G_.data_ptr<float>();
   const int64_t* Pi = Pi_.data_ptr<int64_t>();
-  for (int64_t i = 0; i < d_; ++i) a[i] = x[i] * B[i];
+  const int64_t d = d_, D = D_;
+  at::parallel_for(0, L_, 32768, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a[i] = i < d ? x[i] * B[i] : 0.0f;
+  });
   wht_inplace(a.data(), L_);
-  at::parallel_for(0, L_, 16384, [&](int64_t i0, int64_t i1) {
+  at::parallel_for(0, L_, 32768, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) b[i] = a[Pi[i]] * G[i];
   });
   wht_inplace(b.data(), L_);
   const float s = static_cast<float>(scale_);
-  for (int64_t i = 0; i < D_; ++i) out[i] = b[i] * s;
+  at::parallel_for(0, D, 32768, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = b[i] * s;
+  });
 }
 
 void FastfoodProjection::transpose_cpu(const float* y, float* out) const {
   // P^T = B H Pi^T G H (scaled): H and the diagonals are symmetric, Pi^T scatters what Pi gathered.
   std::vector<float>& a = work_buffer(0, L_);
   std::vector<float>& b = work_buffer(1, L_);
-  std::fill(a.begin() + D_, a.end(), 0.0f);
   const float* B = B_.data_ptr<float>();
   const float* G = G_.data_ptr<float>();
   const int64_t* Pi = Pi_.data_ptr<int64_t>();
   const float s = static_cast<float>(scale_);
-  for (int64_t i = 0; i < D_; ++i) a[i] = y[i] * s;
+  const int64_t D = D_;
+  at::parallel_for(0, L_, 32768, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) a[i] = i < D ? y[i] * s : 0.0f;
+  });
   wht_inplace(a.data(), L_);
-  at::parallel_for(0, L_, 16384, [&](int64_t i0, int64_t i1) {
+  at::parallel_for(0, L_, 32768, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) b[Pi[i]] = a[i] * G[i];
   });
   wht_inplace(b.data(), L_);
