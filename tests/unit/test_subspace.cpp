@@ -261,3 +261,22 @@ TEST_CASE("a subspace solution (seed + theta_d + model spec) expands to the trai
   CHECK_THROWS_WITH_AS(model_spec_from_json(nlohmann::json{{"name", "vgg"}}, "f.json"), doctest::Contains("f.json: model.name"), InputError);
   CHECK(model_spec_from_json(to_json(spec), "x").in_shape == spec.in_shape);
 }
+
+TEST_CASE("a subspace over ResNet-20 (convolutions, batch norm): gradients reach theta_d, the buffers are checkpointed") {
+  torch::manual_seed(1);
+  nn::ResNet20 net(1, 10, 4);  // width 4: small, same structure
+  Subspace s(*net, {ProjectionKind::fastfood, 6, 2});
+  CHECK_FALSE(s.state().empty());  // batch-norm running statistics travel with the checkpoint
+  {
+    torch::NoGradGuard ng;
+    s.theta_d().normal_(0, 0.1);
+  }
+  s.load();
+  const torch::Tensor x = torch::randn({4, 1, 12, 12}), y = torch::randint(0, 10, {4}, torch::kInt64);
+  torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+  std::vector<torch::Tensor> gs;
+  for (auto& p : net->parameters()) gs.push_back(p.grad().reshape(-1).clone());
+  s.backward(0.0);
+  const torch::Tensor P = s.projection().materialize();
+  CHECK(torch::allclose(s.theta_d().grad(), torch::mv(P.t(), torch::cat(gs)), 1e-3, 1e-5));
+}
