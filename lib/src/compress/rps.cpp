@@ -201,9 +201,25 @@ void SharedWeights::load() {
     const int32_t* slot = lm.slot.data();
     const int8_t* sign = lm.sign.data();
     const float scale = lm.scale;
-    at::parallel_for(0, static_cast<int64_t>(lm.slot.size()), 16384, [&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k) wp[k] = scale * sign[k] * zp[slot[k]];
-    });
+    const int64_t B = spec_.block, rows = lm.shape[0], cols = static_cast<int64_t>(lm.slot.size()) / rows;
+    if (spec_.mapper == Mapper::roast && z.numel() > B * B) {
+      // ROAST: each block row is one run of z (no wrap when a block fits), so one slot read per run
+      // and a contiguous, vectorisable copy.
+      at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c0 = 0; c0 < cols; c0 += B) {
+            const int64_t k0 = r * cols + c0, len = std::min(B, cols - c0);
+            const float* zr = zp + slot[k0];
+            float* wr = wp + k0;
+            const int8_t* sr = sign + k0;
+            for (int64_t j = 0; j < len; ++j) wr[j] = scale * static_cast<float>(sr[j]) * zr[j];
+          }
+      });
+    } else {
+      at::parallel_for(0, static_cast<int64_t>(lm.slot.size()), 16384, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) wp[k] = scale * sign[k] * zp[slot[k]];
+      });
+    }
     if (!on_cpu) p.copy_(w);
   }
 }
