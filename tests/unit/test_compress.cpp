@@ -11,6 +11,7 @@
 #include "paramkit/compress/prune.h"
 #include "paramkit/compress/rps.h"
 #include "paramkit/core/error.h"
+#include "paramkit/nn/models.h"
 
 using namespace paramkit;
 using namespace paramkit::compress;
@@ -284,5 +285,41 @@ TEST_CASE("SynFlow scores on a hand-computable network; SNIP is |g theta|; GraSP
     const torch::Tensor hg = (gp[i] - gm[i]).to(torch::kFloat64) / (2 * eps);
     const torch::Tensor want = hg * ws[i].detach().to(torch::kFloat64);
     CHECK(torch::allclose(grasp[i].to(torch::kFloat64), want, 1e-2, 1e-4));
+  }
+}
+
+TEST_CASE("shared weights over convolutional models (LeNet-5, ResNet-20, VGG-11): kernels shared, batch norm dense, z.grad = M^T dL/dW") {
+  torch::manual_seed(5);
+  std::vector<std::shared_ptr<torch::nn::Module>> models = {nn::LeNet5(1, 10, 28).ptr(), nn::ResNet20(1, 10, 4).ptr(), nn::VGG11(1, 10, 4, 28).ptr()};
+  std::vector<std::function<torch::Tensor(torch::Tensor)>> fwds = {
+      [m = std::dynamic_pointer_cast<nn::LeNet5Impl>(models[0])](torch::Tensor x) { return m->forward(x); },
+      [m = std::dynamic_pointer_cast<nn::ResNet20Impl>(models[1])](torch::Tensor x) { return m->forward(x); },
+      [m = std::dynamic_pointer_cast<nn::VGG11Impl>(models[2])](torch::Tensor x) { return m->forward(x); }};
+  for (size_t i = 0; i < models.size(); ++i) {
+    CAPTURE(i);
+    ShareSpec spec;
+    spec.compression = 0.1;
+    spec.grad_scaler = false;
+    SharedWeights s(*models[i], spec);
+    s.load();
+    const torch::Tensor x = torch::randn({3, 28, 28}), y = torch::randint(0, 10, {3}, torch::kInt64);
+    torch::nn::functional::cross_entropy(fwds[i](x), y).backward();
+    std::vector<torch::Tensor> gw;
+    for (const auto& p : models[i]->named_parameters())
+      if (is_shared_weight(p.key(), p.value())) gw.push_back(p.value().grad().reshape(-1).clone());
+    s.backward();
+    // a few slots against the sum over the weights mapped to them, straight from the maps
+    for (int64_t j : {int64_t{0}, s.slots() / 2, s.slots() - 1}) {
+      double want = 0;
+      for (size_t l = 0; l < s.maps().size(); ++l) {
+        const auto& lm = s.maps()[l];
+        const float* g = gw[l].data_ptr<float>();
+        for (size_t k = 0; k < lm.slot.size(); ++k)
+          if (lm.slot[k] == j) want += static_cast<double>(lm.scale) * lm.sign[k] * g[k];
+      }
+      CHECK(std::abs(s.z().grad()[j].item<double>() - want) <= 1e-4 * std::max(1.0, std::abs(want)));
+    }
+    CHECK(torch::isfinite(s.z().grad()).all().item<bool>());
+    CHECK(s.dense_count() > 0);
   }
 }

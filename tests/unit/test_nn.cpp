@@ -166,3 +166,16 @@ TEST_CASE("LeNet-5 on MNIST: 61,706 parameters padded to 32x32, 44,426 unpadded 
   CHECK(count(paper) == 44426);
   CHECK(f(torch::zeros({3, 28, 28})).sizes() == std::vector<int64_t>{3, 10});
 }
+
+TEST_CASE("VGG-11: the classic parameter count at width 64 on 32x32 RGB, and MNIST-sized inputs") {
+  std::function<torch::Tensor(torch::Tensor)> f;
+  auto m = paramkit::nn::make_model("vgg11", {3, 32, 32}, 10, f);
+  int64_t conv = 0;
+  for (const auto& p : m->named_parameters())
+    if (p.key().find("features") == 0 && p.value().dim() == 4) conv += p.value().numel();
+  // 3x3 kernels 3-64-128-256-256-512-512-512-512: 9 x (3*64 + 64*128 + 128*256 + 256*256 + 256*512 + 3 * 512*512)
+  CHECK(conv == 9 * (3 * 64 + 64 * 128 + 128 * 256 + 256 * 256 + 256 * 512 + 3 * 512 * 512));
+  CHECK(f(torch::zeros({2, 3, 32, 32})).sizes() == std::vector<int64_t>{2, 10});
+  auto small = paramkit::nn::make_model("vgg11", {28, 28}, 10, f);
+  CHECK(f(torch::zeros({2, 28, 28})).sizes() == std::vector<int64_t>{2, 10});
+}

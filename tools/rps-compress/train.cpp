@@ -58,9 +58,9 @@ struct TrainCommand : cli::TypedCommand<TrainReport> {
   }
   void add_options(CLI::App& app) override {
     cli::add_image_data(app, data);
-    app.add_option("--model", model_name, "mlp (--hidden), lenet (unpadded LeNet-5), lenet5 (padded to 32x32) or resnet20")
+    app.add_option("--model", model_name, "mlp (--hidden), lenet (unpadded LeNet-5), lenet5 (padded to 32x32), resnet20 or vgg11")
         ->capture_default_str()
-        ->check(CLI::IsMember({"mlp", "lenet", "lenet5", "resnet20"}));
+        ->check(CLI::IsMember({"mlp", "lenet", "lenet5", "resnet20", "vgg11"}));
     app.add_option("--hidden", hidden, "mlp: hidden widths")->delimiter(',');
     app.add_option("--method", method, "dense, hashednet, roast, rps (STABLE-RPS), mag, snip, grasp, synflow or ltr")
         ->capture_default_str()

@@ -105,6 +105,32 @@ torch::Tensor ResNet20Impl::forward(torch::Tensor x) {
   return head(x);
 }
 
+VGG11Impl::VGG11Impl(int64_t in_channels, int64_t classes, int64_t width, int64_t input_size) {
+  if (width < 1) throw UsageError("VGG-11 width must be positive");
+  features = register_module("features", torch::nn::Sequential());
+  const int64_t widths[] = {1, 2, 4, 4, 8, 8, 8, 8};
+  const bool pool_after[] = {true, true, false, true, false, true, false, input_size >= 32};
+  int64_t in = in_channels, side = input_size;
+  for (int i = 0; i < 8; ++i) {
+    const int64_t out = widths[i] * width;
+    features->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
+    features->push_back(torch::nn::BatchNorm2d(out));
+    features->push_back(torch::nn::ReLU());
+    if (pool_after[i] && side >= 2) {
+      features->push_back(torch::nn::MaxPool2d(2));
+      side /= 2;
+    }
+    in = out;
+  }
+  head = register_module("head", torch::nn::Linear(in, classes));
+}
+
+torch::Tensor VGG11Impl::forward(torch::Tensor x) {
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  x = features->forward(x);
+  return head(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+}
+
 std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
                                               int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward,
                                               const std::vector<int64_t>& hidden) {
@@ -138,7 +164,12 @@ std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std
     forward = [m](torch::Tensor x) mutable { return m->forward(x); };
     return m.ptr();
   }
-  throw UsageError("--model must be mlp, lenet5, lenet or resnet20, got '" + name + "'");
+  if (name == "vgg11") {
+    auto m = VGG11(channels, classes, 64, in_shape.back());
+    forward = [m](torch::Tensor x) mutable { return m->forward(x); };
+    return m.ptr();
+  }
+  throw UsageError("--model must be mlp, lenet5, lenet, resnet20 or vgg11, got '" + name + "'");
 }
 
 std::shared_ptr<torch::nn::Module> build_model(const ModelSpec& spec, uint64_t seed, std::function<torch::Tensor(torch::Tensor)>& forward) {
@@ -168,8 +199,8 @@ ModelSpec model_spec_from_json(const nlohmann::json& j, const std::string& sourc
     return out;
   };
   const auto& name = field("name");
-  if (!name.is_string() || (name != "mlp" && name != "lenet5" && name != "lenet" && name != "resnet20"))
-    throw InputError(source, "model.name", "expected mlp, lenet5, lenet or resnet20");
+  if (!name.is_string() || (name != "mlp" && name != "lenet5" && name != "lenet" && name != "resnet20" && name != "vgg11"))
+    throw InputError(source, "model.name", "expected mlp, lenet5, lenet, resnet20 or vgg11");
   s.name = name.get<std::string>();
   s.in_shape = ints("in_shape", false);
   s.hidden = ints("hidden", true);

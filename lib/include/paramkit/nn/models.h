@@ -83,7 +83,22 @@ class ResNet20Impl : public torch::nn::Module {
 };
 TORCH_MODULE(ResNet20);
 
-// A model by name for the tools' --model flag: mlp, lenet5, lenet (LeNet-5 unpadded), resnet20. in_shape: [C, H, W] or [D].
+// VGG-11-style (Simonyan & Zisserman 2015; the CIFAR variant of the parameter-sharing papers): 3x3
+// convolutions with batch norm and ReLU, widths w, 2w, 4w, 4w, 8w, 8w, 8w, 8w (w = 64: VGG-11), max
+// pooling after the 1st, 2nd, 4th and 6th (and 8th, on inputs of 32 and more), global average pooling,
+// one linear classifier.
+class VGG11Impl : public torch::nn::Module {
+ public:
+  VGG11Impl(int64_t in_channels = 3, int64_t classes = 10, int64_t width = 64, int64_t input_size = 32);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Sequential features{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+TORCH_MODULE(VGG11);
+
+// A model by name for the tools' --model flag: mlp, lenet5, lenet (LeNet-5 unpadded), resnet20, vgg11. in_shape: [C, H, W] or [D].
 // hidden: the MLP's widths (empty: MlpOptions' default; an error for the others).
 std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std::vector<int64_t>& in_shape,
                                               int64_t classes, std::function<torch::Tensor(torch::Tensor)>& forward,
@@ -93,7 +108,7 @@ std::shared_ptr<torch::nn::Module> make_model(const std::string& name, const std
 // and seed give the same initial weights (LibTorch's generator is seeded with `seed` first) with the same
 // LibTorch build. JSON: {"name", "in_shape", "classes", "hidden"}.
 struct ModelSpec {
-  std::string name = "mlp";       // mlp, lenet5, lenet (unpadded), resnet20
+  std::string name = "mlp";       // mlp, lenet5, lenet (unpadded), resnet20, vgg11
   std::vector<int64_t> in_shape;  // [C, H, W] or [D]
   int64_t classes = 10;
   std::vector<int64_t> hidden;  // mlp widths (empty: the default)
