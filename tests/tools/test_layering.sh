@@ -17,7 +17,7 @@ declare -A allowed=(
   [lm]="core io torch lm"
   [rlhf]="core io torch data nn lm text rlhf"
   [intdim]="core io intdim"
-  [compress]="core io torch data nn compress"
+  [compress]="core io torch data nn compress kernels"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do

@@ -46,7 +46,7 @@ TEST_CASE("RANDOMFOLD: a bijection at 1x, slot loads within one of each other at
   CHECK(*std::max_element(nh.begin(), nh.end()) > 1);
 }
 
-TEST_CASE("every mapper is regenerated exactly from its seed; another seed gives another map") {
+TEST_CASE("every mapper is regenerated exactly from its seed, another seed gives another map") {
   for (Mapper k : {Mapper::hashednet, Mapper::roast, Mapper::rps}) {
     CAPTURE(mapper_name(k));
     const auto a = build_maps(k, kShapes, 300, 11), b = build_maps(k, kShapes, 300, 11), c = build_maps(k, kShapes, 300, 12);
@@ -235,7 +235,7 @@ TEST_CASE("pruning masks keep exactly the requested count, the highest scores, t
   CHECK(smallest_kept >= largest_pruned);
 }
 
-TEST_CASE("SynFlow scores on a hand-computable network; SNIP is |g theta|; GraSP's H g against differences of g") {
+TEST_CASE("SynFlow scores on a hand-computable network, SNIP is |g theta|, GraSP H g against differences of g") {
   torch::nn::Sequential net{torch::nn::Linear(torch::nn::LinearOptions(2, 2).bias(false)), torch::nn::Linear(torch::nn::LinearOptions(2, 1).bias(false))};
   {
     torch::NoGradGuard g;

@@ -4,5 +4,5 @@ train=(--train-images "$DATA/mnist-256-images-idx3-ubyte.gz" --train-labels "$DA
 out_suffix=.json
 quick=(train "${train[@]}" --method rps --compression 0.1 --epochs 2 -o @OUT@)
 missing=(train --train-images @MISSING@ --train-labels "$DATA/mnist-256-labels-idx1-ubyte.gz" -o @OUT@)
-long=(train "${train[@]}" --method rps --compression 0.1 --epochs 800 --batch-size 32 --threads 1 -o @OUT@ --checkpoint @CKPT@ --checkpoint-every 100)
-long2=(train "${train[@]}" --method ltr --compression 0.3 --epochs 200 --batch-size 32 --threads 1 -o @OUT@ --checkpoint @CKPT@ --checkpoint-every 100)
+long=(train "${train[@]}" --method rps --compression 0.1 --epochs 8000 --batch-size 32 --threads 1 -o @OUT@ --checkpoint @CKPT@ --checkpoint-every 100)
+long2=(train "${train[@]}" --method ltr --compression 0.3 --epochs 1000 --batch-size 32 --threads 1 -o @OUT@ --checkpoint @CKPT@ --checkpoint-every 100)
