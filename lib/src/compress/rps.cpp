@@ -152,6 +152,19 @@ SharedWeights::SharedWeights(torch::nn::Module& module, const ShareSpec& spec) :
       scale_sum[lm.slot[k]] += lm.scale;
     }
   }
+  // Runs of consecutive slots for the gather, where they are long enough to pay (not HashedNet's).
+  for (const LayerMap& lm : maps_) {
+    std::vector<Run> runs;
+    const int64_t n = static_cast<int64_t>(lm.slot.size());
+    for (int64_t k = 0; k < n;) {
+      int64_t e = k + 1;
+      while (e < n && e - k < 4096 && lm.slot[e] == lm.slot[e - 1] + 1) ++e;
+      runs.push_back({k, lm.slot[k], static_cast<int32_t>(e - k)});
+      k = e;
+    }
+    if (static_cast<int64_t>(runs.size()) * 8 > n) runs.clear();  // mostly single slots: gather them one by one
+    runs_.push_back(std::move(runs));
+  }
   scaler_.assign(static_cast<size_t>(m), 1.0f);
   if (spec.grad_scaler)
     for (int64_t j = 0; j < m; ++j) {
@@ -201,19 +214,18 @@ void SharedWeights::load() {
     const int32_t* slot = lm.slot.data();
     const int8_t* sign = lm.sign.data();
     const float scale = lm.scale;
-    const int64_t B = spec_.block, rows = lm.shape[0], cols = static_cast<int64_t>(lm.slot.size()) / rows;
-    if (spec_.mapper == Mapper::roast && z.numel() > B * B) {
-      // ROAST: each block row is one run of z (no wrap when a block fits), so one slot read per run
-      // and a contiguous, vectorisable copy.
-      at::parallel_for(0, rows, 64, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c0 = 0; c0 < cols; c0 += B) {
-            const int64_t k0 = r * cols + c0, len = std::min(B, cols - c0);
-            const float* zr = zp + slot[k0];
-            float* wr = wp + k0;
-            const int8_t* sr = sign + k0;
-            for (int64_t j = 0; j < len; ++j) wr[j] = scale * static_cast<float>(sr[j]) * zr[j];
-          }
+    const std::vector<Run>& runs = runs_[l];
+    if (!runs.empty()) {
+      // runs of consecutive slots (ROAST's block rows, RANDOMFOLD's folds): one contiguous,
+      // vectorisable copy each, no slot reads
+      at::parallel_for(0, static_cast<int64_t>(runs.size()), 256, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const Run& run = runs[r];
+          const float* zr = zp + run.slot;
+          float* wr = wp + run.k;
+          const int8_t* sr = sign + run.k;
+          for (int32_t j = 0; j < run.length; ++j) wr[j] = scale * static_cast<float>(sr[j]) * zr[j];
+        }
       });
     } else {
       at::parallel_for(0, static_cast<int64_t>(lm.slot.size()), 16384, [&](int64_t k0, int64_t k1) {

@@ -96,6 +96,12 @@ class SharedWeights : public nn::WeightGenerator {
   std::vector<int64_t> slot_element_;
   std::vector<float> slot_coef_;
   std::vector<float> scaler_;  // per-slot multiplier of z.grad (1 without the scaler)
+  // Per layer: runs of elements reading consecutive slots (empty when runs are too short to pay).
+  struct Run {
+    int64_t k;
+    int32_t slot, length;
+  };
+  std::vector<std::vector<Run>> runs_;
   // On a GPU (kernels/shared.cu): the maps and the scaler copied to z's device on first use.
   void prepare_device();
   std::vector<torch::Tensor> device_slot_, device_sign_;
