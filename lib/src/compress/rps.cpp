@@ -165,6 +165,27 @@ SharedWeights::SharedWeights(torch::nn::Module& module, const ShareSpec& spec) :
     if (static_cast<int64_t>(runs.size()) * 8 > n) runs.clear();  // mostly single slots: gather them one by one
     runs_.push_back(std::move(runs));
   }
+  // The same runs cut into fixed slot ranges for the backward pass, when every layer has runs.
+  bool all_runs = true;
+  for (const auto& r : runs_) all_runs = all_runs && !r.empty();
+  if (all_runs) {
+    const int64_t ranges = std::min<int64_t>(64, m);
+    pieces_.resize(static_cast<size_t>(ranges));
+    for (size_t l = 0; l < runs_.size(); ++l)
+      for (const Run& run : runs_[l]) {
+        int64_t s0 = run.slot, k = run.k, left = run.length;
+        while (left > 0) {
+          // range r holds slots [r m / R, (r + 1) m / R)
+          int64_t range = s0 * ranges / m;
+          while ((range + 1) * m / ranges <= s0) ++range;
+          while (range > 0 && range * m / ranges > s0) --range;
+          const int64_t end = (range + 1) * m / ranges;
+          const int64_t len = std::min(left, end - s0);
+          pieces_[range].push_back({static_cast<int32_t>(l), static_cast<int32_t>(len), k, s0});
+          s0 += len, k += len, left -= len;
+        }
+      }
+  }
   scaler_.assign(static_cast<size_t>(m), 1.0f);
   if (spec.grad_scaler)
     for (int64_t j = 0; j < m; ++j) {
@@ -270,13 +291,30 @@ void SharedWeights::backward() {
   const int64_t m = z_.numel();
   torch::Tensor zg = torch::empty({m}, torch::kFloat32);
   float* out = zg.data_ptr<float>();
-  at::parallel_for(0, m, 4096, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      float acc = 0;
-      for (int64_t e = slot_start_[j]; e < slot_start_[j + 1]; ++e) acc += slot_coef_[e] * gp[slot_layer_[e]][slot_element_[e]];
-      out[j] = acc * scaler_[j];
-    }
-  });
+  if (!pieces_.empty()) {
+    // runs of consecutive slots, cut at fixed slot ranges: each range is one thread's, so the
+    // contiguous adds never collide, and the order of the adds is the same for any thread count
+    std::fill(out, out + m, 0.0f);
+    at::parallel_for(0, static_cast<int64_t>(pieces_.size()), 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (const Piece& pc : pieces_[r]) {
+          const float scale = maps_[pc.layer].scale;
+          const float* g = gp[pc.layer] + pc.k;
+          const int8_t* sg = maps_[pc.layer].sign.data() + pc.k;
+          float* o = out + pc.slot;
+          for (int32_t j = 0; j < pc.length; ++j) o[j] += scale * static_cast<float>(sg[j]) * g[j];
+        }
+    });
+    for (int64_t j = 0; j < m; ++j) out[j] *= scaler_[j];
+  } else {
+    at::parallel_for(0, m, 4096, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        float acc = 0;
+        for (int64_t e = slot_start_[j]; e < slot_start_[j + 1]; ++e) acc += slot_coef_[e] * gp[slot_layer_[e]][slot_element_[e]];
+        out[j] = acc * scaler_[j];
+      }
+    });
+  }
   zg = zg.to(z_.device());
   if (z_.grad().defined())
     z_.mutable_grad().add_(zg);

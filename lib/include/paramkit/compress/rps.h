@@ -102,6 +102,11 @@ class SharedWeights : public nn::WeightGenerator {
     int32_t slot, length;
   };
   std::vector<std::vector<Run>> runs_;
+  struct Piece {
+    int32_t layer, length;
+    int64_t k, slot;
+  };
+  std::vector<std::vector<Piece>> pieces_;  // per slot range (backward), when every layer has runs
   // On a GPU (kernels/shared.cu): the maps and the scaler copied to z's device on first use.
   void prepare_device();
   std::vector<torch::Tensor> device_slot_, device_sign_;
