@@ -11,9 +11,9 @@
 //   rps        STABLE-RPS RANDOMFOLD: all weights flattened together and folded onto z in chunks of m,
 //              IDX = (h(loc div m) + loc mod m) mod m: a bijection at 1x, slot loads within one of
 //              each other at any compression.
-// The forward pass gathers (load() writes W into the module's parameters); the backward pass
-// scatter-adds W's gradient into z (as a gather over each slot's weights: no write conflicts, so it
-// splits over threads). The STABLE-RPS gradient scaler divides z.grad per slot by
+// The forward pass gathers (load() writes W into the module's parameters, runs of consecutive slots
+// copied whole); the backward pass scatter-adds W's gradient into z over the same runs cut into fixed
+// slot ranges, one thread's each (no write conflicts; HashedNet: a gather over each slot's weights). The STABLE-RPS gradient scaler divides z.grad per slot by
 // (sum of the scales mapped to it)^2 / (their count): at 1x, SGD on z then takes SGD's steps on W.
 // Biases and normalisation parameters stay dense and train as usual.
 #pragma once
