@@ -272,12 +272,7 @@ void SharedWeights::backward() {
                                   zg.data_ptr<float>(), g.numel(), stream);
     }
     if (spec_.grad_scaler) kernels::scale_by(zg.data_ptr<float>(), device_scaler_.data_ptr<float>(), zg.numel(), stream);
-    if (z_.grad().defined())
-      z_.mutable_grad().add_(zg);
-    else
-      z_.mutable_grad() = zg;
-    for (auto& [name, p] : shared_params_)
-      if (p.grad().defined()) p.mutable_grad().reset();
+    finish_backward(zg);
     return;
   }
 #endif
@@ -315,7 +310,10 @@ void SharedWeights::backward() {
       }
     });
   }
-  zg = zg.to(z_.device());
+  finish_backward(zg.to(z_.device()));
+}
+
+void SharedWeights::finish_backward(const torch::Tensor& zg) {
   if (z_.grad().defined())
     z_.mutable_grad().add_(zg);
   else

@@ -165,9 +165,46 @@ class DenseProjection : public Projection {
   torch::Tensor P_;
 };
 
-class SparseProjection : public Projection {
+// A projection with fused float32 CPU kernels for P x and P^T y, applied as one autograd node each
+// way (no intermediate tensors or graph per factor); other devices and dtypes use tensor operations.
+class CpuKernelProjection : public Projection {
  public:
-  SparseProjection(int64_t D, int64_t d, uint64_t seed, const std::vector<int64_t>& layers) : Projection(D, d) {
+  virtual void forward_cpu(const float* x, float* out) const = 0;    // out = P x   (D values)
+  virtual void transpose_cpu(const float* y, float* out) const = 0;  // out = P^T y (d values)
+
+ protected:
+  using Projection::Projection;
+  // P t through the kernels when t is a float32 CPU vector, else an undefined tensor.
+  torch::Tensor apply_cpu(const torch::Tensor& t) const;
+};
+
+struct CpuKernelFn : torch::autograd::Function<CpuKernelFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& t, int64_t projection) {
+    ctx->saved_data["p"] = projection;
+    const auto* p = reinterpret_cast<const CpuKernelProjection*>(projection);
+    const torch::Tensor x = t.contiguous();
+    torch::Tensor out = torch::empty({p->D()}, x.options());
+    p->forward_cpu(x.data_ptr<float>(), out.data_ptr<float>());
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
+    const auto* p = reinterpret_cast<const CpuKernelProjection*>(ctx->saved_data["p"].toInt());
+    const torch::Tensor y = g[0].contiguous();
+    torch::Tensor out = torch::empty({p->d()}, y.options());
+    p->transpose_cpu(y.data_ptr<float>(), out.data_ptr<float>());
+    return {out, torch::Tensor()};
+  }
+};
+
+torch::Tensor CpuKernelProjection::apply_cpu(const torch::Tensor& t) const {
+  if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 1)
+    return CpuKernelFn::apply(t, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)));
+  return torch::Tensor();
+}
+
+class SparseProjection : public CpuKernelProjection {
+ public:
+  SparseProjection(int64_t D, int64_t d, uint64_t seed, const std::vector<int64_t>& layers) : CpuKernelProjection(D, d) {
     Rng rng(seed, 2);
     std::vector<int64_t> rows, cols;
     std::vector<float> vals;
@@ -227,8 +264,9 @@ class SparseProjection : public Projection {
       });
     }
   };
-  const Compressed& by_row() const { return by_row_; }
-  const Compressed& by_col() const { return by_col_; }
+  // P x by rows, P^T y by columns (each a gather: the rows or columns split over threads)
+  void forward_cpu(const float* x, float* out) const override { by_row_.multiply(x, out, D_); }
+  void transpose_cpu(const float* y, float* out) const override { by_col_.multiply(y, out, d_); }
 
  private:
   Compressed by_row_, by_col_;
@@ -250,35 +288,15 @@ class SparseProjection : public Projection {
   }
 };
 
-// The sparse P on the CPU as one autograd node (LibTorch's COO product re-sorts P^T on every backward).
-struct SparseFn : torch::autograd::Function<SparseFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& t, int64_t projection) {
-    ctx->saved_data["p"] = projection;
-    const auto* p = reinterpret_cast<const SparseProjection*>(projection);
-    const torch::Tensor x = t.contiguous();
-    torch::Tensor out = torch::empty({p->D()}, x.options());
-    p->by_row().multiply(x.data_ptr<float>(), out.data_ptr<float>(), p->D());
-    return out;
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
-    const auto* p = reinterpret_cast<const SparseProjection*>(ctx->saved_data["p"].toInt());
-    const torch::Tensor y = g[0].contiguous();
-    torch::Tensor out = torch::empty({p->d()}, y.options());
-    p->by_col().multiply(y.data_ptr<float>(), out.data_ptr<float>(), p->d());
-    return {out, torch::Tensor()};
-  }
-};
-
 torch::Tensor SparseProjection::apply(const torch::Tensor& t) const {
-  if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 1)
-    return SparseFn::apply(t, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)));
+  if (torch::Tensor y = apply_cpu(t); y.defined()) return y;  // LibTorch's COO product re-sorts P^T every backward
   const torch::Tensor P = coo().to(t.device());
   return torch::mm(t.scalar_type() == torch::kFloat32 ? P : P.to(t.scalar_type()), t.unsqueeze(1)).squeeze(1);
 }
 
-class FastfoodProjection : public Projection {
+class FastfoodProjection : public CpuKernelProjection {
  public:
-  FastfoodProjection(int64_t D, int64_t d, uint64_t seed) : Projection(D, d) {
+  FastfoodProjection(int64_t D, int64_t d, uint64_t seed) : CpuKernelProjection(D, d) {
     L_ = 1;
     while (L_ < D) L_ *= 2;
     if (d > L_) throw UsageError(fmt::format("--d {}: Fastfood needs d <= {} (the next power of two above D = {})", d, L_, D));
@@ -295,8 +313,8 @@ class FastfoodProjection : public Projection {
   }
   torch::Tensor apply(const torch::Tensor& t) const override;
   // P x and P^T y on float32 CPU memory, fused (the butterflies in place, one pass per other factor).
-  void forward_cpu(const float* x, float* out) const;
-  void transpose_cpu(const float* y, float* out) const;
+  void forward_cpu(const float* x, float* out) const override;
+  void transpose_cpu(const float* y, float* out) const override;
   torch::Tensor apply_ops(const torch::Tensor& t) const {
     const auto dev = t.device();
     torch::Tensor x = torch::constant_pad_nd(t, {0, L_ - d_});
@@ -360,28 +378,8 @@ void FastfoodProjection::transpose_cpu(const float* y, float* out) const {
   for (int64_t i = 0; i < d_; ++i) out[i] = b[i] * B[i];
 }
 
-// Fastfood on the CPU as one autograd node: no intermediate tensors or graph per factor.
-struct FastfoodFn : torch::autograd::Function<FastfoodFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& t, int64_t projection) {
-    ctx->saved_data["p"] = projection;
-    const auto* p = reinterpret_cast<const FastfoodProjection*>(projection);
-    const torch::Tensor x = t.contiguous();
-    torch::Tensor out = torch::empty({p->D()}, x.options());
-    p->forward_cpu(x.data_ptr<float>(), out.data_ptr<float>());
-    return out;
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list g) {
-    const auto* p = reinterpret_cast<const FastfoodProjection*>(ctx->saved_data["p"].toInt());
-    const torch::Tensor y = g[0].contiguous();
-    torch::Tensor out = torch::empty({p->d()}, y.options());
-    p->transpose_cpu(y.data_ptr<float>(), out.data_ptr<float>());
-    return {out, torch::Tensor()};
-  }
-};
-
 torch::Tensor FastfoodProjection::apply(const torch::Tensor& t) const {
-  if (t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.dim() == 1)
-    return FastfoodFn::apply(t, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)));
+  if (torch::Tensor y = apply_cpu(t); y.defined()) return y;
   return apply_ops(t);
 }
 }  // namespace

@@ -107,6 +107,8 @@ class SharedWeights : public nn::WeightGenerator {
     int64_t k, slot;
   };
   std::vector<std::vector<Piece>> pieces_;  // per slot range (backward), when every layer has runs
+  // z.grad += zg, and the shared weights' own gradients cleared (the end of both backward paths).
+  void finish_backward(const torch::Tensor& zg);
   // On a GPU (kernels/shared.cu): the maps and the scaler copied to z's device on first use.
   void prepare_device();
   std::vector<torch::Tensor> device_slot_, device_sign_;
