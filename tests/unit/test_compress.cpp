@@ -11,6 +11,7 @@
 #include "paramkit/compress/prune.h"
 #include "paramkit/compress/rps.h"
 #include "paramkit/core/error.h"
+#include "paramkit/lm/model.h"
 #include "paramkit/nn/models.h"
 
 using namespace paramkit;
@@ -321,5 +322,69 @@ TEST_CASE("shared weights over convolutional models (LeNet-5, ResNet-20, VGG-11)
     }
     CHECK(torch::isfinite(s.z().grad()).all().item<bool>());
     CHECK(s.dense_count() > 0);
+  }
+}
+
+TEST_CASE("shared weights over rlhf-train's transformer: token and position embeddings and every projection read from z") {
+  for (lm::Arch arch : {lm::Arch::gpt2, lm::Arch::llama}) {
+    CAPTURE(static_cast<int>(arch));
+    const lm::LmConfig cfg = arch == lm::Arch::gpt2 ? lm::LmConfig::gpt2(40, 16, 2, 2, 16) : lm::LmConfig::llama(40, 16, 32, 2, 2, 1, 16);
+    lm::CausalLM model(cfg, lm::Head::lm, 7);
+    int64_t weights = 0;
+    for (const auto& p : model->named_parameters())
+      if (is_shared_weight(p.key(), p.value())) weights += p.value().numel();
+    const int64_t embeddings = model->embedding_weight().numel();
+    ShareSpec spec;
+    spec.compression = 0.1;
+    spec.grad_scaler = false;
+    SharedWeights s(*model, spec);
+    CHECK(s.shared_count() == weights);
+    CHECK(weights > embeddings);  // the embedding and the projections
+    s.load();
+    const torch::Tensor M = s.materialize();
+    std::vector<torch::Tensor> w;
+    for (const auto& p : model->named_parameters())
+      if (is_shared_weight(p.key(), p.value())) w.push_back(p.value().detach().reshape(-1));
+    CHECK(torch::allclose(torch::cat(w), torch::mv(M, s.z().detach()), 1e-6, 1e-7));
+    // the embedding the model reads is one of the gathered tensors, and it changes with z
+    bool embedding_shared = false;
+    for (const auto& p : model->named_parameters())
+      if (is_shared_weight(p.key(), p.value()) && p.value().data_ptr() == model->embedding_weight().data_ptr()) embedding_shared = true;
+    CHECK(embedding_shared);
+    {
+      torch::NoGradGuard g;
+      const torch::Tensor before = model->embedding_weight().clone();
+      s.z().mul_(2);
+      s.load();
+      CHECK(torch::allclose(model->embedding_weight(), 2 * before, 1e-5, 1e-7));
+      s.z().div_(2);
+      s.load();
+    }
+    const torch::Tensor ids = torch::randint(0, 40, {3, 9}, torch::kInt64);
+    auto lm_loss = [&] {
+      const torch::Tensor logits = model->forward(ids.slice(1, 0, 8));
+      return torch::nn::functional::cross_entropy(logits.reshape({-1, 40}), ids.slice(1, 1, 9).reshape(-1));
+    };
+    lm_loss().backward();
+    std::vector<torch::Tensor> gw;
+    for (const auto& p : model->named_parameters())
+      if (is_shared_weight(p.key(), p.value())) gw.push_back(p.value().grad().reshape(-1).clone());
+    s.backward();
+    CHECK(torch::allclose(s.z().grad(), torch::mv(M.t(), torch::cat(gw)), 1e-4, 1e-6));
+    // a few Adam steps on z (and the dense norms) lower the loss on this batch
+    std::vector<torch::Tensor> params = {s.z()};
+    for (auto& p : s.dense_parameters()) params.push_back(p.second);
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-2));
+    double first = 0, last = 0;
+    for (int step = 0; step < 30; ++step) {
+      opt.zero_grad();
+      s.load();
+      torch::Tensor loss = lm_loss();
+      (step == 0 ? first : last) = loss.item<double>();
+      loss.backward();
+      s.backward();
+      opt.step();
+    }
+    CHECK(last < first - 0.1);
   }
 }
