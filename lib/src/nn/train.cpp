@@ -44,7 +44,8 @@ EvalResult evaluate(torch::nn::Module& model, const Forward& forward, const Data
 void TrainOptions::validate() const { checkpoint.validate(); }
 
 TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optimizer, int64_t items, const TrainOptions& o, uint64_t seed,
-                        const std::string& label, const StepLoss& step_loss, const std::function<void(int64_t, double)>& on_step) {
+                        const std::string& label, const StepLoss& step_loss, const std::function<void(int64_t, double)>& on_step,
+                        const std::function<void(nlohmann::json&)>& log_fields) {
   BatchIterator batches(items, o.batch_size, /*shuffle=*/true, seed);
   const int64_t per_epoch = batches.batches_per_epoch();
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, o.epochs * per_epoch) : o.epochs * per_epoch;
@@ -80,7 +81,9 @@ TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optim
     if (on_step) on_step(pos.step, result.last_loss);
     if (o.log_every > 0 && pos.step % o.log_every == 0) {
       log::info("{}step {}/{} loss {:.6f}", label == "train" ? "" : label + " ", pos.step, total, result.last_loss);
-      if (jsonl) jsonl->write({{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}});
+      nlohmann::json record = {{"step", pos.step}, {"epoch", pos.epoch}, {"loss", result.last_loss}, {"lr", lr}};
+      if (log_fields) log_fields(record);
+      if (jsonl) jsonl->write(record);
     }
     test_kill_point("PARAMKIT_TEST_KILL_AT_STEP", static_cast<long>(pos.step));
     progress.update(pos.step);

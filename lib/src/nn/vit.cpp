@@ -268,3 +268,115 @@ std::vector<ParamCount> count_parameters(const VitOptions& o) {
 }
 
 }  // namespace paramkit::nn
+
+namespace paramkit::nn {
+
+void RoutingSummary::clear() { *this = RoutingSummary(); }
+
+void RoutingSummary::add(const std::vector<BlockRouting>& pass) {
+  if (blocks.empty()) {
+    for (const auto& b : pass) {
+      blocks.push_back(b.block);
+      load.emplace_back(b.stats.load.size(), 0.0);
+      dropped.push_back(0);
+      balance.push_back(0);
+      tokens_.push_back(0);
+    }
+  }
+  if (pass.size() != blocks.size()) throw Error("routing summary: the number of MoE blocks changed between passes");
+  for (size_t i = 0; i < pass.size(); ++i) {
+    const double t0 = tokens_[i], t = static_cast<double>(pass[i].stats.tokens), w = t / std::max(1.0, t0 + t);
+    for (size_t e = 0; e < load[i].size(); ++e) load[i][e] += w * (pass[i].stats.load[e] - load[i][e]);
+    dropped[i] += w * (pass[i].stats.dropped - dropped[i]);
+    balance[i] += w * (pass[i].stats.balance - balance[i]);
+    tokens_[i] = t0 + t;
+  }
+}
+
+double RoutingSummary::mean_dropped() const {
+  double s = 0;
+  for (double d : dropped) s += d;
+  return dropped.empty() ? 0.0 : s / static_cast<double>(dropped.size());
+}
+
+double RoutingSummary::total_balance() const {
+  double s = 0;
+  for (double b : balance) s += b;
+  return s;
+}
+
+nlohmann::json RoutingSummary::to_json() const {
+  return {{"blocks", blocks}, {"load", load}, {"dropped", dropped}, {"balance", balance}};
+}
+
+TrainResult train_vit(VisionTransformerImpl& model, const Dataset& data, const TrainOptions& o, double label_smoothing, uint64_t seed,
+                      c10::Device device) {
+  o.validate();
+  if (data.size() == 0) throw InputError("training data", "", "no examples to train on");
+  if (!std::isfinite(label_smoothing) || label_smoothing < 0 || label_smoothing >= 1)
+    throw UsageError(fmt::format("label smoothing {} is outside [0, 1)", label_smoothing));
+  model.to(device);
+  model.train();
+  auto optimizer = make_optimizer(o.optimizer, model.parameters());
+  // The log window's sums (reset at every record).
+  int64_t correct = 0, seen = 0, steps = 0;
+  double ce_sum = 0;
+  RoutingSummary routing;
+  const auto ce_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing);
+  return train_steps(
+      model, *optimizer, data.size(), o, seed, "train",
+      [&](const std::vector<int64_t>& rows, const TrainPosition&) {
+        const torch::Tensor idx = torch::tensor(rows, torch::kInt64);
+        const torch::Tensor x = data.x.index_select(0, idx).to(device), y = data.y.index_select(0, idx).to(device);
+        const torch::Tensor logits = model.forward(x);
+        const torch::Tensor ce = torch::nn::functional::cross_entropy(logits, y, ce_options);
+        const torch::Tensor loss = ce + model.aux_loss();
+        loss.backward();
+        correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+        seen += static_cast<int64_t>(rows.size());
+        ce_sum += ce.item<double>();
+        ++steps;
+        routing.add(model.routing());
+        return loss.item<double>();
+      },
+      {},
+      [&](nlohmann::json& r) {
+        r["accuracy"] = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+        r["cross_entropy"] = steps > 0 ? ce_sum / static_cast<double>(steps) : 0.0;
+        if (!routing.blocks.empty()) {
+          r["balance_loss"] = routing.total_balance();
+          r["dropped"] = routing.mean_dropped();
+          r["load"] = routing.load;
+        }
+        correct = seen = steps = 0;
+        ce_sum = 0;
+        routing.clear();
+      });
+}
+
+VitEval evaluate_vit(VisionTransformerImpl& model, const Dataset& data, int64_t batch_size, c10::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  VitEval r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t s = 0; s < data.size(); s += batch_size) {
+    const int64_t e = std::min(data.size(), s + batch_size);
+    const torch::Tensor x = data.x.slice(0, s, e).to(device), y = data.y.slice(0, s, e).to(device);
+    const torch::Tensor logits = model.forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    r.routing.add(model.routing());
+  }
+  r.result.count = data.size();
+  if (r.result.count > 0) {
+    r.result.loss = loss_sum / static_cast<double>(r.result.count);
+    r.result.accuracy = static_cast<double>(correct) / static_cast<double>(r.result.count);
+  }
+  model.train(was_training);
+  return r;
+}
+
+}  // namespace paramkit::nn

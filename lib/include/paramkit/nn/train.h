@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -59,10 +60,12 @@ struct TrainResult {
 // ends the run naming the step and learning rate; step logs every log_every steps (log and JSON Lines),
 // a progress bar named `label`; checkpoints of `saved`, the optimizer, LibTorch's generator and the
 // position through run_resumable (every N steps, at the end, at --stop-after, at SIGINT/SIGTERM).
+// log_fields adds a step log's own fields (accuracy, router statistics) to its JSON Lines record.
 using StepLoss = std::function<double(const std::vector<int64_t>& rows, const TrainPosition& position)>;
 TrainResult train_steps(torch::nn::Module& saved, torch::optim::Optimizer& optimizer, int64_t items, const TrainOptions& options,
                         uint64_t seed, const std::string& label, const StepLoss& step_loss,
-                        const std::function<void(int64_t step, double loss)>& on_step = {});
+                        const std::function<void(int64_t step, double loss)>& on_step = {},
+                        const std::function<void(nlohmann::json& record)>& log_fields = {});
 
 // With generated weights (nn/generated.h: a random subspace, shared weights; built on `model`), only
 // their trainable tensors train: load() before each forward pass, backward() after each backward pass;

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "paramkit/data/dataset.h"
 #include "paramkit/nn/moe.h"
+#include "paramkit/nn/train.h"
 
 namespace paramkit::nn {
 
@@ -80,5 +82,33 @@ struct ParamCount {
 };
 std::vector<ParamCount> count_parameters(const VitOptions& o);
 // The totals row ("total") is the last element of count_parameters.
+
+// Router statistics averaged over many passes (weighted by tokens): one entry per MoE block.
+struct RoutingSummary {
+  std::vector<int64_t> blocks;
+  std::vector<std::vector<double>> load;  // [block][expert]
+  std::vector<double> dropped, balance;   // per block
+  void add(const std::vector<BlockRouting>& pass);
+  void clear();
+  double mean_dropped() const;
+  double total_balance() const;
+  nlohmann::json to_json() const;  // {"blocks", "load", "dropped", "balance"}
+ private:
+  std::vector<double> tokens_;
+};
+
+// Trains with cross-entropy (label smoothing) + the MoE blocks' balance losses on the shared
+// step loop (nn::train_steps: schedule, checkpoints, resume, SIGTERM). Each JSON Lines record adds the
+// window's training accuracy, cross-entropy, balance loss, dropped fraction and per-block expert load.
+TrainResult train_vit(VisionTransformerImpl& model, const Dataset& data, const TrainOptions& options, double label_smoothing,
+                      uint64_t seed, c10::Device device = c10::kCPU);
+
+struct VitEval {
+  EvalResult result;
+  RoutingSummary routing;
+};
+// Accuracy and loss (no smoothing) in eval mode (no router noise, the eval capacity factor), batches of
+// batch_size images (the capacity is per batch).
+VitEval evaluate_vit(VisionTransformerImpl& model, const Dataset& data, int64_t batch_size = 500, c10::Device device = c10::kCPU);
 
 }  // namespace paramkit::nn
