@@ -135,11 +135,13 @@ MoeOutput MoeImpl::forward(const torch::Tensor& x) {
   std::vector<torch::Tensor> outs;
   int64_t start = 0;
   const int64_t* c = counts.data_ptr<int64_t>();
+  // unbind, not w1[e]: the backward of one select per expert would zero a full [E, d, h] gradient each.
+  const std::vector<torch::Tensor> W1 = w1.unbind(0), B1 = b1.unbind(0), W2 = w2.unbind(0), B2 = b2.unbind(0);
   for (int64_t e = 0; e < o_.experts; ++e) {
     if (c[e] == 0) continue;
     const torch::Tensor xe = rows.slice(0, start, start + c[e]);
-    const torch::Tensor h = torch::gelu(torch::addmm(b1[e], xe, w1[e]));
-    outs.push_back(torch::addmm(b2[e], h, w2[e]));
+    const torch::Tensor h = torch::gelu(torch::addmm(B1[e], xe, W1[e]));
+    outs.push_back(torch::addmm(B2[e], h, W2[e]));
     start += c[e];
   }
   out.y = torch::zeros_like(x);
