@@ -27,7 +27,7 @@ VitOptions tiny(const std::string& kind, int64_t depth = 3) {
 }
 }  // namespace
 
-TEST_CASE("WideNet: adding a block adds exactly 4 d parameters (its two LayerNorms); shared norms add none") {
+TEST_CASE("WideNet: adding a block adds exactly 4 d parameters (its two LayerNorms), shared norms add none") {
   for (int64_t d : {8, 64}) {
     VitOptions o = VitOptions::for_kind("widenet");
     o.width = d;
