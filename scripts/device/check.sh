@@ -38,6 +38,10 @@ echo "bench exit: $?"
 # copy of the same bytes (goal: gather >= 70% of it), and compressed training steps against dense.
 ./build-gpu/bin/bench-rps 16 cuda | tee "$out/bench_rps.json"
 echo "bench rps exit: $?"
+# widenet-train: the MoE layer with index dispatch against one-hot einsums and an equal-FLOP dense FFN,
+# and ViT / ViT-MoE / WideNet training steps, on the GPU (never run yet).
+./build-gpu/bin/bench-moe 16 cuda | tee "$out/bench_moe.json"
+echo "bench moe exit: $?"
 # pcb-merge on the GPU against the CPU, on a synthetic 100M-parameter model with 3 fine-tunes: wall
 # time of each method on each device, and the largest difference between the two merges.
 ./build-gpu/bin/bench-merge make /tmp/merge-gpu 100e6 3 > /dev/null
