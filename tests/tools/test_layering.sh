@@ -18,6 +18,7 @@ declare -A allowed=(
   [rlhf]="core io torch data nn lm text rlhf"
   [intdim]="core io intdim"
   [compress]="core io torch data nn compress kernels"
+  [hpo]="core io torch data nn hpo"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
