@@ -30,6 +30,7 @@ double HyperParam::value(double u) const {
 
 double HyperParam::unconstrained(double v) const {
   const double t = top(*this);
+  if (kind == Kind::discrete) v = std::floor(std::clamp(v, lo, hi)) + 0.5;  // the middle of its integer's interval
   double f = transform == Transform::log_sigmoid ? (std::log(v) - std::log(lo)) / (std::log(t) - std::log(lo)) : (v - lo) / (t - lo);
   // Keep the value strictly inside: the ends map to +-13.8 (1e-6 of the range from the end).
   f = std::clamp(f, 1e-6, 1 - 1e-6);

@@ -242,9 +242,9 @@ torch::Tensor weight_loss(StnNetImpl& net, const torch::Tensor& x, const torch::
 }
 struct Holder : torch::nn::Module {
   Holder(StnNetImpl& net, nn::HyperState& hyper) {
-    for (auto& p : net.named_parameters()) register_parameter("net." + p.key(), p.value());
-    register_parameter("hyper.h", hyper.h);
-    register_parameter("hyper.sigma_raw", hyper.sigma_raw);
+    for (auto& p : net.named_parameters()) register_parameter(nn::checkpoint_name("net." + p.key()), p.value());
+    register_parameter("hyper__h", hyper.h);
+    register_parameter("hyper__sigma_raw", hyper.sigma_raw);
   }
 };
 }  // namespace

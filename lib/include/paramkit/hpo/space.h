@@ -25,7 +25,8 @@ struct HyperParam {
   double lo = 0, hi = 1;
   double init = 0.5;
 
-  // u -> the relaxed value in (lo, hi) (discrete: (lo, hi + 1)); value -> u (the value clamped inside).
+  // u -> the relaxed value in (lo, hi) (discrete: (lo, hi + 1)); value -> u (the value clamped inside; a
+  // discrete value maps to the middle of its integer's interval, v + 0.5).
   double value(double u) const;
   double unconstrained(double value) const;
   // What the model uses: the relaxed value, floored and clamped for a discrete one.
