@@ -3,7 +3,6 @@
 // spent; the trajectory per hyperparameter step goes to CSV and a plot.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 #include <sstream>
 
@@ -50,7 +49,6 @@ struct TuneCommand : cli::TypedCommand<TuneReport> {
   }
   TuneReport run(cli::Context& ctx) override {
     o.validate();
-    const auto t0 = std::chrono::steady_clock::now();
     StnData d = load_stn(flags, ctx.common.seed, true);
     const auto& hy = d.spec.hypers;
     torch::manual_seed(ctx.common.seed);
@@ -87,7 +85,6 @@ struct TuneCommand : cli::TypedCommand<TuneReport> {
     r["test_accuracy"] = te.accuracy;
     r["test_loss"] = te.loss;
     r["batches_per_epoch"] = t.weight_steps / o.epochs;
-    r["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string csv, svg;
     const double per_epoch = static_cast<double>(t.weight_steps) / static_cast<double>(o.epochs);
     if (!trajectory.empty()) {
