@@ -343,7 +343,10 @@ TuneResult tune_stn(StnNetImpl& net, nn::HyperState& hs, const Dataset& train, c
       const torch::Tensor h = o.tune_scales ? hs.perturb(static_cast<int64_t>(rows.size())) : hs.h.unsqueeze(0).expand({static_cast<int64_t>(rows.size()), -1});
       torch::Tensor loss = F::cross_entropy(net.forward(x, h), y);
       if (o.tune_scales) loss = loss - o.tau * hs.entropy();
-      loss.backward();
+      // Only d loss / d (h, sigma): autograd skips the network's weight gradients (about a third of a
+      // backward pass).
+      const std::vector<torch::Tensor> grads = torch::autograd::grad({loss}, hp);
+      for (size_t i = 0; i < hp.size(); ++i) hp[i].mutable_grad() = grads[i].clone();
       hopt.step();
       loss_value = loss.item<double>();
       if ((v + 1) % o.record_every == 0) record(u + 1);
