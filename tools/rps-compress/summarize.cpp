@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/sample.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
@@ -17,22 +18,6 @@
 using namespace paramkit;
 
 namespace {
-struct Cell {
-  std::vector<double> acc;
-  double mean() const {
-    double s = 0;
-    for (double a : acc) s += a;
-    return s / static_cast<double>(acc.size());
-  }
-  double sd() const {
-    if (acc.size() < 2) return 0;
-    const double m = mean();
-    double s = 0;
-    for (double a : acc) s += (a - m) * (a - m);
-    return std::sqrt(s / static_cast<double>(acc.size() - 1));
-  }
-};
-
 struct SummaryResult {
   nlohmann::json summary;
 };
@@ -51,7 +36,7 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
     cli::add_print(app, print, true, false);
   }
   SummaryResult run(cli::Context&) override {
-    std::map<std::string, std::map<double, Cell>> cells;  // method -> compression -> accuracies
+    std::map<std::string, std::map<double, Sample>> cells;  // method -> compression -> accuracies
     std::string model, model_source;
     for (const auto& p : reports) {
       const nlohmann::json j = read_json(p);
@@ -71,7 +56,7 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
       } else if (mm != model) {
         throw InputError(p, "model", "'" + mm + "' but " + model_source + " is '" + model + "': one sweep, one model");
       }
-      cells[m.get<std::string>()][c.get<double>()].acc.push_back(a.get<double>());
+      cells[m.get<std::string>()][c.get<double>()].add(a.get<double>());
     }
     nlohmann::json rows = nlohmann::json::array();
     std::vector<PlotSeries> series;
@@ -83,7 +68,7 @@ struct SummarizeCommand : cli::TypedCommand<SummaryResult> {
       s.label = method;
       s.points = true;
       for (auto c = it->second.rbegin(); c != it->second.rend(); ++c) {
-        rows.push_back({{"method", method}, {"compression", c->first}, {"mean", c->second.mean()}, {"sd", c->second.sd()}, {"runs", c->second.acc.size()}});
+        rows.push_back({{"method", method}, {"compression", c->first}, {"mean", c->second.mean()}, {"sd", c->second.sd()}, {"runs", c->second.size()}});
         s.x.push_back(c->first);
         s.y.push_back(c->second.mean());
         s.y_err.push_back(c->second.sd());

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/sample.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
@@ -18,23 +19,8 @@
 using namespace paramkit;
 
 namespace {
-struct Stat {
-  std::vector<double> v;
-  double mean() const {
-    double s = 0;
-    for (double x : v) s += x;
-    return v.empty() ? NAN : s / static_cast<double>(v.size());
-  }
-  double sd() const {
-    if (v.size() < 2) return 0;
-    const double m = mean();
-    double s = 0;
-    for (double x : v) s += (x - m) * (x - m);
-    return std::sqrt(s / static_cast<double>(v.size() - 1));
-  }
-};
 struct Row {
-  Stat val, test, epochs;
+  Sample val, test, epochs;
 };
 
 struct CompareResult {
@@ -69,9 +55,9 @@ struct CompareCommand : cli::TypedCommand<CompareResult> {
         return v.get<double>();
       };
       Row& r = rows[m.get<std::string>()];
-      r.val.v.push_back(number("val_accuracy", 0, 1));
-      r.test.v.push_back(number("test_accuracy", 0, 1));
-      r.epochs.v.push_back(number("epochs_spent", 0, 1e9));
+      r.val.add(number("val_accuracy", 0, 1));
+      r.test.add(number("test_accuracy", 0, 1));
+      r.epochs.add(number("epochs_spent", 0, 1e9));
     }
     nlohmann::json table = nlohmann::json::array();
     std::vector<PlotSeries> series;
@@ -79,7 +65,7 @@ struct CompareCommand : cli::TypedCommand<CompareResult> {
       auto it = rows.find(m);
       if (it == rows.end()) continue;
       const Row& r = it->second;
-      table.push_back({{"method", m}, {"runs", r.test.v.size()}, {"epochs_spent", r.epochs.mean()}, {"val_mean", r.val.mean()}, {"val_sd", r.val.sd()},
+      table.push_back({{"method", m}, {"runs", r.test.size()}, {"epochs_spent", r.epochs.mean()}, {"val_mean", r.val.mean()}, {"val_sd", r.val.sd()},
                        {"test_mean", r.test.mean()}, {"test_sd", r.test.sd()}});
       PlotSeries s;
       s.label = m;

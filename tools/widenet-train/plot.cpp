@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/error.h"
+#include "paramkit/core/sample.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
@@ -20,19 +21,7 @@ namespace {
 struct Group {
   std::string variant;
   int64_t depth = 0, width = 0, trainable = 0;
-  std::vector<double> acc;
-  double mean() const {
-    double s = 0;
-    for (double a : acc) s += a;
-    return s / static_cast<double>(acc.size());
-  }
-  double sd() const {
-    if (acc.size() < 2) return 0;
-    const double m = mean();
-    double s = 0;
-    for (double a : acc) s += (a - m) * (a - m);
-    return std::sqrt(s / static_cast<double>(acc.size() - 1));
-  }
+  Sample acc;
 };
 
 struct PlotResult {
@@ -72,7 +61,7 @@ struct PlotCommand : cli::TypedCommand<PlotResult> {
       g.depth = o.depth;
       g.width = o.width;
       g.trainable = t.get<int64_t>();
-      g.acc.push_back(a.get<double>());
+      g.acc.add(a.get<double>());
       if (routing_source.empty() && j.contains("routing") && j["routing"].is_object()) {
         routing = j["routing"];
         routing_source = p;
@@ -89,14 +78,14 @@ struct PlotCommand : cli::TypedCommand<PlotResult> {
       auto it = vit.find({g.depth, g.width});
       const double ratio = it == vit.end() ? NAN : static_cast<double>(g.trainable) / static_cast<double>(it->second);
       rows.push_back({{"variant", g.variant}, {"depth", g.depth}, {"width", g.width}, {"trainable", g.trainable},
-                      {"vs_vit", std::isfinite(ratio) ? nlohmann::json(ratio) : nlohmann::json(nullptr)}, {"mean", g.mean()}, {"sd", g.sd()},
+                      {"vs_vit", std::isfinite(ratio) ? nlohmann::json(ratio) : nlohmann::json(nullptr)}, {"mean", g.acc.mean()}, {"sd", g.acc.sd()},
                       {"runs", g.acc.size()}});
       PlotSeries& s = series[g.variant];
       s.label = g.variant;
       s.points = true;
       s.x.push_back(static_cast<double>(g.trainable));
-      s.y.push_back(g.mean());
-      s.y_err.push_back(g.sd());
+      s.y.push_back(g.acc.mean());
+      s.y_err.push_back(g.acc.sd());
     }
     std::string acc_svg, load_svg;
     if (!accuracy_svg.empty()) {

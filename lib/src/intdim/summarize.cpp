@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/sample.h"
 #include "paramkit/io/json.h"
 
 namespace paramkit::intdim {
@@ -78,18 +79,16 @@ nlohmann::json level_json(const std::optional<Level>& l) {
 Summary summarize(const std::vector<Run>& runs, double threshold, double global_baseline) {
   if (!(threshold > 0 && threshold <= 1)) throw UsageError("--threshold: expected a fraction in (0, 1]");
   if (!(global_baseline > 0 && global_baseline <= 1)) throw UsageError("--global-baseline: expected an accuracy in (0, 1]");
-  std::map<int64_t, std::vector<double>> by_d;
-  for (const auto& r : runs) by_d[r.d].push_back(r.accuracy);
+  std::map<int64_t, Sample> by_d;
+  for (const auto& r : runs) by_d[r.d].add(r.accuracy);
   Summary s;
   s.threshold = threshold;
   for (const auto& [d, acc] : by_d) {
     Level l;
     l.d = d;
     l.runs = static_cast<int64_t>(acc.size());
-    for (double a : acc) l.mean += a;
-    l.mean /= static_cast<double>(acc.size());
-    for (double a : acc) l.sd += (a - l.mean) * (a - l.mean);
-    l.sd = acc.size() > 1 ? std::sqrt(l.sd / static_cast<double>(acc.size() - 1)) : 0.0;
+    l.mean = acc.mean();
+    l.sd = acc.sd();
     s.levels.push_back(l);
   }
   if (std::none_of(s.levels.begin(), s.levels.end(), [](const Level& l) { return l.d > 0; }))
