@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
 
 namespace paramkit::nn {
 
@@ -362,6 +363,7 @@ VitEval evaluate_vit(VisionTransformerImpl& model, const Dataset& data, int64_t 
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t s = 0; s < data.size(); s += batch_size) {
+    check_stop();  // a SIGTERM during a long evaluation ends it within a batch
     const int64_t e = std::min(data.size(), s + batch_size);
     const torch::Tensor x = data.x.slice(0, s, e).to(device), y = data.y.slice(0, s, e).to(device);
     const torch::Tensor logits = model.forward(x);
