@@ -20,6 +20,14 @@ echo "build: $(( $(date +%s) - t0 )) s"
 ./build-gpu/bin/paramkit-smoke --device cuda --train-images tests/data/mnist-256-images-idx3-ubyte.gz \
   --train-labels tests/data/mnist-256-labels-idx1-ubyte.gz --epochs 5 --out /tmp/smoke-gpu --metrics "$out/smoke-gpu.json"
 echo "smoke on cuda exit: $?"
+# widenet-train and stn-tune on CUDA (never run on a GPU yet): a tiny WideNet and an STN MLP with
+# dropout and augmentation driven per example, each a few steps.
+mn=(--train-images tests/data/mnist-256-images-idx3-ubyte.gz --train-labels tests/data/mnist-256-labels-idx1-ubyte.gz)
+./build-gpu/bin/widenet-train --device cuda train "${mn[@]}" --model widenet --depth 4 --width 32 --epochs 2 --warmup 0 -o "$out/widenet-gpu.json"
+echo "widenet on cuda exit: $?"
+./build-gpu/bin/stn-tune --device cuda tune "${mn[@]}" --hidden 32 --hyper dropout.1 --hyper aug.shift --hyper aug.cutout_length \
+  --hyper aug.cutout_holes --hyper aug.brightness --hyper aug.contrast --hyper l2 --epochs 3 --batch-size 32 -o /tmp/stn-gpu.json
+echo "stn on cuda exit: $?"
 # paramkit_lm against transformers (issue 11): logits parity of random GPT-2/Llama checkpoints saved by
 # transformers, and greedy generation tokens/s at batch 32 x 128 new tokens (scripts/device/lm_transformers.py,
 # not run on a GPU yet). Without transformers only the tests/data/lm fixtures are compared on CUDA.

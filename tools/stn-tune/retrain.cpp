@@ -11,6 +11,7 @@
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/json.h"
+#include "paramkit/torch/device.h"
 
 using namespace paramkit;
 
@@ -81,6 +82,7 @@ struct RetrainCommand : cli::TypedCommand<RetrainReport> {
     }
     torch::manual_seed(ctx.common.seed);
     hpo::StnNet net(d.spec);
+    net->to(parse_device(ctx.common.device));
     nn::TrainResult t;
     {
       auto timer = ctx.timers.scope("train");

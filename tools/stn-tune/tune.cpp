@@ -13,6 +13,7 @@
 #include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
 #include "paramkit/io/json.h"
+#include "paramkit/torch/device.h"
 #include "paramkit/io/svg_plot.h"
 
 using namespace paramkit;
@@ -56,6 +57,9 @@ struct TuneCommand : cli::TypedCommand<TuneReport> {
     std::vector<double> h0;
     for (const auto& p : hy) h0.push_back(p.unconstrained(p.init));
     nn::HyperState hs(h0, o.sigma0);
+    const c10::Device device = parse_device(ctx.common.device);
+    net->to(device);
+    hs.to(device);
     log::info("tuning {} hyperparameters of an STN {} on {} training and {} validation images", hy.size(), d.spec.model, d.train.size(), d.val.size());
     hpo::TuneResult t;
     {

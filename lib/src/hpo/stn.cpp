@@ -134,7 +134,7 @@ torch::Tensor StnNetImpl::forward(const torch::Tensor& images, const torch::Tens
 }
 
 torch::Tensor StnNetImpl::l2_term() const {
-  torch::Tensor s = torch::zeros({});
+  torch::Tensor s = torch::zeros({}, fc_.front()->weight.options());
   for (const auto& f : fc_) s = s + f->weight.square().sum();
   for (const auto& c : conv_) s = s + c->weight.square().sum();
   return s;
@@ -180,10 +180,10 @@ torch::Tensor augment(const torch::Tensor& images, const torch::Tensor& values, 
   }
   if (cb >= 0) {
     const torch::Tensor b = (torch::rand({B}, torch::kDouble) * 2 - 1) * v.select(1, cb);
-    x = x + b.to(x.scalar_type()).view({B, 1, 1, 1});
+    x = x + b.to(x.device(), x.scalar_type()).view({B, 1, 1, 1});
   }
   if (cc >= 0) {
-    const torch::Tensor f = torch::exp((torch::rand({B}, torch::kDouble) * 2 - 1) * v.select(1, cc)).to(x.scalar_type()).view({B, 1, 1, 1});
+    const torch::Tensor f = torch::exp((torch::rand({B}, torch::kDouble) * 2 - 1) * v.select(1, cc)).to(x.device(), x.scalar_type()).view({B, 1, 1, 1});
     const torch::Tensor mean = x.mean({1, 2, 3}, true);
     x = mean + (x - mean) * f;
   }
@@ -208,6 +208,7 @@ nlohmann::json to_json(const EpochRecord& r) {
 
 nn::EvalResult evaluate_stn(StnNetImpl& net, const Dataset& data, const torch::Tensor& h, int64_t batch_size) {
   torch::NoGradGuard g;
+  const c10::Device dev = net.parameters().front().device();
   const bool was = net.is_training();
   net.eval();
   nn::EvalResult r;
@@ -215,7 +216,7 @@ nn::EvalResult evaluate_stn(StnNetImpl& net, const Dataset& data, const torch::T
   int64_t correct = 0;
   for (int64_t s = 0; s < data.size(); s += batch_size) {
     const int64_t e = std::min(data.size(), s + batch_size);
-    const torch::Tensor x = data.x.slice(0, s, e), y = data.y.slice(0, s, e);
+    const torch::Tensor x = data.x.slice(0, s, e).to(dev), y = data.y.slice(0, s, e).to(dev);
     const torch::Tensor hb = h.defined() ? h.detach().unsqueeze(0).expand({e - s, h.size(0)}) : torch::Tensor();
     const torch::Tensor logits = net.forward(x, hb);
     loss += F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
@@ -254,6 +255,7 @@ TuneResult tune_stn(StnNetImpl& net, nn::HyperState& hs, const Dataset& train, c
   if (train.size() == 0 || val.size() == 0) throw InputError("data", "", "tuning needs training and validation examples");
   const auto& hypers = net.spec().hypers;
   if (hypers.empty()) throw UsageError("tuning needs at least one hyperparameter (--hyper)");
+  const c10::Device dev = net.parameters().front().device();  // the network's and h's (the caller moves both)
   BatchIterator tb(train.size(), o.batch_size, true, seed), vb(val.size(), o.batch_size, true, seed + 0x9e37);
   const int64_t per_epoch = tb.batches_per_epoch(), val_per_epoch = vb.batches_per_epoch();
   const int64_t weight_total = o.epochs * per_epoch, warm = o.warmup_epochs * per_epoch, cycle = o.t_train + o.t_val;
@@ -321,7 +323,7 @@ TuneResult tune_stn(StnNetImpl& net, nn::HyperState& hs, const Dataset& train, c
       net.train();
       const auto rows = tb.batch(w / per_epoch, w % per_epoch);
       const torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-      const torch::Tensor x = train.x.index_select(0, idx), y = train.y.index_select(0, idx);
+      const torch::Tensor x = train.x.index_select(0, idx).to(dev), y = train.y.index_select(0, idx).to(dev);
       const torch::Tensor h = hs.perturb(static_cast<int64_t>(rows.size())).detach();
       const torch::Tensor loss = weight_loss(net, x, y, h, hyper_values(hypers, h));
       loss.backward();
@@ -339,7 +341,7 @@ TuneResult tune_stn(StnNetImpl& net, nn::HyperState& hs, const Dataset& train, c
       net.eval();
       const auto rows = vb.batch(v / val_per_epoch, v % val_per_epoch);
       const torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-      const torch::Tensor x = val.x.index_select(0, idx), y = val.y.index_select(0, idx);
+      const torch::Tensor x = val.x.index_select(0, idx).to(dev), y = val.y.index_select(0, idx).to(dev);
       const torch::Tensor h = o.tune_scales ? hs.perturb(static_cast<int64_t>(rows.size())) : hs.h.unsqueeze(0).expand({static_cast<int64_t>(rows.size()), -1});
       torch::Tensor loss = F::cross_entropy(net.forward(x, h), y);
       if (o.tune_scales) loss = loss - o.tau * hs.entropy();
@@ -389,12 +391,13 @@ nn::TrainResult train_fixed(StnNetImpl& net, const Dataset& train, const std::ve
     if (row.size() != hypers.size()) throw UsageError(fmt::format("a schedule row has {} values for {} hyperparameters", row.size(), hypers.size()));
   if (schedule.empty() && !hypers.empty()) throw UsageError("a schedule needs at least one row");
   net.train();
+  const c10::Device dev = net.parameters().front().device();
   auto opt = nn::make_optimizer(o.optimizer, net.parameters());
   return nn::train_steps(net, *opt, train.size(), o, seed, "train", [&](const std::vector<int64_t>& rows, const TrainPosition& pos) {
     const torch::Tensor idx = torch::tensor(rows, torch::kInt64);
-    const torch::Tensor x = train.x.index_select(0, idx), y = train.y.index_select(0, idx);
+    const torch::Tensor x = train.x.index_select(0, idx).to(dev), y = train.y.index_select(0, idx).to(dev);
     const auto& row = schedule.empty() ? std::vector<double>{} : schedule[std::min<size_t>(static_cast<size_t>(pos.epoch), schedule.size() - 1)];
-    torch::Tensor values = torch::tensor(std::vector<float>(row.begin(), row.end()), torch::kFloat32);
+    torch::Tensor values = torch::tensor(std::vector<float>(row.begin(), row.end()), torch::kFloat32).to(dev);
     values = values.view({1, static_cast<int64_t>(row.size())}).expand({static_cast<int64_t>(rows.size()), -1});
     const torch::Tensor loss = weight_loss(net, x, y, {}, values);
     loss.backward();

@@ -89,6 +89,8 @@ struct TuneResult {
 nlohmann::json to_json(const TrajectoryRow& r);
 nlohmann::json to_json(const EpochRecord& r);
 
+// Every function runs on the network's device (the caller moves the network and h there); data stays on
+// the CPU and moves a batch at a time.
 // The alternating loop: warmup_epochs of weight steps, then cycles of t_train weight steps (train mode,
 // per-example perturbed h~ driving dropout and augmentation, SGD on the network) and t_val hyperparameter
 // steps (eval mode on validation batches, CE_val(h~) - tau H, Adam on h and the scales). After each
