@@ -17,7 +17,7 @@ using namespace paramkit;
 
 namespace {
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-// Median-free "best of" after a warm-up call: the least-disturbed repetition.
+// The best of `reps` calls after a warm-up call: the least-disturbed repetition.
 template <class F>
 double best_of(int reps, F f) {
   f();
@@ -56,20 +56,32 @@ int main(int argc, char** argv) {
     moe->to(device);
     ffn->to(device);
     const torch::Tensor x = torch::randn({s.tokens, s.dim}, torch::TensorOptions().device(device)).requires_grad_(true);
-    const int reps = 5;
     auto run_moe = [&](bool dense) {
       moe->zero_grad();
       nn::MoeOutput r = dense ? moe->forward_dense(x) : moe->forward(x);
       (r.y.square().mean() + r.balance).backward();
       sync();
     };
-    const double t_index = best_of(reps, [&] { run_moe(false); });
-    const double t_dense = best_of(reps, [&] { run_moe(true); });
-    const double t_ffn = best_of(reps, [&] {
+    auto run_ffn = [&] {
       ffn->zero_grad();
       ffn->forward(x).square().mean().backward();
       sync();
-    });
+    };
+    // Interleaved repetitions (index, one-hot, dense FFN, index, ...), the best of each: the three see
+    // the same machine state (caches, clock, allocator).
+    run_moe(false), run_moe(true), run_ffn();
+    double t_index = 1e30, t_dense = 1e30, t_ffn = 1e30;
+    for (int rep = 0; rep < 9; ++rep) {
+      double t0 = now();
+      run_moe(false);
+      t_index = std::min(t_index, now() - t0);
+      t0 = now();
+      run_moe(true);
+      t_dense = std::min(t_dense, now() - t0);
+      t0 = now();
+      run_ffn();
+      t_ffn = std::min(t_ffn, now() - t0);
+    }
     const double tok = static_cast<double>(s.tokens);
     out += fmt::format(
         "{}  {{\"tokens\": {}, \"dim\": {}, \"hidden\": {}, \"experts\": {}, \"top_k\": {}, \"index_tokens_per_s\": {:.0f}, "
