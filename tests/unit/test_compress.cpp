@@ -388,3 +388,35 @@ TEST_CASE("shared weights over rlhf-train's transformer: token and position embe
     CHECK(last < first - 0.1);
   }
 }
+
+TEST_CASE("pruning models with batch norm (ResNet-20, VGG-11): every pruner keeps the exact count, SynFlow leaves buffers and dtypes as they were") {
+  torch::manual_seed(6);
+  nn::ResNet20 r(1, 10, 4);
+  nn::VGG11 v(1, 10, 4, 28);
+  const torch::Tensor x = torch::rand({8, 28, 28}), y = torch::randint(0, 10, {8}, torch::kInt64);
+  for (int which = 0; which < 2; ++which) {
+    CAPTURE(which);
+    torch::nn::Module& m = which == 0 ? static_cast<torch::nn::Module&>(*r) : static_cast<torch::nn::Module&>(*v);
+    std::function<torch::Tensor(torch::Tensor)> fwd = [&](torch::Tensor t) { return which == 0 ? r->forward(t) : v->forward(t); };
+    int64_t weights = 0;
+    for (const auto& p : m.named_parameters())
+      if (is_shared_weight(p.key(), p.value())) weights += p.value().numel();
+    for (Pruner p : {Pruner::synflow, Pruner::mag, Pruner::snip, Pruner::grasp}) {
+      const std::string pruner = pruner_name(p);
+      CAPTURE(pruner);
+      std::vector<torch::Tensor> before;
+      for (const auto& b : m.buffers()) before.push_back(b.clone());
+      const int64_t keep = weights / 10;
+      const auto masks = prune_masks(m, fwd, p, keep, x, y, 5);
+      int64_t kept = 0;
+      for (const auto& k : masks) kept += k.sum().item<int64_t>();
+      CHECK(kept == keep);
+      const auto after = m.buffers();
+      for (size_t i = 0; i < before.size(); ++i) {
+        CHECK((after[i].scalar_type() == before[i].scalar_type()));
+        if (p == Pruner::synflow) CHECK(torch::equal(after[i], before[i]));
+      }
+      for (const auto& q : m.parameters()) CHECK((q.scalar_type() == torch::kFloat32));
+    }
+  }
+}

@@ -79,12 +79,17 @@ std::vector<torch::Tensor> score_synflow(torch::nn::Module& module, const Forwar
   // the outputs.
   const bool was_training = module.is_training();
   module.eval();
-  std::vector<torch::Tensor> params = module.parameters(), saved;
+  std::vector<torch::Tensor> params = module.parameters(), saved, buffers = module.buffers(), saved_buffers;
   {
     torch::NoGradGuard g;
     for (auto& p : params) {
       saved.push_back(p.detach().clone());
       p.set_data(p.detach().abs().to(torch::kFloat64));
+    }
+    // Batch norm's running statistics join the double-precision pass (as they are: mean 0, var 1 at init).
+    for (auto& b : buffers) {
+      saved_buffers.push_back(b.detach().clone());
+      if (b.is_floating_point()) b.set_data(b.detach().to(torch::kFloat64));
     }
   }
   std::vector<int64_t> shape = {1};
@@ -99,6 +104,7 @@ std::vector<torch::Tensor> score_synflow(torch::nn::Module& module, const Forwar
   {
     torch::NoGradGuard g;
     for (size_t i = 0; i < params.size(); ++i) params[i].set_data(saved[i]);
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].set_data(saved_buffers[i]);
   }
   if (was_training) module.train();
   return s;
