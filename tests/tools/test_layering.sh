@@ -19,6 +19,7 @@ declare -A allowed=(
   [intdim]="core io intdim"
   [compress]="core io torch data nn compress kernels"
   [hpo]="core io torch data nn hpo"
+  [cl]="core io torch data hpo cl"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
