@@ -26,6 +26,11 @@ assert len(p["accuracy"]) == 3 and p["scenario"]["kind"] == "permuted"
 t = json.load(open("task.json"))
 assert t["metrics"]["final"] > json.load(open("ewc.json"))["metrics"]["final"] - 0.5  # task-IL: a 2-way choice per task
 PY
+# A diverging configuration is a result, not an error: training stops, every row is still evaluated.
+expect_rc 0 cl-eval run -q "${d[@]}" --algorithm ewc --hyper ewc.lambda=1e5 --hyper lr=0.3 --epochs 3 -o diverged.json
+python3 -c "
+import json; r = json.load(open('diverged.json'))
+assert r['diverged_at'] is not None and r['diverged_at'] > 0 and [len(x) for x in r['accuracy']] == [1, 2, 3, 4, 5], r" || fail "divergence"
 # A stop after 30 steps and a resume give the uninterrupted run's report (DER: buffer, logits, generators).
 expect_rc 0 cl-eval run -q "${d[@]}" --algorithm derpp --epochs 3 --batch-size 16 --checkpoint r.ckpt --stop-after 30 -o part.json
 expect_no_file part.json

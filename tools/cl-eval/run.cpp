@@ -49,7 +49,8 @@ struct RunCommand : cli::TypedCommand<RunReport> {
     cl::ScenarioSpec spec = sc.spec;
     nlohmann::json j = {{"algorithm", algo.name}, {"hypers", hypers}, {"scenario", cl::to_json(spec)}, {"seed", ctx.common.seed},
                         {"epochs", algo.epochs}, {"batch_size", algo.batch_size}, {"memory", algo.memory}, {"hidden", algo.hidden},
-                        {"class_order", sc.class_order}, {"steps", r.steps}, {"finished", r.finished}};
+                        {"class_order", sc.class_order}, {"steps", r.steps}, {"finished", r.finished},
+                        {"diverged_at", r.diverged_at > 0 ? nlohmann::json(r.diverged_at) : nlohmann::json(nullptr)}};
     if (!r.finished) return {j};
     j["accuracy"] = r.accuracy;
     j["metrics"] = cl::metrics_json(r.accuracy);

@@ -300,6 +300,7 @@ RunResult run_continual(const Scenario& sc, const AlgoSpec& algo, uint64_t seed,
     mem_count = st.extra.at("mem_count");
     seen = st.extra.at("seen");
     result.accuracy = st.extra.at("accuracy").get<AccuracyMatrix>();
+    result.diverged_at = st.extra.value("diverged_at", int64_t{0});
     log::info("resumed from {} at step {}", ck.path.string(), start_unit);
   }
   net->train();
@@ -309,6 +310,11 @@ RunResult run_continual(const Scenario& sc, const AlgoSpec& algo, uint64_t seed,
     int64_t t = 0;
     while (u >= start[t + 1]) ++t;
     const int64_t k = u - start[t], epoch = k / per_epoch[t], b = k % per_epoch[t];
+    if (result.diverged_at > 0) {  // diverged: only the task ends' evaluations remain
+      if (u + 1 == start[t + 1]) end_task(t);
+      progress.update(u + 1);
+      return;
+    }
     BatchIterator it(data[t].size(), algo.batch_size, true, seed + 1000003 * static_cast<uint64_t>(t));
     const torch::Tensor idx = torch::tensor(it.batch(epoch, b), torch::kInt64);
     const torch::Tensor x = data[t].x.index_select(0, idx), y = data[t].y.index_select(0, idx);
@@ -379,11 +385,18 @@ RunResult run_continual(const Scenario& sc, const AlgoSpec& algo, uint64_t seed,
         loss = loss + algo.hyper("der.beta") * F::cross_entropy(l2, y2);
       }
     }
+    const double lv = loss.item<double>();
+    if (!std::isfinite(lv)) {
+      // A configuration that diverges is a result of tuning, not an error: training stops (the network
+      // keeps its weights of the step before), the remaining rows are still evaluated.
+      result.diverged_at = u + 1;
+      log::warn("{}: the loss is not finite at step {} (learning rate {:g}); training stops, evaluation goes on", a, u + 1, lr);
+      if (u + 1 == start[t + 1]) end_task(t);
+      progress.update(u + 1);
+      return;
+    }
     loss.backward();
     opt.step();
-    const double lv = loss.item<double>();
-    if (!std::isfinite(lv))
-      throw Error(fmt::format("the {} loss is not finite at step {} (learning rate {:g} too large?); the last checkpoint is kept", a, u + 1, lr));
     if (is_replay || is_der) {  // reservoir insertion of this batch (DER: with its logits)
       torch::NoGradGuard g;
       for (int64_t i = 0; i < x.size(0); ++i) {
@@ -401,7 +414,7 @@ RunResult run_continual(const Scenario& sc, const AlgoSpec& algo, uint64_t seed,
   auto save = [&](int64_t next) {
     CheckpointState st;
     st.position.step = next;
-    st.extra = {{"mem_count", mem_count}, {"seen", seen}, {"accuracy", result.accuracy}};
+    st.extra = {{"mem_count", mem_count}, {"seen", seen}, {"accuracy", result.accuracy}, {"diverged_at", result.diverged_at}};
     save_checkpoint(ck.path, state, opt, &rng, st);
   };
   const LoopOutcome done = run_resumable(ck, start_unit, total, step, save);

@@ -51,11 +51,13 @@ struct RunResult {
   AccuracyMatrix accuracy;
   bool finished = false;
   int64_t steps = 0;
+  int64_t diverged_at = 0;  // the step whose loss was not finite (0: none); training stopped there
 };
 
 // Trains the tasks in order (SGD at hypers["lr"], `epochs` per task) and evaluates every seen task after
 // each one. Checkpoints (network, buffers, Fisher, the old network, the accuracy rows, generators) at
-// any batch through run_resumable; SIGTERM stops within a batch.
+// any batch through run_resumable; SIGTERM stops within a batch. A non-finite loss (a diverging
+// configuration) stops training but not the run: the remaining rows are evaluated, diverged_at says where.
 RunResult run_continual(const Scenario& scenario, const AlgoSpec& algo, uint64_t seed, const CheckpointOptions& checkpoint);
 
 }  // namespace paramkit::cl
