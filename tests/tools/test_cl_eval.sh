@@ -77,6 +77,8 @@ expect_err "domain-incremental"
 expect_rc 2 cl-eval run "${d[@]}" --tasks 6 --algorithm finetune -o bad.json
 expect_err "need 12 classes"
 expect_rc 2 cl-eval run "${d[@]}" --algorithm gem -o bad.json
+expect_rc 2 cl-eval run "${d[@]}" --scenario permuted --setting domain --algorithm icarl -o bad.json
+expect_err "icarl is a class-incremental method"
 expect_rc 2 cl-eval evaluate conv --seeds 0 -o badev -- "${d[@]}"
 expect_err "phase 2 takes the configurations tuned on D_HT"
 expect_no_file bad.json

@@ -151,6 +151,9 @@ RunResult run_continual(const Scenario& sc, const AlgoSpec& algo, uint64_t seed,
   const auto& first = sc.tasks.front().train.x;
   const int64_t H = first.size(1), W = first.size(2);
   const std::string setting = sc.spec.setting;
+  if (is_exemplar && setting != "class")
+    throw UsageError(fmt::format("{} is a class-incremental method (new classes, their exemplars and head rows): use a split scenario "
+                                 "with --setting class", a));
   const int64_t cpt = sc.spec.kind == "split" ? sc.spec.classes_per_task : outputs;
   const double lr = algo.hyper("lr");
 
