@@ -1,0 +1,101 @@
+// PFGM++ (gen/pfgm.h): the spec's checkable facts: the kernel's second moment and Beta ratio by both
+// samplers, the schedule's end points and EDM's preconditioning at sigma = 0.5, the exact empirical
+// denoiser landing every sample on a data point, the large-D prior against the Gaussian, and D = inf
+// against D = 1e7 from the same noise.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "paramkit/core/error.h"
+#include "paramkit/gen/pfgm.h"
+
+using namespace paramkit;
+using namespace paramkit::gen;
+
+TEST_CASE("PFGM++ kernel, N = 2, D = 8, sigma = 1: E||x||^2 = 2.667 by both samplers, ||x||^2 / (||x||^2 + r^2) ~ Beta(1, 4)") {
+  torch::manual_seed(1);
+  const int64_t n = 400000;
+  const torch::Tensor y = torch::zeros({n, 2}, torch::kFloat64), s = torch::ones({n}, torch::kFloat64);
+  for (int which = 0; which < 2; ++which) {
+    CAPTURE(which);
+    const torch::Tensor x = which == 0 ? perturb(y, s, 8) : perturb_student_t(y, s, 8);
+    const torch::Tensor sq = x.square().sum(1);
+    CHECK(sq.mean().item<double>() == doctest::Approx(2.0 * 8 / 6).epsilon(0.02));  // heavy tail: 2% at 400k
+    const torch::Tensor ratio = sq / (sq + 8.0);  // r^2 = sigma^2 D
+    CHECK(ratio.mean().item<double>() == doctest::Approx(0.2).epsilon(0.005));
+    CHECK(ratio.var().item<double>() == doctest::Approx(4.0 / (25 * 6)).epsilon(0.01));
+    // Beta(1, 4)'s CDF 1 - (1 - q)^4 at q = 0.1, 0.3
+    for (double q : {0.1, 0.3}) CHECK(ratio.lt(q).to(torch::kFloat64).mean().item<double>() == doctest::Approx(1 - std::pow(1 - q, 4)).epsilon(0.01));
+  }
+}
+
+TEST_CASE("EDM schedule end points and preconditioning at sigma = 0.5") {
+  const auto t = edm_schedule(18);
+  REQUIRE(t.size() == 19);
+  CHECK(t[0] == doctest::Approx(80));
+  CHECK(t[17] == doctest::Approx(0.002));
+  CHECK(t[18] == 0);
+  for (size_t i = 1; i < 18; ++i) CHECK(t[i] < t[i - 1]);
+  const Precond p = edm_precond(0.5);
+  CHECK(p.c_skip == doctest::Approx(0.5));
+  CHECK(p.c_out == doctest::Approx(0.3536).epsilon(1e-4));
+  CHECK(p.c_in == doctest::Approx(1.4142).epsilon(1e-4));
+  CHECK(p.c_noise == doctest::Approx(std::log(0.5) / 4));
+  CHECK(edm_loss_weight(0.5) == doctest::Approx((0.25 + 0.25) / (0.0625)));
+  torch::manual_seed(2);
+  const torch::Tensor s = training_sigmas(200000).log();
+  CHECK(s.mean().item<double>() == doctest::Approx(-1.2).epsilon(0.01));
+  CHECK(s.std().item<double>() == doctest::Approx(1.2).epsilon(0.01));
+}
+
+TEST_CASE("with the exact empirical denoiser every sample lands on a data point, for finite and infinite D") {
+  torch::manual_seed(3);
+  const torch::Tensor data = torch::randn({12, 2}, torch::kFloat64) * 2;
+  for (double D : {8.0, 128.0, kInfiniteD}) {
+    CAPTURE(D);
+    SamplerOptions o;
+    o.D = D;
+    o.steps = 40;
+    const torch::Tensor x = sample([&](const torch::Tensor& v, double s) { return empirical_denoiser(data, v, s, D); }, {64, 2}, o);
+    const torch::Tensor dmin = std::get<0>(torch::cdist(x, data).min(1));
+    CHECK(dmin.max().item<double>() < 1e-3);
+    o.method = "euler";
+    const torch::Tensor xe = sample([&](const torch::Tensor& v, double s) { return empirical_denoiser(data, v, s, D); }, {64, 2}, o);
+    CHECK(std::get<0>(torch::cdist(xe, data).min(1)).max().item<double>() < 1e-3);
+  }
+}
+
+TEST_CASE("at very large D the prior's moments equal the Gaussian's within 0.1 percent, and D = 1e7 samples follow D = inf from the same noise") {
+  torch::manual_seed(4);
+  const int64_t n = 20000, N = 784;
+  const torch::Tensor z = torch::zeros({n, N}, torch::kFloat64), s = torch::full({n}, 80.0, torch::kFloat64);
+  const torch::Tensor x = perturb_student_t(z, s, 1e7);
+  CHECK(x.square().mean().item<double>() == doctest::Approx(6400.0).epsilon(0.001));
+  const torch::Tensor k = (x / 80).pow(4).mean();  // Gaussian: E g^4 = 3
+  CHECK(k.item<double>() == doctest::Approx(3.0).epsilon(0.003));
+  const torch::Tensor data = torch::randn({10, 3}, torch::kFloat64);
+  SamplerOptions o;
+  std::vector<torch::Tensor> out;
+  for (double D : {kInfiniteD, 1e7}) {
+    o.D = D;
+    torch::manual_seed(5);
+    out.push_back(sample([&](const torch::Tensor& v, double sg) { return empirical_denoiser(data, v, sg, D); }, {16, 3}, o));
+  }
+  CHECK((out[0] - out[1]).abs().max().item<double>() < 1e-2);
+}
+
+TEST_CASE("sampler options: bad values are usage errors") {
+  SamplerOptions o;
+  o.D = 0;
+  CHECK_THROWS_AS(o.validate(), UsageError);
+  o = SamplerOptions();
+  o.sigma_min = 100;
+  CHECK_THROWS_AS(o.validate(), UsageError);
+  o = SamplerOptions();
+  o.method = "dpm";
+  CHECK_THROWS_AS(o.validate(), UsageError);
+  o = SamplerOptions();
+  o.steps = 0;
+  CHECK_THROWS_AS(o.validate(), UsageError);
+}
