@@ -20,7 +20,7 @@ declare -A allowed=(
   [compress]="core io torch data nn compress kernels"
   [hpo]="core io torch data nn hpo"
   [cl]="core io torch data hpo cl"
-  [gen]="core io torch gen"
+  [gen]="core io torch data nn gen"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do

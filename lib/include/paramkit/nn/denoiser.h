@@ -1,0 +1,51 @@
+// Denoiser networks for diffusion-family models (pfgm-sample): a Fourier embedding of the noise level and
+// an MLP F(x, c_noise) for low-dimensional data, and an exponential moving average of a module's weights.
+// The preconditioning D(x, sigma) = c_skip x + c_out F(c_in x, c_noise) lives in gen/ (EDM's).
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace paramkit::nn {
+
+// Random Fourier features of a scalar: [cos(2 pi f c), sin(2 pi f c)], f ~ N(0, scale^2) fixed at
+// construction (a buffer), `channels` outputs (even).
+class FourierEmbeddingImpl : public torch::nn::Module {
+ public:
+  FourierEmbeddingImpl(int64_t channels, double scale = 16);
+  torch::Tensor forward(const torch::Tensor& c);  // c [B] -> [B, channels]
+  torch::Tensor freqs;
+};
+TORCH_MODULE(FourierEmbedding);
+
+// F(x, c_noise) for x [B, dim]: the embedding through two linear layers is added to every hidden layer
+// (SiLU activations); the output layer starts at zero, so D(x, sigma) starts at c_skip x.
+class MlpDenoiserImpl : public torch::nn::Module {
+ public:
+  MlpDenoiserImpl(int64_t dim, std::vector<int64_t> hidden = {256, 256, 256}, int64_t embedding = 64);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c_noise);
+
+ private:
+  FourierEmbedding emb_{nullptr};
+  torch::nn::Linear emb1_{nullptr}, emb2_{nullptr}, out_{nullptr};
+  std::vector<torch::nn::Linear> layers_, cond_;
+};
+TORCH_MODULE(MlpDenoiser);
+
+// An exponential moving average of a module's parameters: shadow = decay shadow + (1 - decay) theta after
+// each update; copy_to writes the shadow into a module of the same structure.
+class Ema {
+ public:
+  Ema(const torch::nn::Module& module, double decay);
+  void update(const torch::nn::Module& module);
+  void copy_to(torch::nn::Module& module) const;
+  std::vector<torch::Tensor>& shadow() { return shadow_; }
+  double decay() const { return decay_; }
+
+ private:
+  std::vector<torch::Tensor> shadow_;
+  double decay_;
+};
+
+}  // namespace paramkit::nn
