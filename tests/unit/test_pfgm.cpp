@@ -145,3 +145,39 @@ TEST_CASE("preconditioning, EMA, and a trained MLP denoiser: PFGM++ (D = 128) an
     for (int64_t c = 0; c < 4; ++c) CHECK(which.eq(c).sum().item<int64_t>() > 40);  // every mode
   }
 }
+
+TEST_CASE("U-Net denoiser: shapes, zero output at initialisation, every parameter gets a gradient, bad options") {
+  torch::manual_seed(9);
+  nn::UNetOptions o;
+  o.base = 16;
+  o.mult = {1, 2, 2};
+  nn::UNet u(o);
+  const torch::Tensor x = torch::randn({3, 1, 28, 28}), c = torch::randn({3});
+  const torch::Tensor y0 = u->forward(x, c);
+  CHECK(y0.sizes() == x.sizes());
+  CHECK(y0.abs().max().item<double>() == 0);  // the output convolution starts at zero: D = c_skip x
+  torch::optim::Adam opt(u->parameters(), torch::optim::AdamOptions(1e-3));
+  for (int step = 0; step < 3; ++step) {
+    opt.zero_grad();
+    (u->forward(x, c) - x).square().mean().backward();
+    opt.step();
+  }
+  CHECK(u->forward(x, c).abs().max().item<double>() > 0);
+  int64_t with_grad = 0, total = 0;
+  for (const auto& p : u->parameters()) {
+    ++total;
+    with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+  }
+  CHECK(with_grad == total);  // after a few steps every parameter gets a gradient (the zero inits open up)
+  // a 3-channel 32x32 model
+  nn::UNetOptions o3;
+  o3.channels = 3;
+  o3.base = 8;
+  o3.mult = {1, 2};
+  nn::UNet u3(o3);
+  CHECK(u3->forward(torch::randn({2, 3, 32, 32}), torch::randn({2})).sizes() == std::vector<int64_t>{2, 3, 32, 32});
+  nn::UNetOptions bad;
+  bad.mult = {};
+  CHECK_THROWS_AS(bad.validate(), UsageError);
+  CHECK_THROWS(u->forward(torch::randn({1, 1, 30, 30}), torch::randn({1})));  // 30 is not divisible by 4
+}

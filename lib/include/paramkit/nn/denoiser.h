@@ -33,6 +33,36 @@ class MlpDenoiserImpl : public torch::nn::Module {
 };
 TORCH_MODULE(MlpDenoiser);
 
+struct UNetOptions {
+  int64_t channels = 1;                  // image channels
+  int64_t base = 32;                     // channels at full resolution
+  std::vector<int64_t> mult = {1, 2, 2}; // channel multipliers per level (each level after the first halves H, W)
+  int64_t blocks = 1;                    // residual blocks per level
+  int64_t embedding = 128;
+  void validate() const;                 // UsageError naming the field
+};
+
+// A small U-Net in the EDM / DDPM++ style: residual blocks (group norm, SiLU, 3x3 convolutions, the noise
+// embedding added per channel), self-attention at the lowest resolution (the last level's blocks and the
+// middle; none with a single level), strided-convolution downsampling,
+// nearest upsampling with skip connections; the output convolution starts at zero.
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const UNetOptions& o);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& c_noise);  // x [B, C, H, W] (H, W divisible by 2^(levels-1))
+  const UNetOptions& options() const { return o_; }
+
+ private:
+  struct Block;
+  UNetOptions o_;
+  FourierEmbedding emb_{nullptr};
+  torch::nn::Linear emb1_{nullptr}, emb2_{nullptr};
+  torch::nn::Conv2d stem_{nullptr}, out_{nullptr};
+  torch::nn::GroupNorm out_norm_{nullptr};
+  torch::nn::ModuleList enc_, dec_, down_, up_, mid_;
+};
+TORCH_MODULE(UNet);
+
 // An exponential moving average of a module's parameters: shadow = decay shadow + (1 - decay) theta after
 // each update; copy_to writes the shadow into a module of the same structure.
 class Ema {
