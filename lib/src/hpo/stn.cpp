@@ -207,28 +207,12 @@ nlohmann::json to_json(const EpochRecord& r) {
 }
 
 nn::EvalResult evaluate_stn(StnNetImpl& net, const Dataset& data, const torch::Tensor& h, int64_t batch_size) {
-  torch::NoGradGuard g;
   const c10::Device dev = net.parameters().front().device();
-  const bool was = net.is_training();
-  net.eval();
-  nn::EvalResult r;
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t s = 0; s < data.size(); s += batch_size) {
-    const int64_t e = std::min(data.size(), s + batch_size);
-    const torch::Tensor x = data.x.slice(0, s, e).to(dev), y = data.y.slice(0, s, e).to(dev);
-    const torch::Tensor hb = h.defined() ? h.detach().unsqueeze(0).expand({e - s, h.size(0)}) : torch::Tensor();
-    const torch::Tensor logits = net.forward(x, hb);
-    loss += F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-  }
-  r.count = data.size();
-  if (r.count > 0) {
-    r.loss = loss / static_cast<double>(r.count);
-    r.accuracy = static_cast<double>(correct) / static_cast<double>(r.count);
-  }
-  net.train(was);
-  return r;
+  const nn::Forward forward = [&](const torch::Tensor& x) {
+    const torch::Tensor hb = h.defined() ? h.detach().unsqueeze(0).expand({x.size(0), h.size(0)}) : torch::Tensor();
+    return net.forward(x, hb);
+  };
+  return nn::evaluate(net, forward, data, batch_size, dev);
 }
 
 namespace {

@@ -356,28 +356,14 @@ TrainResult train_vit(VisionTransformerImpl& model, const Dataset& data, const T
 }
 
 VitEval evaluate_vit(VisionTransformerImpl& model, const Dataset& data, int64_t batch_size, c10::Device device) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
   VitEval r;
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (int64_t s = 0; s < data.size(); s += batch_size) {
+  const Forward forward = [&](const torch::Tensor& x) {
     check_stop();  // a SIGTERM during a long evaluation ends it within a batch
-    const int64_t e = std::min(data.size(), s + batch_size);
-    const torch::Tensor x = data.x.slice(0, s, e).to(device), y = data.y.slice(0, s, e).to(device);
-    const torch::Tensor logits = model.forward(x);
-    loss_sum += torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
-    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    torch::Tensor logits = model.forward(x);
     r.routing.add(model.routing());
-  }
-  r.result.count = data.size();
-  if (r.result.count > 0) {
-    r.result.loss = loss_sum / static_cast<double>(r.result.count);
-    r.result.accuracy = static_cast<double>(correct) / static_cast<double>(r.result.count);
-  }
-  model.train(was_training);
+    return logits;
+  };
+  r.result = evaluate(model, forward, data, batch_size, device);
   return r;
 }
 
