@@ -1,6 +1,7 @@
 // The shared tool runner: subcommands, common flags, JSON config, logging, signals, runtime set-up,
 // provenance, timers, --metrics and exit codes.
 #include "paramkit/cli/tool.h"
+#include "paramkit/cli/options.h"
 
 #include <unistd.h>
 
@@ -133,11 +134,11 @@ void register_common(CLI::App& app, CommonOptions& c) {
   app.add_option("--metrics", c.metrics, "Write run metrics as JSON to this file");
 }
 
-// Every numeric flag value is finite: "nan", "inf" and overflowing numbers are refused by name, so no
+// Every numeric flag value is finite (except options marked with allow_infinity): "nan", "inf" and overflowing numbers are refused by name, so no
 // command sees them (ranges are each flag's own check).
 void check_finite_values(const CLI::App& app) {
   for (const CLI::Option* opt : app.get_options()) {
-    if (opt->count() == 0 || opt->get_name().empty()) continue;
+    if (opt->count() == 0 || opt->get_name().empty() || opt->get_type_name() == kInfinityTypeName) continue;
     for (const std::string& r : opt->results()) {
       char* end = nullptr;
       errno = 0;

@@ -15,7 +15,7 @@ int64_t row_dim(const torch::Tensor& y) { return y.numel() / std::max<int64_t>(1
 torch::Tensor per_row(const torch::Tensor& v, const torch::Tensor& like) {
   std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
   shape[0] = like.size(0);
-  return v.to(like.dtype()).view(shape);
+  return v.to(like.device(), like.scalar_type()).view(shape);
 }
 // Gamma(alpha, 1) draws, float64, from LibTorch's generator.
 torch::Tensor gamma(int64_t n, double alpha) { return at::_standard_gamma(torch::full({n}, alpha, torch::kFloat64)); }
@@ -25,7 +25,7 @@ torch::Tensor perturb(const torch::Tensor& y, const torch::Tensor& sigma, double
   const int64_t B = y.size(0), N = row_dim(y);
   if (std::isinf(D)) return y + per_row(sigma, y) * torch::randn_like(y);
   const torch::Tensor a = gamma(B, N / 2.0), c = gamma(B, D / 2.0);
-  const torch::Tensor ratio = a / c;  // b / (1 - b) for b = a / (a + c) ~ Beta(N/2, D/2)
+  const torch::Tensor ratio = (a / c).to(sigma.device());  // b / (1 - b) for b = a / (a + c) ~ Beta(N/2, D/2)
   const torch::Tensor R = sigma.to(torch::kFloat64) * std::sqrt(D) * ratio.sqrt();
   torch::Tensor u = torch::randn_like(y);
   u = u / u.reshape({B, -1}).norm(2, 1).clamp_min(1e-30).to(y.dtype()).view(per_row(R, y).sizes());
@@ -35,7 +35,7 @@ torch::Tensor perturb(const torch::Tensor& y, const torch::Tensor& sigma, double
 torch::Tensor perturb_student_t(const torch::Tensor& y, const torch::Tensor& sigma, double D) {
   const torch::Tensor g = torch::randn_like(y);
   if (std::isinf(D)) return y + per_row(sigma, y) * g;
-  const torch::Tensor chi2 = 2.0 * gamma(y.size(0), D / 2.0);  // chi-square with D degrees of freedom
+  const torch::Tensor chi2 = (2.0 * gamma(y.size(0), D / 2.0)).to(sigma.device());  // chi-square with D degrees of freedom
   const torch::Tensor scale = sigma.to(torch::kFloat64) * (D / chi2).sqrt();
   return y + per_row(scale, y) * g;
 }

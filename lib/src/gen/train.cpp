@@ -15,7 +15,7 @@ namespace {
 torch::Tensor rows(const torch::Tensor& v, const torch::Tensor& like) {
   std::vector<int64_t> shape(static_cast<size_t>(like.dim()), 1);
   shape[0] = like.size(0);
-  return v.to(like.dtype()).view(shape);
+  return v.to(like.device(), like.scalar_type()).view(shape);
 }
 }  // namespace
 
@@ -54,8 +54,8 @@ nn::TrainResult train_denoiser(torch::nn::Module& net, const RawNet& f, const to
   return nn::train_steps(
       holder, *optimizer, data.size(0), o.train, seed, "train",
       [&](const std::vector<int64_t>& r, const TrainPosition&) {
-        const torch::Tensor y = data.index_select(0, torch::tensor(r, torch::kInt64)).to(torch::kFloat32);
-        const torch::Tensor sigma = training_sigmas(y.size(0), o.p_mean, o.p_std);
+        const torch::Tensor y = data.index_select(0, torch::tensor(r, torch::kInt64).to(data.device())).to(torch::kFloat32);
+        const torch::Tensor sigma = training_sigmas(y.size(0), o.p_mean, o.p_std).to(y.device());
         const torch::Tensor x = perturb(y, sigma, o.D);
         const torch::Tensor s2 = sigma * sigma + o.sigma_data * o.sigma_data;
         const torch::Tensor weight = (s2 / (sigma * o.sigma_data).square()).to(torch::kFloat32);

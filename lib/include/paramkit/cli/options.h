@@ -42,6 +42,10 @@ std::vector<double> parse_list(const std::string& text, const std::string& flag)
 // "name=value" -> {name, value}; UsageError naming the flag.
 std::pair<std::string, std::string> parse_name_value(const std::string& text, const std::string& flag);
 // A finite number; UsageError naming the flag.
+// Marks an option whose value may be "inf" (PFGM++'s D = inf), which the check that every numeric flag
+// is finite then skips; the command parses and validates the value itself.
+inline constexpr const char* kInfinityTypeName = "NUMBER|inf";
+inline CLI::Option* allow_infinity(CLI::Option* o) { return o->type_name(kInfinityTypeName); }
 double parse_number(const std::string& text, const std::string& flag);
 
 }  // namespace paramkit::cli
