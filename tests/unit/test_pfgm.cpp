@@ -118,6 +118,16 @@ TEST_CASE("preconditioning, EMA, and a trained MLP denoiser: PFGM++ (D = 128) an
   }
   ema.update(*l);
   CHECK(torch::allclose(ema.shadow()[0], w0 + 0.1));
+  // Ramped up: at step 0 the decay is min(0.9, 1 / 10) = 0.1, at step 90 min(0.9, 91 / 100) = 0.9.
+  nn::Ema ramp(*l, 0.9);
+  {
+    torch::NoGradGuard g;
+    l->weight.add_(1.0);
+  }
+  ramp.update(*l, 0);
+  CHECK(torch::allclose(ramp.shadow()[0], w0 + 1 + 0.9));
+  ramp.update(*l, 90);
+  CHECK(torch::allclose(ramp.shadow()[0], w0 + 1.9 + 0.1 * 0.1));
   torch::manual_seed(7);
   const torch::Tensor centres = torch::tensor({2.0, 2.0, -2.0, 2.0, 2.0, -2.0, -2.0, -2.0}).view({4, 2});
   const torch::Tensor data = (centres.index_select(0, torch::randint(0, 4, {4000}, torch::kInt64)) + 0.1 * torch::randn({4000, 2})).to(torch::kFloat32);

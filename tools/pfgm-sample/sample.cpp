@@ -27,18 +27,21 @@ std::string lower_ext(const std::string& p) {
   return e;
 }
 
-void write_grid(const std::string& path, const gen::Examples& e, int64_t cols, int64_t max_items) {
+void check_grid(const std::string& path, const std::string& kind, int64_t dims) {
   const std::string ext = lower_ext(path);
+  if (kind == "images" && ext != ".png") throw UsageError(fmt::format("--grid {}: image samples make a PNG grid (.png)", path));
+  if (kind == "points" && ext != ".svg") throw UsageError(fmt::format("--grid {}: point samples make an SVG scatter (.svg)", path));
+  if (kind == "points" && dims < 2) throw UsageError("--grid: a scatter needs points of at least 2 dimensions");
+}
+
+void write_grid(const std::string& path, const gen::Examples& e, int64_t cols, int64_t max_items) {
   if (e.kind == "images") {
-    if (ext != ".png") throw UsageError(fmt::format("--grid {}: image samples make a PNG grid (.png)", path));
     const int64_t n = std::min<int64_t>(e.x.size(0), max_items);
     const torch::Tensor u8 = (e.x.narrow(0, 0, n).clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
     const std::vector<uint8_t> px(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
     write_png(path, tile_images(px, n, u8.size(1), u8.size(2), u8.size(3), cols, 2, 0));
     return;
   }
-  if (ext != ".svg") throw UsageError(fmt::format("--grid {}: point samples make an SVG scatter (.svg)", path));
-  if (e.x.size(1) < 2) throw UsageError("--grid: a scatter needs points of at least 2 dimensions");
   const int64_t n = std::min<int64_t>(e.x.size(0), max_items);
   const torch::Tensor p = e.x.narrow(0, 0, n).to(torch::kFloat64).contiguous();
   PlotSeries s;
@@ -103,6 +106,7 @@ struct SampleCommand : cli::Command {
       if ((m.spec.kind == "unet" && e == ".csv") || (m.spec.kind == "mlp" && (e == ".idx" || out.find("idx") != std::string::npos)))
         throw UsageError(fmt::format("--output {}: {} samples cannot be written as {}", out, m.spec.kind == "unet" ? "image" : "point", e));
     }
+    if (!grid.empty()) check_grid(grid, m.spec.kind == "unet" ? "images" : "points", m.spec.shape[0]);
     if (weight_noise > 0) gen::add_weight_noise(*m.net, weight_noise, ctx.common.seed + 7919);
     if (quant_bits > 0) gen::quantize_weights(*m.net, quant_bits);
     m.net->to(device);

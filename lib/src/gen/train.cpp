@@ -64,8 +64,8 @@ nn::TrainResult train_denoiser(torch::nn::Module& net, const RawNet& f, const to
         loss.backward();
         return loss.item<double>();
       },
-      [&](int64_t, double) {
-        if (ema) ema->update(net);
+      [&](int64_t step, double) {
+        if (ema) ema->update(net, step - 1);
       });
 }
 

@@ -21,7 +21,7 @@ torch::Tensor FourierEmbeddingImpl::forward(const torch::Tensor& c) {
 
 MlpDenoiserImpl::MlpDenoiserImpl(int64_t dim, std::vector<int64_t> hidden, int64_t embedding) {
   if (dim < 1 || hidden.empty()) throw UsageError("MLP denoiser: a positive dimension and at least one hidden layer");
-  emb_ = register_module("emb", FourierEmbedding(embedding));
+  emb_ = register_module("emb", FourierEmbedding(embedding, 1.0));
   emb1_ = register_module("emb1", torch::nn::Linear(embedding, embedding));
   emb2_ = register_module("emb2", torch::nn::Linear(embedding, embedding));
   int64_t in = dim;
@@ -188,10 +188,11 @@ Ema::Ema(const torch::nn::Module& module, double decay) : decay_(decay) {
   for (const auto& p : module.parameters()) shadow_.push_back(p.detach().clone());
 }
 
-void Ema::update(const torch::nn::Module& module) {
+void Ema::update(const torch::nn::Module& module, int64_t step) {
   torch::NoGradGuard g;
+  const double d = step < 0 ? decay_ : std::min(decay_, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step)));
   const auto params = module.parameters();
-  for (size_t i = 0; i < params.size(); ++i) shadow_[i].mul_(decay_).add_(params[i].detach(), 1 - decay_);
+  for (size_t i = 0; i < params.size(); ++i) shadow_[i].mul_(d).add_(params[i].detach(), 1 - d);
 }
 
 void Ema::copy_to(torch::nn::Module& module) const {

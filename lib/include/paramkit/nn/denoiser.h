@@ -19,7 +19,8 @@ class FourierEmbeddingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FourierEmbedding);
 
-// F(x, c_noise) for x [B, dim]: the embedding through two linear layers is added to every hidden layer
+// F(x, c_noise) for x [B, dim]: the embedding (Fourier scale 1: c_noise = ln(sigma) / 4 spans a few units)
+// through two linear layers is added to every hidden layer
 // (SiLU activations); the output layer starts at zero, so D(x, sigma) starts at c_skip x.
 class MlpDenoiserImpl : public torch::nn::Module {
  public:
@@ -64,11 +65,13 @@ class UNetImpl : public torch::nn::Module {
 TORCH_MODULE(UNet);
 
 // An exponential moving average of a module's parameters: shadow = decay shadow + (1 - decay) theta after
-// each update; copy_to writes the shadow into a module of the same structure.
+// each update; copy_to writes the shadow into a module of the same structure. With the update's step
+// (0-based) the decay ramps up as min(decay, (1 + step) / (10 + step)), so that a short run's average is
+// not dominated by its initial weights (EDM ramps its EMA half-life up in the same spirit).
 class Ema {
  public:
   Ema(const torch::nn::Module& module, double decay);
-  void update(const torch::nn::Module& module);
+  void update(const torch::nn::Module& module, int64_t step = -1);
   void copy_to(torch::nn::Module& module) const;
   std::vector<torch::Tensor>& shadow() { return shadow_; }
   double decay() const { return decay_; }
