@@ -4,7 +4,7 @@
 # r: R and its survival package, the oracle for survfit's golden numbers and benchmark.
 set -euo pipefail
 
-build_pkgs=(cmake ninja-build ccache g++ make pkg-config libtorch-dev libopenblas0-openmp libcli11-dev
+build_pkgs=(cmake ninja-build ccache g++ make pkg-config libtorch-dev libopenblas0-openmp libcli11-dev liblemon-dev
             nlohmann-json3-dev libfmt-dev libhdf5-dev doctest-dev zlib1g-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 bench_pkgs=(bc python3-torch python3-numpy)

@@ -20,7 +20,8 @@ declare -A allowed=(
   [compress]="core io torch data nn compress kernels"
   [hpo]="core io torch data nn hpo"
   [cl]="core io torch data hpo cl"
-  [gen]="core io torch data nn gen"
+  [ot]="core ot"
+  [gen]="core io torch data nn ot gen"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
@@ -38,7 +39,7 @@ for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
   if [ "$domain" != cli ] && grep -rlE '#include <CLI/' "$dir"; then
     echo "^ CLI11 outside the command layer ($domain)"; bad=1
   fi
-  case "$domain" in core|numeric|io|cli|text|intdim)
+  case "$domain" in core|numeric|io|cli|text|intdim|ot)
     if grep -rlE '#include <(torch/|ATen/|c10/)' "$dir"; then echo "^ LibTorch in the LibTorch-free layer $domain"; bad=1; fi ;;
   esac
 done

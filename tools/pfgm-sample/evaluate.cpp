@@ -41,7 +41,7 @@ struct EvaluateCommand : cli::Command {
     app.add_option("--reference", reference_path, "Held-out data of the same kind")->required()->check(CLI::ExistingFile);
     app.add_option("--classifier", classifier_path, "Images: the feature classifier (pfgm-sample classifier -o)")->check(CLI::ExistingFile);
     app.add_option("--reference-labels", reference_labels, "Images: labels of the reference, for the classifier's accuracy")->check(CLI::ExistingFile);
-    app.add_option("--max-points", max_points, "Points: at most this many rows per set in MMD, W2 (an O(n^3) assignment) and precision/recall")
+    app.add_option("--max-points", max_points, "Points: at most this many rows per set in MMD, W2 (exact optimal transport) and precision/recall")
         ->capture_default_str()
         ->check(CLI::Range(int64_t{10}, int64_t{20000}));
     app.add_option("--bandwidth", bandwidth, "Points: MMD kernel bandwidth (0: the median pairwise distance of the reference)")

@@ -4,11 +4,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "paramkit/core/error.h"
 #include "paramkit/core/signals.h"
+#include "paramkit/ot/emd.h"
 
 namespace paramkit::gen {
 
@@ -60,72 +60,10 @@ double mmd2_rbf(const torch::Tensor& a_in, const torch::Tensor& b_in, double h, 
   return kaa + kbb - 2 * kab;
 }
 
-std::vector<int64_t> min_cost_assignment(const torch::Tensor& cost_in) {
-  if (cost_in.dim() != 2 || cost_in.size(0) != cost_in.size(1)) throw UsageError("assignment: the cost matrix must be square");
-  const torch::Tensor cost = cost_in.to(torch::kFloat64).contiguous();
-  const int64_t n = cost.size(0);
-  const double* c = cost.data_ptr<double>();
-  const double inf = std::numeric_limits<double>::infinity();
-  // Shortest augmenting paths with potentials (the Hungarian algorithm), 1-based with a virtual column 0.
-  std::vector<double> u(static_cast<size_t>(n + 1), 0), v(static_cast<size_t>(n + 1), 0), minv(static_cast<size_t>(n + 1));
-  std::vector<int64_t> p(static_cast<size_t>(n + 1), 0), way(static_cast<size_t>(n + 1), 0);
-  std::vector<char> used(static_cast<size_t>(n + 1));
-  for (int64_t i = 1; i <= n; ++i) {
-    if ((i & 63) == 0) check_stop();
-    p[0] = i;
-    int64_t j0 = 0;
-    std::fill(minv.begin(), minv.end(), inf);
-    std::fill(used.begin(), used.end(), 0);
-    do {
-      used[static_cast<size_t>(j0)] = 1;
-      const int64_t i0 = p[static_cast<size_t>(j0)];
-      double delta = inf;
-      int64_t j1 = 0;
-      const double* row = c + (i0 - 1) * n;
-      for (int64_t j = 1; j <= n; ++j) {
-        if (used[static_cast<size_t>(j)]) continue;
-        const double cur = row[j - 1] - u[static_cast<size_t>(i0)] - v[static_cast<size_t>(j)];
-        if (cur < minv[static_cast<size_t>(j)]) {
-          minv[static_cast<size_t>(j)] = cur;
-          way[static_cast<size_t>(j)] = j0;
-        }
-        if (minv[static_cast<size_t>(j)] < delta) {
-          delta = minv[static_cast<size_t>(j)];
-          j1 = j;
-        }
-      }
-      for (int64_t j = 0; j <= n; ++j) {
-        if (used[static_cast<size_t>(j)]) {
-          u[static_cast<size_t>(p[static_cast<size_t>(j)])] += delta;
-          v[static_cast<size_t>(j)] -= delta;
-        } else {
-          minv[static_cast<size_t>(j)] -= delta;
-        }
-      }
-      j0 = j1;
-    } while (p[static_cast<size_t>(j0)] != 0);
-    do {
-      const int64_t j1 = way[static_cast<size_t>(j0)];
-      p[static_cast<size_t>(j0)] = p[static_cast<size_t>(j1)];
-      j0 = j1;
-    } while (j0);
-  }
-  std::vector<int64_t> assign(static_cast<size_t>(n));
-  for (int64_t j = 1; j <= n; ++j) assign[static_cast<size_t>(p[static_cast<size_t>(j)] - 1)] = j - 1;
-  return assign;
-}
-
 double w2_exact(const torch::Tensor& a_in, const torch::Tensor& b_in) {
   check_pair(a_in, b_in, 1, "W2");
-  if (a_in.size(0) != b_in.size(0)) throw UsageError("W2: the two sets must have the same number of rows");
   const torch::Tensor a = rows64(a_in), b = rows64(b_in);
-  const torch::Tensor cost = sq_dists(a, b);
-  const std::vector<int64_t> pi = min_cost_assignment(cost);
-  const double* c = cost.data_ptr<double>();
-  const int64_t n = a.size(0);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) total += c[i * n + pi[static_cast<size_t>(i)]];
-  return std::sqrt(total / static_cast<double>(n));
+  return ot::w2(a.data_ptr<double>(), a.size(0), b.data_ptr<double>(), b.size(0), a.size(1));
 }
 
 PrecisionRecall knn_precision_recall(const torch::Tensor& samples, const torch::Tensor& reference, int64_t k) {

@@ -1,7 +1,7 @@
 // Sample-quality measures of pfgm-sample evaluate: the Frechet distance between two feature sets
 // (Gaussian fits; FID's formula in the features of a classifier trained here, not Inception), the
-// unbiased squared MMD with a Gaussian kernel, the exact 2-Wasserstein distance between equal-size point
-// sets (optimal assignment), a nearest-neighbour precision/recall, and the small CNN whose penultimate
+// unbiased squared MMD with a Gaussian kernel, the exact 2-Wasserstein distance between point sets
+// (optimal transport), a nearest-neighbour precision/recall, and the small CNN whose penultimate
 // layer gives image features.
 #pragma once
 #include <torch/torch.h>
@@ -16,11 +16,9 @@ double frechet_distance(const torch::Tensor& a, const torch::Tensor& b);
 // Unbiased MMD^2 with k(x, y) = exp(-||x - y||^2 / (2 h^2)); h <= 0: the median pairwise distance of the
 // pooled rows. Returns the estimate; `bandwidth_used` (optional) receives h.
 double mmd2_rbf(const torch::Tensor& a, const torch::Tensor& b, double h = 0, double* bandwidth_used = nullptr);
-// sqrt(min over permutations of mean ||a_i - b_pi(i)||^2) for a, b [n, d] of the same n (Hungarian
-// algorithm, O(n^3): keep n in the low thousands). Stops at SIGINT/SIGTERM (Interrupted).
+// The exact 2-Wasserstein distance between the uniform measures on the rows of a [n, d] and b [m, d]
+// (ot::w2: LEMON's network simplex; n x m arcs, so keep n and m in the low thousands).
 double w2_exact(const torch::Tensor& a, const torch::Tensor& b);
-// The minimum-cost assignment of a square cost matrix (row i -> column result[i]).
-std::vector<int64_t> min_cost_assignment(const torch::Tensor& cost);
 // Precision: the fraction of samples within the k-NN radius of some reference point; recall: the
 // fraction of reference points within the k-NN radius of some sample (Kynkaanniemi et al. 2019).
 struct PrecisionRecall {
