@@ -70,7 +70,7 @@ TEST_CASE("k-NN precision and recall: one for the reference itself, zero for far
   CHECK(pr.recall <= 0.5);
 }
 
-TEST_CASE("PNG: signature, IHDR, CRCs and the zlib stream decode to the pixels; tiling places each image") {
+TEST_CASE("PNG: signature, IHDR, CRCs and the zlib stream decode to the pixels, and tiling places each image") {
   Image8 im;
   im.width = 3;
   im.height = 2;

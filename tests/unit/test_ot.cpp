@@ -52,7 +52,7 @@ TEST_CASE("EMD of n x n uniform measures equals the best permutation found by br
   }
 }
 
-TEST_CASE("W2 of unequal 1-D sets equals the quantile coupling; W2(X, X + mu) = ||mu||") {
+TEST_CASE("W2 of unequal 1-D sets equals the quantile coupling, and W2(X, X + mu) = norm of mu") {
   std::mt19937_64 rng(3);
   std::normal_distribution<double> N(0, 1);
   std::vector<double> a(70), b(45);
