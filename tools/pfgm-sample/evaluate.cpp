@@ -2,8 +2,8 @@
 // feature space of the classifier trained here (`classifier`; FID's formula, not Inception's features),
 // the classifier's view of the samples (class histogram, confidence, an Inception-Score analogue) and
 // its accuracy on labelled reference images. Points: unbiased MMD^2 (Gaussian kernel), exact W2, and
-// k-NN precision/recall. Both also give the same measure between two halves of the reference: the floor
-// that sampling noise alone reaches.
+// k-NN precision/recall. Both also give the same measure between two disjoint random parts of the
+// reference: the floor that sampling noise alone reaches.
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
@@ -25,6 +25,10 @@ using namespace paramkit;
 namespace {
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
+torch::Tensor seeded_perm(int64_t n, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randperm(n, gen, torch::kInt64);
+}
 // A seeded subset of at most k rows.
 torch::Tensor subsample(const torch::Tensor& x, int64_t k, uint64_t seed) {
   if (x.size(0) <= k) return x;
@@ -116,8 +120,11 @@ struct EvaluateCommand : cli::Command {
     }
     r["feature_space"] = fmt::format("the 128-unit feature layer of {} (pfgm-sample classifier; not Inception-v3)", classifier_path);
     r["fd"] = num(gen::frechet_distance(fs, fr));
-    const int64_t half = fr.size(0) / 2;
-    r["fd_reference_halves"] = num(gen::frechet_distance(fr.narrow(0, 0, half), fr.narrow(0, half, fr.size(0) - half)));
+    // The floor: as many reference images as samples (a seeded random subset) against the rest.
+    const torch::Tensor perm = seeded_perm(fr.size(0), ctx.common.seed + 5);
+    const int64_t k_sub = std::min(fs.size(0), fr.size(0) / 2);
+    r["fd_reference_floor"] =
+        num(gen::frechet_distance(fr.index_select(0, perm.narrow(0, 0, k_sub)), fr.index_select(0, perm.narrow(0, k_sub, fr.size(0) - k_sub))));
     const torch::Tensor conf = std::get<0>(ps.max(1));
     const torch::Tensor hist = torch::bincount(ps.argmax(1), {}, classes).to(torch::kFloat64) / static_cast<double>(ps.size(0));
     const torch::Tensor marginal = ps.to(torch::kFloat64).mean(0);
@@ -134,14 +141,15 @@ struct EvaluateCommand : cli::Command {
     }
   }
 
-  // Every measure compares m = min(samples, reference / 2, --max-points) samples with the first half of
-  // the reference, and the floor compares that half with the second half: equal sizes, so comparable.
+  // Every measure compares m = min(samples, reference / 2, --max-points) samples with m reference points
+  // (a seeded random half), and the floor compares those with m points of the other half: equal sizes,
+  // so comparable.
   void evaluate_points(cli::Context& ctx, const torch::Tensor& x_all, const torch::Tensor& ref_all, nlohmann::json& r) {
     const uint64_t seed = ctx.common.seed;
     const int64_t half = ref_all.size(0) / 2, m = std::min({x_all.size(0), half, max_points});
     const torch::Tensor x = subsample(x_all, m, seed + 1);
-    const torch::Tensor a = subsample(ref_all.narrow(0, 0, half), m, seed + 2);
-    const torch::Tensor b = subsample(ref_all.narrow(0, half, ref_all.size(0) - half), m, seed + 3);
+    const torch::Tensor perm = seeded_perm(ref_all.size(0), seed + 2);  // random halves: files may be ordered
+    const torch::Tensor a = ref_all.index_select(0, perm.narrow(0, 0, m)), b = ref_all.index_select(0, perm.narrow(0, half, m));
     auto timer = ctx.timers.scope("metrics");
     double h = bandwidth;
     if (!(h > 0)) gen::mmd2_rbf(a, b, 0, &h);  // the reference's median distance: one kernel for every run against it
