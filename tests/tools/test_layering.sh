@@ -22,6 +22,7 @@ declare -A allowed=(
   [cl]="core io torch data hpo cl"
   [ot]="core ot"
   [gen]="core io torch data nn ot gen"
+  [sb]="core io torch ot sb"
 )
 bad=0
 for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
