@@ -34,7 +34,14 @@ same_output() {
   case "$a" in
     *.safetensors|*.h5) ckpt-tool diff -q --bitwise "$a" "$b" >/dev/null ;;
     *.json) same_report "$a" "$b" ;;
-    *) [ -d "$a" ] && { ckpt-tool diff -q --bitwise "$a" "$b" >/dev/null; return; }
+    *) if [ -d "$a" ]; then
+         # A folder of tensors (a Hugging Face layout) compares as tensors; any other folder file by file.
+         if ls "$a" | grep -q '\.safetensors$'; then ckpt-tool diff -q --bitwise "$a" "$b" >/dev/null; return; fi
+         [ "$(ls "$a")" = "$(ls "$b")" ] || return 1
+         local f
+         for f in $(ls "$a"); do same_output "$a/$f" "$b/$f" || return 1; done
+         return 0
+       fi
        cmp -s <(grep -v '"time"\|"git_commit"' "$a") <(grep -v '"time"\|"git_commit"' "$b") ;;
   esac
 }

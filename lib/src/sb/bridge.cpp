@@ -248,10 +248,14 @@ RefineResult refine(const Snapshots& train, const Snapshots& held, const RefineO
                               train.times[static_cast<size_t>(k + 1)], ref, o.bridge, seed * 1000003ULL + static_cast<uint64_t>(round * 1000 + k)));
     return bs;
   };
-  const LoopOutcome loop = run_resumable(
-      o.checkpoint, start_round, o.rounds,
-      [&](int64_t round) {
-        if (res.converged) return;
+  // A round changes theta, the records and the convergence flag only at its end, so a stop inside it
+  // (check_stop in the simulations and fits) saves the state before it: the round reruns on --resume.
+  const auto save = [&](int64_t next) {
+    nlohmann::json rounds = nlohmann::json::array();
+    for (const auto& r : res.rounds) rounds.push_back(to_json(r));
+    write_file_atomic(o.checkpoint.path, nlohmann::json({{"next_round", next}, {"theta", theta}, {"converged", res.converged}, {"rounds", rounds}}).dump());
+  };
+  const auto run_round = [&](int64_t round) {
         RoundRecord rec;
         rec.round = round + 1;
         rec.theta = theta;
@@ -301,12 +305,19 @@ RefineResult refine(const Snapshots& train, const Snapshots& held, const RefineO
         log::info("round {}: theta {:.4g}{}", rec.round, fmt::join(rec.theta_next, ", "),
                   std::isfinite(rec.mean_w2) ? fmt::format(", held-out W2 {:.4f}", rec.mean_w2) : "");
         if (on_round) on_round(rec);
+  };
+  const LoopOutcome loop = run_resumable(
+      o.checkpoint, start_round, o.rounds,
+      [&](int64_t round) {
+        if (res.converged) return;
+        try {
+          run_round(round);
+        } catch (const Interrupted&) {
+          if (!o.checkpoint.path.empty()) save(round);
+          throw;
+        }
       },
-      [&](int64_t next) {
-        nlohmann::json rounds = nlohmann::json::array();
-        for (const auto& r : res.rounds) rounds.push_back(to_json(r));
-        write_file_atomic(o.checkpoint.path, nlohmann::json({{"next_round", next}, {"theta", theta}, {"converged", res.converged}, {"rounds", rounds}}).dump());
-      });
+      save);
   res.finished = loop.finished;
   res.theta = theta;
   if (res.finished && res.bridges.empty() && !res.rounds.empty()) {  // resumed after the last round: rebuild it
