@@ -21,6 +21,7 @@ declare -A allowed=(
   [hpo]="core io torch data nn hpo"
   [cl]="core io torch data hpo cl"
   [ot]="core ot"
+  [beam]="core beam"
   [gen]="core io torch data nn ot gen"
   [sb]="core io torch ot sb"
 )
@@ -40,7 +41,7 @@ for dir in "$root"/lib/include/paramkit/* "$root"/lib/src/*; do
   if [ "$domain" != cli ] && grep -rlE '#include <CLI/' "$dir"; then
     echo "^ CLI11 outside the command layer ($domain)"; bad=1
   fi
-  case "$domain" in core|numeric|io|cli|text|intdim|ot)
+  case "$domain" in core|numeric|io|cli|text|intdim|ot|beam)
     if grep -rlE '#include <(torch/|ATen/|c10/)' "$dir"; then echo "^ LibTorch in the LibTorch-free layer $domain"; bad=1; fi ;;
   esac
 done
