@@ -13,5 +13,6 @@ int main(int argc, char** argv) {
   add_rl(tool);
   add_generate(tool);
   add_score(tool);
+  add_plan(tool);
   return tool.main(argc, argv);
 }

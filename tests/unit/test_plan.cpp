@@ -1,0 +1,95 @@
+// ReaLHF plans (rlhf/plan.h): list scheduling on a hand-made graph, the MCMC search against brute force
+// over a plan space small enough to enumerate, and bad plans.
+#include <doctest/doctest.h>
+
+#include <functional>
+
+#include "paramkit/core/error.h"
+#include "paramkit/rlhf/plan.h"
+
+using namespace paramkit;
+using namespace paramkit::rlhf::plan;
+
+TEST_CASE("list scheduling: calls wait for their dependencies and for every device of their mesh") {
+  Cluster c;
+  c.nodes = 1;
+  c.gpus_per_node = 4;
+  Workload w = rlhf_workload("ppo", model_size("7b"), model_size("7b"), 64, 128, 128);
+  Plan p(w.calls.size(), Assignment{{0, 4}, {4, 1, 1}});
+  // reward on devices 0-1, ref on 2-3: concurrent after the generation; critic_inf on 0-3 waits for both.
+  p[1] = {{0, 2}, {2, 1, 1}};
+  p[2] = {{2, 2}, {2, 1, 1}};
+  const Schedule s = simulate(w, c, p);
+  CHECK(s.start[0] == 0);
+  CHECK(s.start[1] == doctest::Approx(s.end[0]));
+  CHECK(s.start[2] == doctest::Approx(s.end[0]));
+  CHECK(s.start[3] == doctest::Approx(std::max(s.end[1], s.end[2])));
+  CHECK(s.start[4] == doctest::Approx(s.end[3]));
+  CHECK(s.start[5] == doctest::Approx(s.end[4]));  // same mesh as actor_train
+  CHECK(s.makespan == doctest::Approx(s.end[5]));
+  for (size_t i = 0; i < s.cost.size(); ++i) CHECK(s.end[i] - s.start[i] == doctest::Approx(s.cost[i].total()));
+  // the reward model's layout differs from its (cyclic) previous one only if another call of it exists: none, so no reallocation
+  CHECK(s.cost[1].realloc == 0);
+  // the actor changes layout between generation and training when their strategies differ
+  p[4] = {{0, 4}, {2, 2, 1}};
+  const Schedule t = simulate(w, c, p);
+  CHECK(t.cost[4].realloc > 0);
+  CHECK(t.cost[0].realloc > 0);
+}
+
+TEST_CASE("MCMC search finds the optimum of a plan space small enough to enumerate") {
+  Cluster c;
+  c.nodes = 1;
+  c.gpus_per_node = 2;
+  c.memory = 1e15;
+  Workload w = rlhf_workload("remax", model_size("7b"), model_size("7b"), 32, 64, 64);
+  std::vector<std::vector<Assignment>> cand;
+  for (size_t i = 0; i < w.calls.size(); ++i) cand.push_back(candidates(w, c, static_cast<int>(i)));
+  Plan p(w.calls.size());
+  double best = 1e300;
+  int64_t plans = 0;
+  std::function<void(size_t)> rec = [&](size_t i) {
+    if (i == w.calls.size()) {
+      best = std::min(best, simulate(w, c, p).score);
+      ++plans;
+      return;
+    }
+    for (const auto& a : cand[i]) {
+      p[i] = a;
+      rec(i + 1);
+    }
+  };
+  rec(0);
+  MESSAGE(plans << " plans, best " << best << " s");
+  CHECK(plans > 100);
+  SearchOptions o;
+  o.iterations = 20000;
+  const SearchResult r = search(w, c, o, 3);
+  CHECK(r.schedule.score == doctest::Approx(best).epsilon(1e-12));
+  CHECK(r.schedule.score <= simulate(w, c, fixed_layout(w, c)).score);
+}
+
+TEST_CASE("bad plans: a mesh beyond the world, a product that is not the mesh, a tensor degree that does not divide the heads") {
+  Cluster c;
+  c.nodes = 1;
+  c.gpus_per_node = 8;
+  Workload w = rlhf_workload("ppo", model_size("7b"), model_size("7b"), 64, 128, 128);
+  Plan p(w.calls.size(), Assignment{{0, 8}, {8, 1, 1}});
+  CHECK_NOTHROW(validate_plan(p, w, c));
+  Plan q = p;
+  q[2].mesh = {4, 8};
+  CHECK_THROWS_AS(validate_plan(q, w, c), UsageError);
+  q = p;
+  q[3].s = {3, 1, 1};
+  CHECK_THROWS_AS(validate_plan(q, w, c), UsageError);
+  q = p;
+  q[0].s = {1, 8, 1};
+  CHECK_NOTHROW(validate_plan(q, w, c));
+  w = rlhf_workload("ppo", ModelSize{"odd", 4, 384, 100}, ModelSize{"odd", 4, 384, 100}, 64, 8, 8);  // 3 heads
+  q = p;
+  q[0].s = {4, 2, 1};
+  q[0].mesh = {0, 8};
+  CHECK_THROWS_AS(validate_plan(q, w, c), UsageError);
+  CHECK_THROWS_AS(model_size("9b"), UsageError);
+  CHECK_THROWS_AS(rlhf_workload("dpo", model_size("7b"), model_size("7b"), 1, 1, 1), UsageError);
+}
