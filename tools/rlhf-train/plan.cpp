@@ -90,7 +90,8 @@ struct PlanCommand : cli::Command {
     nlohmann::json r = {{"cluster", pl::to_json(c)}, {"algo", algo}, {"actor", actor}, {"critic", critic}, {"batch", batch},
                         {"prompt_len", prompt_len}, {"gen_len", gen_len}, {"simulated", true}};
     if (!plan_file.empty()) {
-      p = pl::plan_from_json(read_json(plan_file), w, c, plan_file);
+      const nlohmann::json pj = read_json(plan_file);
+      p = pl::plan_from_json(pj.contains("plan") ? pj["plan"] : pj, w, c, plan_file);
     } else {
       pl::SearchResult sr;
       {
