@@ -309,7 +309,11 @@ SearchResult search(const Workload& w, const Cluster& c, const SearchOptions& o,
     cand.push_back(candidates(w, c, static_cast<int>(i)));
     if (cand.back().empty()) throw UsageError(fmt::format("call {}: no layout fits the cluster", w.calls[i].name));
   }
-  Plan cur = start.empty() ? fixed_layout(w, c) : start;
+  Plan cur = start;
+  if (cur.empty()) {  // the better of the two baselines
+    const Plan f = fixed_layout(w, c), h = heuristic_plan(w, c);
+    cur = simulate(w, c, h).score < simulate(w, c, f).score ? h : f;
+  }
   validate_plan(cur, w, c);
   double cur_score = simulate(w, c, cur).score;
   SearchResult r;

@@ -103,7 +103,7 @@ struct SearchResult {
   Schedule schedule;
   int64_t accepted = 0, evaluated = 0;
 };
-// MCMC from `start` (empty: every call on the whole cluster with its best single strategy); seeded.
+// MCMC from `start` (empty: the better of fixed_layout and heuristic_plan); seeded.
 SearchResult search(const Workload& w, const Cluster& c, const SearchOptions& o, uint64_t seed, Plan start = {});
 
 // Baselines: every call on the whole cluster with one shared strategy, the best such (a DeepSpeed-Chat-like
