@@ -72,7 +72,7 @@ TEST_CASE("two Gaussian arms with gap sigma and 16 pilots split evenly: error pr
   CHECK(wilson(10, 10).second == doctest::Approx(1));
 }
 
-TEST_CASE("every algorithm: no noise, no error; never more than its budget; the same results for 1 and 2 threads") {
+TEST_CASE("every algorithm: no noise, no error, never more than its budget, the same results for 1 and 2 threads") {
   MonteCarloOptions o;
   o.channel.n1 = 8;
   o.channel.n2 = 8;
