@@ -93,3 +93,35 @@ TEST_CASE("bad plans: a mesh beyond the world, a product that is not the mesh, a
   CHECK_THROWS_AS(model_size("9b"), UsageError);
   CHECK_THROWS_AS(rlhf_workload("dpo", model_size("7b"), model_size("7b"), 1, 1, 1), UsageError);
 }
+
+#include "paramkit/rlhf/realloc.h"
+
+TEST_CASE("reallocation between every pair of layouts of 4 ranks equals the direct re-shard bit for bit") {
+  using namespace paramkit::rlhf::realloc;
+  const ModelLayout m = transformer_layout(3, 8, 16, 12);
+  std::map<std::string, torch::Tensor> full;
+  torch::manual_seed(1);
+  for (const auto& t : m.tensors) full[t.name] = torch::randn(t.shape);
+  std::vector<Layout> layouts;
+  for (int64_t pp : {1, 2, 4})
+    for (int64_t tp : {1, 2, 4})
+      for (int64_t dp : {1, 2, 4})
+        if (pp * tp * dp == 4 && pp <= 3) layouts.push_back({pp, tp, dp});
+  REQUIRE(layouts.size() == 5);  // (1,1,4) (1,2,2) (1,4,1) (2,1,2) (2,2,1)
+  std::vector<int64_t> devices = {0, 1, 2, 3};
+  int64_t pairs = 0;
+  for (const auto& a : layouts)
+    for (const auto& b : layouts) {
+      const TransferPlan plan = plan_transfer(m, a, b, devices, devices);
+      const Shards moved = execute_in_process(m, a, b, plan, shard(m, a, full));
+      const Shards direct = shard(m, b, full);
+      for (int64_t r = 0; r < b.ranks(); ++r) {
+        REQUIRE(moved[static_cast<size_t>(r)].size() == direct[static_cast<size_t>(r)].size());
+        for (const auto& [name, t] : direct[static_cast<size_t>(r)]) CHECK(torch::equal(moved[static_cast<size_t>(r)].at(name), t));
+      }
+      if (a.pp == b.pp && a.tp == b.tp && a.dp == b.dp) CHECK(plan.local_bytes == plan.bytes);  // nothing leaves its device
+      ++pairs;
+    }
+  CHECK(pairs == 25);
+  CHECK_THROWS_AS(plan_transfer(m, {1, 3, 1}, {1, 1, 3}, {0, 1, 2}, {0, 1, 2}), UsageError);  // 3 does not divide 8
+}
