@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build ccache g++ make pkg-config libtorch-dev libopenblas0-openmp libcli11-dev liblemon-dev
-            nlohmann-json3-dev libfmt-dev libhdf5-dev doctest-dev zlib1g-dev)
+            nlohmann-json3-dev libfmt-dev libhdf5-dev doctest-dev zlib1g-dev libgloo-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 bench_pkgs=(bc python3-torch python3-numpy python3-scipy)
 r_pkgs=(r-base-core r-cran-survival)

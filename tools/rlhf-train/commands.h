@@ -13,6 +13,8 @@ void add_rl(paramkit::cli::Tool& tool);
 void add_generate(paramkit::cli::Tool& tool);
 void add_score(paramkit::cli::Tool& tool);
 void add_plan(paramkit::cli::Tool& tool);
+void add_launch(paramkit::cli::Tool& tool);
+void add_realloc(paramkit::cli::Tool& tool);
 
 // --model DIR | --model-config config.json, --tokenizer.
 void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what);

@@ -14,5 +14,7 @@ int main(int argc, char** argv) {
   add_generate(tool);
   add_score(tool);
   add_plan(tool);
+  add_launch(tool);
+  add_realloc(tool);
   return tool.main(argc, argv);
 }

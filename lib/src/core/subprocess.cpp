@@ -159,4 +159,66 @@ std::string run_command(const std::string& command, const CommandOptions& o) {
   return out;
 }
 
+int run_process_group(const std::vector<std::string>& argv, int64_t n,
+                      const std::function<std::vector<std::pair<std::string, std::string>>(int64_t rank)>& env, std::string& failure) {
+  if (argv.empty() || n < 1) throw UsageError("launch: a command and at least one process");
+  std::vector<pid_t> pids;
+  for (int64_t r = 0; r < n; ++r) {
+    const auto extra = env(r);
+    const pid_t pid = fork();
+    if (pid < 0) throw Error(std::string("launch: fork failed: ") + std::strerror(errno));
+    if (pid == 0) {
+      for (const auto& [k, v] : extra) setenv(k.c_str(), v.c_str(), 1);
+      std::vector<char*> a;
+      for (const auto& x : argv) a.push_back(const_cast<char*>(x.c_str()));
+      a.push_back(nullptr);
+      execvp(a[0], a.data());
+      std::fprintf(stderr, "launch: cannot run %s: %s\n", a[0], std::strerror(errno));
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  int first = 0;
+  size_t alive = pids.size();
+  std::vector<bool> done(pids.size(), false);
+  auto stop_all = [&](int sig) {
+    for (size_t k = 0; k < pids.size(); ++k)
+      if (!done[k]) kill(pids[k], sig);
+  };
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  bool forwarded = false;
+  while (alive > 0) {
+    int status = 0;
+    const pid_t p = waitpid(-1, &status, WNOHANG);
+    if (p > 0) {
+      for (size_t k = 0; k < pids.size(); ++k)
+        if (pids[k] == p && !done[k]) {
+          done[k] = true;
+          --alive;
+          const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          if (code != 0 && first == 0) {
+            first = code;
+            failure = WIFEXITED(status) ? "rank " + std::to_string(k) + " exited with code " + std::to_string(code)
+                                        : "rank " + std::to_string(k) + " was killed by signal " + std::to_string(WTERMSIG(status));
+            stop_all(SIGTERM);
+            deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+          }
+        }
+      continue;
+    }
+    if (stop_requested() && !forwarded) {
+      forwarded = true;
+      stop_all(SIGTERM);
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+      if (first == 0) first = 130, failure = "interrupted";
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop_all(SIGKILL);
+      deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return first;
+}
+
 }  // namespace paramkit

@@ -4,7 +4,11 @@
 #pragma once
 #include <cstddef>
 #include <filesystem>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "paramkit/core/error.h"
 
@@ -35,6 +39,14 @@ std::string run_command(const std::string& command, const CommandOptions& option
 
 // This program's own executable (/proc/self/exe), to run a subcommand of the same tool as a job.
 std::filesystem::path self_executable();
+
+// Runs `n` copies of argv (each with its own extra environment from env(rank)) and waits for all of
+// them: the torchrun-style local launch. When one exits non-zero or dies, the others get SIGTERM and,
+// 3 s later, SIGKILL; a SIGINT/SIGTERM to this process is forwarded the same way. Returns 0 when every
+// copy exited 0, else the first failure's status (its exit code, or 128 + signal), with `failure`
+// naming the rank and what happened.
+int run_process_group(const std::vector<std::string>& argv, int64_t n,
+                      const std::function<std::vector<std::pair<std::string, std::string>>(int64_t rank)>& env, std::string& failure);
 
 // `s` quoted for /bin/sh.
 std::string shell_quote(const std::string& s);

@@ -1,0 +1,49 @@
+// Multi-process execution on LibTorch's c10d (issue 20): the rendezvous torchrun defines (MASTER_ADDR,
+// MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK), a Gloo process group on the CPU, and reallocation plans
+// (rlhf/realloc.h) executed across processes with point-to-point sends. Built only where c10d's Gloo
+// headers exist (PARAMKIT_HAVE_GLOO); elsewhere `available()` is false and `Group` refuses to start.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "paramkit/rlhf/realloc.h"
+
+namespace paramkit::rlhf::dist {
+
+bool available();
+
+struct Env {
+  int64_t rank = 0, world = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+// From the environment as torchrun sets it; UsageError naming the variable when one is missing or bad.
+// With none of them set: a world of one process (rank 0) on a free local port.
+Env env_from_environment();
+// A free TCP port on the loopback interface.
+int free_local_port();
+
+class Group {
+ public:
+  // Connects to the rendezvous (rank 0 hosts the TCP store); `timeout_s` bounds every wait.
+  Group(const Env& e, double timeout_s = 60);
+  ~Group();
+  int64_t rank() const;
+  int64_t world() const;
+  void barrier();
+  void all_gather(const torch::Tensor& in, std::vector<torch::Tensor>& out);
+
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+// Runs `plan` (from layout -> to layout, rank r of each on process r) across the group: this process
+// holds `mine`, its shards of the source layout (empty when its rank is not in it), and returns its
+// shards of the destination layout. Sends are posted first, then the receives in plan order.
+realloc::Shards::value_type execute(Group& g, const realloc::ModelLayout& m, const realloc::Layout& from, const realloc::Layout& to,
+                                    const realloc::TransferPlan& plan, const realloc::Shards::value_type& mine);
+
+}  // namespace paramkit::rlhf::dist

@@ -1,0 +1,160 @@
+// c10d Gloo process groups and distributed reallocation.
+#include "paramkit/rlhf/dist.h"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "paramkit/core/error.h"
+
+#ifdef PARAMKIT_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace paramkit::rlhf::dist {
+
+#ifdef PARAMKIT_HAVE_GLOO
+bool available() { return true; }
+struct Group::Impl {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+#else
+bool available() { return false; }
+struct Group::Impl {};
+#endif
+
+namespace {
+int64_t env_int(const char* name, int64_t lo, int64_t hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) throw UsageError(fmt::format("{} is not set (start the processes with `rlhf-train launch` or torchrun)", name));
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  if (*end || x < lo || x > hi) throw UsageError(fmt::format("{}={}: expected a whole number in [{}, {}]", name, v, lo, hi));
+  return x;
+}
+}  // namespace
+
+int free_local_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) close(fd);
+    throw Error("no free local port");
+  }
+  const int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+Env env_from_environment() {
+  Env e;
+  if (!std::getenv("WORLD_SIZE") && !std::getenv("RANK") && !std::getenv("MASTER_PORT")) {
+    e.master_port = free_local_port();
+    return e;
+  }
+  e.world = env_int("WORLD_SIZE", 1, 65536);
+  e.rank = env_int("RANK", 0, e.world - 1);
+  e.local_rank = std::getenv("LOCAL_RANK") ? env_int("LOCAL_RANK", 0, 65535) : e.rank;
+  e.master_port = static_cast<int>(env_int("MASTER_PORT", 1, 65535));
+  if (const char* a = std::getenv("MASTER_ADDR")) e.master_addr = a;
+  return e;
+}
+
+Group::Group(const Env& e, double timeout_s) : impl(std::make_unique<Impl>()) {
+#ifdef PARAMKIT_HAVE_GLOO
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(e.master_port);
+  so.isServer = e.rank == 0;
+  so.numWorkers = static_cast<int>(e.world);
+  so.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  auto store = c10::make_intrusive<c10d::TCPStore>(e.master_addr, so);
+  auto opts = c10d::ProcessGroupGloo::Options::create();
+  opts->timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(e.master_addr));
+  impl->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(e.rank), static_cast<int>(e.world), opts);
+#else
+  (void)e;
+  (void)timeout_s;
+  throw UsageError("this build has no c10d Gloo (install libgloo-dev and rebuild): multi-process execution is unavailable");
+#endif
+}
+
+Group::~Group() = default;
+
+#ifdef PARAMKIT_HAVE_GLOO
+int64_t Group::rank() const { return impl->pg->getRank(); }
+int64_t Group::world() const { return impl->pg->getSize(); }
+void Group::barrier() { impl->pg->barrier()->wait(); }
+void Group::all_gather(const torch::Tensor& in, std::vector<torch::Tensor>& out) {
+  std::vector<std::vector<at::Tensor>> o(1);
+  for (int64_t r = 0; r < world(); ++r) o[0].push_back(torch::empty_like(in));
+  std::vector<at::Tensor> i = {in};
+  impl->pg->allgather(o, i)->wait();
+  out = o[0];
+}
+
+realloc::Shards::value_type execute(Group& g, const realloc::ModelLayout& m, const realloc::Layout& from, const realloc::Layout& to,
+                                    const realloc::TransferPlan& plan, const realloc::Shards::value_type& mine) {
+  const int64_t me = g.rank();
+  if (from.ranks() > g.world() || to.ranks() > g.world()) throw UsageError("reallocation: a layout has more ranks than the process group");
+  std::map<std::string, const realloc::TensorSpec*> spec;
+  for (const auto& t : m.tensors) spec[t.name] = &t;
+  realloc::Shards::value_type out;
+  for (const auto& t : m.tensors) {
+    int64_t b = 0, e = 0;
+    if (me >= to.ranks() || !realloc::holds(m, to, me, t, b, e)) continue;
+    std::vector<int64_t> shape = t.shape;
+    if (t.split_axis >= 0) shape[static_cast<size_t>(t.split_axis)] = e - b;
+    out[t.name] = torch::full(shape, std::numeric_limits<float>::quiet_NaN());
+  }
+  auto slice = [&](const realloc::Piece& p, const torch::Tensor& t, bool src) {
+    const auto& s = *spec.at(p.tensor);
+    return s.split_axis < 0 ? t : t.narrow(s.split_axis, src ? p.src_begin : p.dst_begin, p.length);
+  };
+  std::vector<c10::intrusive_ptr<c10d::Work>> sends;
+  std::vector<std::vector<at::Tensor>> send_buffers;
+  send_buffers.reserve(plan.pieces.size());
+  for (size_t k = 0; k < plan.pieces.size(); ++k) {
+    const auto& p = plan.pieces[k];
+    if (p.src != me || p.dst == me) continue;
+    send_buffers.push_back({slice(p, mine.at(p.tensor), true).contiguous()});
+    sends.push_back(g.impl->pg->send(send_buffers.back(), static_cast<int>(p.dst), static_cast<int>(k)));
+  }
+  for (size_t k = 0; k < plan.pieces.size(); ++k) {
+    const auto& p = plan.pieces[k];
+    if (p.dst != me) continue;
+    torch::Tensor target = slice(p, out.at(p.tensor), false);
+    if (p.src == me) {
+      target.copy_(slice(p, mine.at(p.tensor), true));
+      continue;
+    }
+    std::vector<at::Tensor> buf = {torch::empty_like(target).contiguous()};
+    g.impl->pg->recv(buf, static_cast<int>(p.src), static_cast<int>(k))->wait();
+    target.copy_(buf[0]);
+  }
+  for (auto& w : sends) w->wait();
+  return out;
+}
+#else
+int64_t Group::rank() const { return 0; }
+int64_t Group::world() const { return 1; }
+void Group::barrier() {}
+void Group::all_gather(const torch::Tensor&, std::vector<torch::Tensor>&) {}
+realloc::Shards::value_type execute(Group&, const realloc::ModelLayout&, const realloc::Layout&, const realloc::Layout&,
+                                    const realloc::TransferPlan&, const realloc::Shards::value_type&) {
+  throw UsageError("this build has no c10d Gloo: multi-process execution is unavailable");
+}
+#endif
+
+}  // namespace paramkit::rlhf::dist
