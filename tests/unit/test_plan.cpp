@@ -69,6 +69,22 @@ TEST_CASE("MCMC search finds the optimum of a plan space small enough to enumera
   CHECK(r.schedule.score <= simulate(w, c, fixed_layout(w, c)).score);
 }
 
+TEST_CASE("the DeepSpeed-Chat-like layout: ZeRO-3 training, hybrid-engine generation, slower than the searched plan at 70B on 128 GPUs") {
+  Cluster c;
+  c.nodes = 16;
+  const Workload w = rlhf_workload("ppo", model_size("70b"), model_size("70b"), 512, 256, 256);
+  const Plan d = deepspeed_chat_layout(w, c);
+  CHECK(d[0].s.tp == 8);
+  CHECK(!d[0].s.zero3);
+  CHECK(d[4].s.zero3);
+  CHECK(d[4].s.dp == 128);
+  const Schedule sd = simulate(w, c, d);
+  CHECK(sd.cost[4].realloc > 0);  // regathered between generation and training
+  SearchOptions o;
+  o.iterations = 2000;
+  CHECK(search(w, c, o, 1).schedule.makespan * 2 < sd.makespan);
+}
+
 TEST_CASE("bad plans: a mesh beyond the world, a product that is not the mesh, a tensor degree that does not divide the heads") {
   Cluster c;
   c.nodes = 1;

@@ -2,8 +2,8 @@
 // one): the RLHF graph's calls (PPO or ReMax) for actor/critic sizes, the cost model, list scheduling and
 // MCMC over one call's (mesh, dp, tp, pp) per move; or the cost of a hand-written plan (--plan). The
 // plan (JSON, editable), the predicted time per call and a timeline (SVG), and with --compare the
-// fixed layout (every call on the whole cluster with one strategy, DeepSpeed-Chat-like) and the
-// heuristic plan. A simulation: nothing runs on the cluster.
+// fixed layout (every call on the whole cluster with one strategy), a DeepSpeed-Chat-like layout (ZeRO-3
+// training and inference, hybrid-engine generation) and the heuristic plan. A simulation: nothing runs on the cluster.
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -26,6 +26,7 @@ nlohmann::json schedule_json(const pl::Workload& w, const pl::Plan& p, const pl:
                      {"dp", p[i].s.dp},
                      {"tp", p[i].s.tp},
                      {"pp", p[i].s.pp},
+                     {"zero3", p[i].s.zero3},
                      {"start_s", s.start[i]},
                      {"end_s", s.end[i]},
                      {"compute_s", s.cost[i].compute},
@@ -104,9 +105,11 @@ struct PlanCommand : cli::Command {
     const pl::Schedule s = pl::simulate(w, c, p);
     r["plan"] = schedule_json(w, p, s);
     if (compare) {
-      const pl::Plan f = pl::fixed_layout(w, c), h = pl::heuristic_plan(w, c);
+      const pl::Plan f = pl::fixed_layout(w, c), h = pl::heuristic_plan(w, c), d = pl::deepspeed_chat_layout(w, c);
       r["fixed_layout"] = schedule_json(w, f, pl::simulate(w, c, f));
       r["heuristic"] = schedule_json(w, h, pl::simulate(w, c, h));
+      r["deepspeed_chat"] = schedule_json(w, d, pl::simulate(w, c, d));
+      r["speedup_vs_deepspeed_chat"] = pl::simulate(w, c, d).makespan / s.makespan;
       r["speedup_vs_fixed"] = pl::simulate(w, c, f).makespan / s.makespan;
       r["speedup_vs_heuristic"] = pl::simulate(w, c, h).makespan / s.makespan;
     }

@@ -99,7 +99,8 @@ nlohmann::json plan_to_json(const Workload& w, const Plan& p) {
                      {"mesh", {{"first", p[i].mesh.first}, {"size", p[i].mesh.size}}},
                      {"dp", p[i].s.dp},
                      {"tp", p[i].s.tp},
-                     {"pp", p[i].s.pp}});
+                     {"pp", p[i].s.pp},
+                     {"zero3", p[i].s.zero3}});
   return {{"algo", w.algo}, {"calls", calls}};
 }
 
@@ -122,6 +123,7 @@ void validate_plan(const Plan& p, const Workload& w, const Cluster& c) {
     if (a.s.tp > c.gpus_per_node) bad(fmt::format("tp {} spans nodes ({} GPUs per node)", a.s.tp, c.gpus_per_node));
     if (a.s.pp > call.size.layers) bad(fmt::format("pp {} exceeds the {} layers", a.s.pp, call.size.layers));
     if (a.s.dp > w.batch) bad(fmt::format("dp {} exceeds the batch of {}", a.s.dp, w.batch));
+    if (a.s.zero3 && (a.s.tp != 1 || a.s.pp != 1)) bad("zero3 shards over data parallelism only (tp = pp = 1)");
   }
 }
 
@@ -135,7 +137,7 @@ Plan plan_from_json(const nlohmann::json& j, const Workload& w, const Cluster& c
       while (i < w.calls.size() && w.calls[i].name != name) ++i;
       if (i == w.calls.size()) throw InputError(source, "calls", fmt::format("unknown call '{}' for {}", name, w.algo));
       p[i].mesh = {e.at("mesh").at("first").get<int64_t>(), e.at("mesh").at("size").get<int64_t>()};
-      p[i].s = {e.at("dp").get<int64_t>(), e.at("tp").get<int64_t>(), e.at("pp").get<int64_t>()};
+      p[i].s = {e.at("dp").get<int64_t>(), e.at("tp").get<int64_t>(), e.at("pp").get<int64_t>(), e.value("zero3", false)};
       seen[i] = true;
     }
   } catch (const nlohmann::json::exception&) {
@@ -166,7 +168,8 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
   const double tp_bw = c.intra_bw, dp_bw = a.mesh.size > c.gpus_per_node ? c.inter_bw : c.intra_bw;
   const double allreduce = tp > 1 ? 2 * (tp - 1) / tp : 0;  // ring all-reduce traffic factor
   CallCost k;
-  const double shard = 2 * N / (tp * pp);  // bf16 weights per GPU
+  const double shard = a.s.zero3 ? 2 * N / mesh : 2 * N / (tp * pp);  // bf16 weights held per GPU
+  const double gather = a.s.zero3 && dp > 1 ? 2 * N * (dp - 1) / dp / dp_bw : 0;  // ZeRO-3: all-gather the weights once
   if (call.kind == "generate") {
     const double per_replica = B / dp;
     const double prefill = 2 * N * B * P / (mesh * rate) * bubble;
@@ -175,12 +178,16 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
     k.comm = (G + 1) * L * 2 * (per_replica * h * 2 * allreduce / tp_bw + (tp > 1 ? latency : 0)) +
              (P > 0 ? L * 2 * per_replica * P * h * 2 * allreduce / tp_bw / pp : 0);
     k.memory = shard + 2 * (L / pp) * per_replica * (P + G) * h * 2 / tp;  // weights + KV cache
+    k.comm += (G + 1) * gather;  // ZeRO-3 generation regathers every layer at every step
   } else {
     const double tokens = B * (P + G), passes = call.kind == "train" ? 3 : 1;
     k.compute = 2 * passes * N * tokens / (mesh * rate) * bubble;
     k.comm = passes * L * 2 * ((tokens / dp) * h * 2 * allreduce / tp_bw / pp * bubble + (tp > 1 ? m * latency : 0));
     const double act = (tokens / dp / m) * h * (L / pp) * 16 / tp;
-    if (call.kind == "train") {
+    if (a.s.zero3) {
+      k.comm += (call.kind == "train" ? 3 : 1) * gather;  // forward (and backward) gathers, gradient reduce-scatter
+      k.memory = (call.kind == "train" ? 16 * N / mesh : 0) + shard + act;
+    } else if (call.kind == "train") {
       k.comm += dp > 1 ? 2 * shard * (dp - 1) / dp / dp_bw : 0;  // gradient all-reduce
       k.memory = shard * 2 + 12 * N / (tp * pp * dp) + act;   // weights, gradients, Adam states sharded over dp
     } else {
@@ -188,7 +195,7 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
     }
   }
   if (prev && (prev->mesh.first != a.mesh.first || prev->mesh.size != a.mesh.size || prev->s.dp != a.s.dp || prev->s.tp != a.s.tp ||
-               prev->s.pp != a.s.pp)) {
+               prev->s.pp != a.s.pp || prev->s.zero3 != a.s.zero3)) {
     const bool cross = (a.mesh.first / c.gpus_per_node != prev->mesh.first / c.gpus_per_node) || a.mesh.size > c.gpus_per_node ||
                        prev->mesh.size > c.gpus_per_node;
     k.realloc = shard / (cross ? c.inter_bw : c.intra_bw);  // each destination GPU receives its shard from one source replica
@@ -277,6 +284,22 @@ Plan fixed_layout(const Workload& w, const Cluster& c) {
   }
   if (best.empty()) throw UsageError("no strategy of the whole cluster fits every call");
   return best;
+}
+
+Plan deepspeed_chat_layout(const Workload& w, const Cluster& c) {
+  Plan p(w.calls.size());
+  for (size_t i = 0; i < w.calls.size(); ++i) {
+    const Call& k = w.calls[i];
+    if (k.kind == "generate") {
+      int64_t tp = 1;
+      while (tp * 2 <= c.gpus_per_node && c.world() % (tp * 2) == 0 && divides(tp * 2, heads(k.size))) tp *= 2;
+      p[i] = {{0, c.world()}, {c.world() / tp, tp, 1, false}};
+    } else {
+      p[i] = {{0, c.world()}, {c.world(), 1, 1, true}};
+    }
+  }
+  validate_plan(p, w, c);
+  return p;
 }
 
 Plan heuristic_plan(const Workload& w, const Cluster& c) {

@@ -59,6 +59,7 @@ struct Mesh {
 };
 struct Strategy {
   int64_t dp = 1, tp = 1, pp = 1;
+  bool zero3 = false;  // ZeRO-3: weights, gradients and Adam states sharded over dp (tp = pp = 1), gathered per use
 };
 struct Assignment {
   Mesh mesh;
@@ -110,6 +111,9 @@ SearchResult search(const Workload& w, const Cluster& c, const SearchOptions& o,
 // fixed layout); and the heuristic plan: generation with tp within a node and dp across, training with
 // the best full-cluster strategy, inference calls split over halves of the cluster.
 Plan fixed_layout(const Workload& w, const Cluster& c);
+// DeepSpeed-Chat-like: training and inference with ZeRO-3 over the whole cluster, generation by its hybrid
+// engine (tensor parallel within a node, replicas across), parameters regathered between the two.
+Plan deepspeed_chat_layout(const Workload& w, const Cluster& c);
 Plan heuristic_plan(const Workload& w, const Cluster& c);
 // Achieved FLOP/s of an iteration: the graph's model FLOPs / makespan.
 double iteration_flops(const Workload& w);
