@@ -25,6 +25,18 @@ p = json.load(open('plan.json'))['plan']; p['calls'][0]['dp'] = 3
 json.dump(p, open('nondiv.json', 'w'))"
 expect_rc 2 rlhf-train plan --nodes 2 --plan nondiv.json -o bad.json
 expect_err "is not the mesh size"
+# profile writes a cluster file that plan reads
+expect_rc 0 rlhf-train profile -q --hidden 64 --tokens 64 -o here.json
+expect_rc 0 rlhf-train plan -q --cluster here.json --batch 8 --prompt-len 16 --gen-len 16 --iterations 200 -o here-plan.json
+python3 -c "
+import json
+c = json.load(open('here.json'))
+assert c['nodes'] == 1 and c['gpus_per_node'] == 1 and c['measured']['matmul_gflops'] > 0.1 and c['flops'] > 1e8
+assert json.load(open('here-plan.json'))['plan']['iteration_s'] > 0
+" || fail "profile"
+printf '{"nodes": 1, "gpus_per_node": 8, "flops": -1}' > badcluster.json
+expect_rc 2 rlhf-train plan --cluster badcluster.json -o bad.json
+expect_err "flops"
 expect_rc 2 rlhf-train plan --nodes 2 --actor 9b -o bad.json
 expect_no_file bad.json
 

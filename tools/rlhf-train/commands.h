@@ -15,6 +15,7 @@ void add_score(paramkit::cli::Tool& tool);
 void add_plan(paramkit::cli::Tool& tool);
 void add_launch(paramkit::cli::Tool& tool);
 void add_realloc(paramkit::cli::Tool& tool);
+void add_profile(paramkit::cli::Tool& tool);
 
 // --model DIR | --model-config config.json, --tokenizer.
 void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what);

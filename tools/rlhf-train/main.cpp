@@ -16,5 +16,6 @@ int main(int argc, char** argv) {
   add_plan(tool);
   add_launch(tool);
   add_realloc(tool);
+  add_profile(tool);
   return tool.main(argc, argv);
 }

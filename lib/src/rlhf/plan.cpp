@@ -36,7 +36,7 @@ Cluster cluster_from_json(const nlohmann::json& j, const std::string& source) {
       else if (k == "hbm_bw") c.hbm_bw = v.get<double>();
       else if (k == "intra_bw") c.intra_bw = v.get<double>();
       else if (k == "inter_bw") c.inter_bw = v.get<double>();
-      else if (k != "provenance" && k != "name") throw InputError(source, k, "unknown cluster field");
+      else if (k != "provenance" && k != "name" && k != "measured") throw InputError(source, k, "unknown cluster field");
     }
     c.validate();
   } catch (const nlohmann::json::exception&) {

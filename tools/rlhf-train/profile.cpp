@@ -1,0 +1,91 @@
+// rlhf-train profile: measures the cost model's inputs on this machine and writes them as a cluster file
+// for `plan --cluster`: dense matmul FLOP/s (float32, the sizes of a transformer layer), memory bandwidth
+// (a large copy), and, under `launch` with more than one process, the point-to-point bandwidth between
+// processes over c10d Gloo (the "intra-node" link; there is one node here). Rank 0 writes the file.
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "commands.h"
+#include "paramkit/cli/options.h"
+#include "paramkit/core/error.h"
+#include "paramkit/core/signals.h"
+#include "paramkit/io/json.h"
+#include "paramkit/rlhf/dist.h"
+#include "paramkit/rlhf/plan.h"
+
+using namespace paramkit;
+
+namespace {
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+template <class F>
+double best_of(int reps, F f) {
+  f();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    check_stop();
+    const double t0 = now();
+    f();
+    best = std::min(best, now() - t0);
+  }
+  return best;
+}
+
+struct ProfileCommand : cli::Command {
+  ProfileCommand()
+      : Command("profile", "Measure matmul FLOP/s, memory and inter-process bandwidth here; write them as a cluster file for plan",
+                "rlhf-train profile --hidden 512 --tokens 512 -o /tmp/cluster.json") {}
+  void add_options(CLI::App& app) override {
+    app.add_option("--hidden", hidden, "Hidden size of the timed layer matmuls")->capture_default_str()->check(CLI::Range(int64_t{16}, int64_t{16384}));
+    app.add_option("--tokens", tokens, "Tokens per timed matmul")->capture_default_str()->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+    app.add_option("--memory-gb", memory_gb, "Memory per device to declare (GB)")->capture_default_str()->check(CLI::Range(0.001, 1e6));
+    cli::add_output(app, out, "Cluster file (JSON, for plan --cluster)");
+  }
+  nlohmann::json execute(cli::Context& ctx) override {
+    const rlhf::dist::Env env = rlhf::dist::env_from_environment();
+    torch::NoGradGuard g;
+    const torch::Tensor x = torch::randn({tokens, hidden}), w = torch::randn({4 * hidden, hidden});
+    double secs = 0;
+    {
+      auto timer = ctx.timers.scope("matmul");
+      secs = best_of(5, [&] { (void)torch::matmul(x, w.t()).sum().item<float>(); });
+    }
+    const double flops = 2.0 * static_cast<double>(tokens) * static_cast<double>(hidden) * 4.0 * static_cast<double>(hidden) / secs;
+    const torch::Tensor big = torch::randn({32 << 20}), dst = torch::empty_like(big);  // 128 MB
+    const double copy = best_of(3, [&] { dst.copy_(big); });
+    const double mem_bw = 2.0 * static_cast<double>(big.numel()) * 4 / copy;  // read + write
+    double link_bw = mem_bw;  // one process: no link to measure
+    if (env.world > 1) {
+      rlhf::dist::Group grp(env, 60);
+      const torch::Tensor buf = torch::zeros({8 << 20});  // 32 MB per rank
+      std::vector<torch::Tensor> all;
+      grp.barrier();
+      const double t = best_of(3, [&] {
+        grp.all_gather(buf, all);
+        grp.barrier();
+      });
+      // ring all-gather: each rank receives (world - 1) buffers
+      link_bw = static_cast<double>(buf.numel()) * 4 * static_cast<double>(env.world - 1) / t;
+    }
+    paramkit::rlhf::plan::Cluster c;
+    c.nodes = 1;
+    c.gpus_per_node = env.world;
+    c.flops = flops;
+    c.efficiency = 1.0;  // the measured rate is already the achieved one
+    c.memory = memory_gb * 1e9;
+    c.hbm_bw = mem_bw;
+    c.intra_bw = link_bw;
+    c.inter_bw = link_bw;
+    nlohmann::json r = paramkit::rlhf::plan::to_json(c);
+    r["name"] = fmt::format("this machine, {} process(es), {} threads each", env.world, torch::get_num_threads());
+    r["measured"] = {{"matmul_gflops", flops / 1e9}, {"copy_gb_s", mem_bw / 1e9}, {"link_gb_s", link_bw / 1e9}};
+    if (env.rank == 0) write_report(out, r);
+    return r;
+  }
+  int64_t hidden = 512, tokens = 512;
+  double memory_gb = 8;
+  std::string out;
+};
+}  // namespace
+
+void add_profile(cli::Tool& tool) { tool.add<ProfileCommand>(); }
