@@ -81,17 +81,13 @@ struct PlotCommand : cli::Command {
       o.title = fmt::format("error probability, {} HMT, sigma {}", want, s);
       o.y_label = "P(wrong beam)";
       o.log_y = true;
-      AtomicFile f(error_svg);
-      f.write(svg_plot(perr, o));
-      f.commit();
+      write_file_atomic(error_svg, svg_plot(perr, o));
     }
     if (!rss_svg.empty()) {
       o.title = fmt::format("achieved RSS (peak 1), {} HMT, sigma {}", want, s);
       o.y_label = "mean normalised RSS";
       o.log_y = false;
-      AtomicFile f(rss_svg);
-      f.write(svg_plot(rss, o));
-      f.commit();
+      write_file_atomic(rss_svg, svg_plot(rss, o));
     }
     const nlohmann::json r = {{"sweep", sweep}, {"size", want}, {"sigma", s}, {"slope_ln_p_per_1000_pilots", slopes}};
     if (!out.empty()) write_report(out, r);

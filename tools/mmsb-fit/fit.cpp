@@ -20,8 +20,6 @@
 using namespace paramkit;
 
 namespace {
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 struct FitCommand : cli::Command {
   FitCommand()
       : Command("fit", "Fit bridges to snapshots and refine a parametric reference drift; output a folder (report, trajectories, field)",
@@ -93,7 +91,7 @@ struct FitCommand : cli::Command {
     nlohmann::json rounds = nlohmann::json::array();
     for (const auto& rec : r.rounds) {
       nlohmann::json j = sb::to_json(rec);
-      if (!truth_v.empty()) j["max_relative_error"] = num(relative_error(rec.theta, truth_v));
+      if (!truth_v.empty()) j["max_relative_error"] = json_number(relative_error(rec.theta, truth_v));
       rounds.push_back(j);
     }
     nlohmann::json report = {{"data", data},
@@ -111,7 +109,7 @@ struct FitCommand : cli::Command {
                              {"regressor", o.bridge.regressor.kind}};
     if (!truth_v.empty()) {
       report["truth"] = truth_v;
-      report["max_relative_error"] = num(relative_error(r.theta, truth_v));
+      report["max_relative_error"] = json_number(relative_error(r.theta, truth_v));
     }
     if (!r.finished) return report;  // --stop-after: the checkpoint holds the run
     check_stop();

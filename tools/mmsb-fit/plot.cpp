@@ -14,12 +14,6 @@
 using namespace paramkit;
 
 namespace {
-void write_svg(const std::string& path, const std::vector<PlotSeries>& s, const PlotOptions& o) {
-  AtomicFile f(path);
-  f.write(svg_plot(s, o));
-  f.commit();
-}
-
 struct PlotCommand : cli::Command {
   PlotCommand()
       : Command("plot", "Draw a fit's trajectories, vector field and W2 per round (SVG)",
@@ -76,7 +70,7 @@ struct PlotCommand : cli::Command {
       o.title = fmt::format("stitched trajectories ({} reference)", rep.value("reference", std::string("?")));
       o.x_label = "x1";
       o.y_label = two ? "x2" : "t";
-      write_svg(paths_svg, s, o);
+      write_file_atomic(paths_svg, svg_plot(s, o));
     }
     if (!field_svg.empty()) {
       const Table t = read_csv(dir / "field.csv");
@@ -107,7 +101,7 @@ struct PlotCommand : cli::Command {
       o.title = fmt::format("fitted {} drift (arrows from the dots, scaled)", rep.value("reference", std::string("?")));
       o.x_label = "x1";
       o.y_label = "x2";
-      write_svg(field_svg, s, o);
+      write_file_atomic(field_svg, svg_plot(s, o));
     }
     if (!rounds_svg.empty()) {
       std::vector<PlotSeries> s;
@@ -142,7 +136,7 @@ struct PlotCommand : cli::Command {
       o.title = "held-out W2 per refinement round";
       o.x_label = "round";
       o.y_label = "W2";
-      write_svg(rounds_svg, s, o);
+      write_file_atomic(rounds_svg, svg_plot(s, o));
     }
     return {{"fit", fit_dir}, {"trajectories", paths_svg}, {"field", field_svg}, {"rounds", rounds_svg}};
   }

@@ -20,8 +20,6 @@
 using namespace paramkit;
 
 namespace {
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 struct TrainCommand : cli::Command {
   TrainCommand()
       : Command("train", "Train a PFGM++ denoiser for one D (inf: EDM) on images (U-Net) or points (MLP)",
@@ -98,7 +96,7 @@ struct TrainCommand : cli::Command {
     }
     nlohmann::json r = {{"kind", spec.kind},        {"D", gen::format_D(spec.D)}, {"parameters", params},
                         {"examples", x.size(0)},    {"shape", spec.shape},        {"steps", t.steps},
-                        {"finished", t.finished},   {"resumed", t.resumed},       {"last_loss", num(t.last_loss)},
+                        {"finished", t.finished},   {"resumed", t.resumed},       {"last_loss", json_number(t.last_loss)},
                         {"ema", ema_decay},         {"model", gen::to_json(spec)}};
     if (!t.finished) return r;  // --stop-after: the checkpoint holds the run
     check_stop();

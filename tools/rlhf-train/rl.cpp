@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "commands.h"
+#include "paramkit/io/json.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
@@ -14,8 +15,6 @@
 using namespace paramkit;
 
 namespace {
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 struct RlSummary {
   std::string algo;
   int64_t iterations = 0;
@@ -27,12 +26,12 @@ void to_json(nlohmann::json& j, const RlSummary& r) {
   j = {{"algo", r.algo},
        {"iterations", r.iterations},
        {"finished", r.finished},
-       {"reward_first", num(r.reward_first)},
-       {"reward_last", num(r.reward_last)},
-       {"eval_reward_initial", num(r.eval_initial)},
-       {"eval_reward_final", num(r.eval_final)},
-       {"eval_reward_sampled_initial", num(r.eval_sampled_initial)},
-       {"eval_reward_sampled_final", num(r.eval_sampled_final)},
+       {"reward_first", json_number(r.reward_first)},
+       {"reward_last", json_number(r.reward_last)},
+       {"eval_reward_initial", json_number(r.eval_initial)},
+       {"eval_reward_final", json_number(r.eval_final)},
+       {"eval_reward_sampled_initial", json_number(r.eval_sampled_initial)},
+       {"eval_reward_sampled_final", json_number(r.eval_sampled_final)},
        {"seconds_per_call", r.seconds_per_call},
        {"graph", r.graph}};
 }

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "commands.h"
+#include "paramkit/io/json.h"
 #include "paramkit/cli/options.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
@@ -15,10 +16,9 @@ struct RmSummary {
   bool finished = false;
   double last_loss = 0, train_accuracy = NAN, eval_accuracy = NAN;
 };
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 void to_json(nlohmann::json& j, const RmSummary& r) {
   j = {{"pairs", r.pairs}, {"steps", r.steps}, {"finished", r.finished}, {"last_loss", r.last_loss},
-       {"train_accuracy", num(r.train_accuracy)}, {"eval_accuracy", num(r.eval_accuracy)}};
+       {"train_accuracy", json_number(r.train_accuracy)}, {"eval_accuracy", json_number(r.eval_accuracy)}};
 }
 
 struct RmCommand : cli::TypedCommand<RmSummary> {

@@ -33,13 +33,12 @@ struct TrainReport {
   double test_accuracy = NAN, test_loss = NAN, train_accuracy = NAN, last_loss = NAN;
   bool finished = false;
 };
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 void to_json(nlohmann::json& j, const TrainReport& r) {
   j = {{"method", r.method},       {"model", r.model},        {"model_spec", r.model_spec}, {"compression", r.compression},
        {"weights", r.weights},     {"dense", r.dense},        {"stored", r.stored},         {"options", r.options},
        {"seed", r.seed},           {"steps", r.steps},        {"rounds", r.rounds},         {"train_examples", r.train_examples},
-       {"finished", r.finished},   {"last_loss", num(r.last_loss)}, {"test_accuracy", num(r.test_accuracy)},
-       {"test_loss", num(r.test_loss)}, {"train_accuracy", num(r.train_accuracy)}};
+       {"finished", r.finished},   {"last_loss", json_number(r.last_loss)}, {"test_accuracy", json_number(r.test_accuracy)},
+       {"test_loss", json_number(r.test_loss)}, {"train_accuracy", json_number(r.train_accuracy)}};
 }
 
 bool is_sharing(const std::string& m) { return m == "hashednet" || m == "roast" || m == "rps"; }

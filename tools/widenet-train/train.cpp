@@ -20,8 +20,6 @@
 using namespace paramkit;
 
 namespace {
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 nlohmann::json params_json(const nn::VitOptions& o) {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : nn::count_parameters(o))
@@ -42,7 +40,7 @@ void to_json(nlohmann::json& j, const TrainReport& r) {
   j = {{"variant", r.variant},       {"model", nn::to_json(r.model)},   {"trainable", r.trainable},
        {"params", r.params},         {"seed", r.seed},                  {"label_smoothing", r.label_smoothing},
        {"steps", r.steps},           {"train_examples", r.train_examples}, {"finished", r.finished},
-       {"last_loss", num(r.last_loss)}, {"test_accuracy", num(r.test_accuracy)}, {"test_loss", num(r.test_loss)},
+       {"last_loss", json_number(r.last_loss)}, {"test_accuracy", json_number(r.test_accuracy)}, {"test_loss", json_number(r.test_loss)},
        {"routing", r.routing}};
 }
 

@@ -50,10 +50,7 @@ std::string encode_png(const Image8& im) {
 }
 
 void write_png(const std::filesystem::path& path, const Image8& image) {
-  const std::string bytes = encode_png(image);
-  AtomicFile f(path);
-  f.write(bytes);
-  f.commit();
+  write_file_atomic(path, encode_png(image));
 }
 
 Image8 tile_images(const std::vector<uint8_t>& planar, int64_t count, int64_t channels, int64_t height, int64_t width, int64_t cols,

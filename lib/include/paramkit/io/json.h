@@ -1,5 +1,6 @@
 // JSON files: reading with errors naming the file, atomic writing, duplicate-key detection, metrics.
 #pragma once
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,9 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& j, int 
 // Writes a JSON report atomically with the run's provenance (core/provenance.h) under "provenance":
 // how every tool stamps its JSON outputs.
 void write_report(const std::filesystem::path& path, nlohmann::json report);
+
+// A number for a report: non-finite values (NaN, inf) as null, since JSON has no such numbers.
+inline nlohmann::json json_number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 // Typed field access with messages naming the file and field.
 const nlohmann::json& json_field(const nlohmann::json& obj, const std::string& key, const std::string& source);
