@@ -57,9 +57,7 @@ void write_grid(const std::string& path, const gen::Examples& e, int64_t cols, i
   o.x_label = "x1";
   o.y_label = "x2";
   o.equal_aspect = true;
-  AtomicFile f(path);
-  f.write(svg_plot({s}, o));
-  f.commit();
+  write_file_atomic(path, svg_plot({s}, o));
 }
 
 struct SampleCommand : cli::Command {
@@ -101,12 +99,9 @@ struct SampleCommand : cli::Command {
     gen::DenoiserModel m = gen::load_denoiser(model_path);
     sampler.D = D_text.empty() ? m.spec.D : gen::parse_D(D_text, "--D");
     sampler.validate();
-    {
-      const std::string e = lower_ext(out);
-      if ((m.spec.kind == "unet" && e == ".csv") || (m.spec.kind == "mlp" && (e == ".idx" || out.find("idx") != std::string::npos)))
-        throw UsageError(fmt::format("--output {}: {} samples cannot be written as {}", out, m.spec.kind == "unet" ? "image" : "point", e));
-    }
-    if (!grid.empty()) check_grid(grid, m.spec.kind == "unet" ? "images" : "points", m.spec.shape[0]);
+    const std::string kind = m.spec.kind == "unet" ? "images" : "points";
+    gen::check_output_path(out, kind);
+    if (!grid.empty()) check_grid(grid, kind, m.spec.shape[0]);
     if (weight_noise > 0) gen::add_weight_noise(*m.net, weight_noise, ctx.common.seed + 7919);
     if (quant_bits > 0) gen::quantize_weights(*m.net, quant_bits);
     m.net->to(device);
@@ -131,7 +126,7 @@ struct SampleCommand : cli::Command {
     }
     bar.finish();
     gen::Examples e;
-    e.kind = m.spec.kind == "unet" ? "images" : "points";
+    e.kind = kind;
     e.x = torch::cat(parts);
     if (e.kind == "images") e.x = e.x.clamp(0, 1);
     const int64_t nonfinite = (~torch::isfinite(e.x)).reshape({e.x.size(0), -1}).any(1).sum().item<int64_t>();

@@ -124,11 +124,21 @@ torch::Tensor load_labels(const std::filesystem::path& path) {
   return y;
 }
 
+void check_output_path(const std::filesystem::path& path, const std::string& kind) {
+  const std::string ext = ext_of(path);
+  if (ext == "idx" && kind != "images")
+    throw UsageError(fmt::format("{}: IDX holds images; write points as .csv, .h5 or .safetensors", path.string()));
+  if (ext == "csv" && kind != "points")
+    throw UsageError(fmt::format("{}: CSV holds points; write images as .idx, .h5 or .safetensors", path.string()));
+  if (ext != "idx" && ext != "csv" && ext != "h5" && ext != "hdf5" && ext != "safetensors")
+    throw UsageError(fmt::format("{}: unknown extension: expected .idx, .csv, .h5/.hdf5 or .safetensors", path.string()));
+}
+
 void save_examples(const std::filesystem::path& path, const Examples& e, const nlohmann::json& about) {
+  check_output_path(path, e.kind);
   const std::string ext = ext_of(path);
   const torch::Tensor x = e.x.detach().to(torch::kCPU).contiguous();
   if (ext == "idx") {
-    if (e.kind != "images") throw UsageError(fmt::format("{}: IDX holds images; write points as .csv, .h5 or .safetensors", path.string()));
     IdxArray a;
     a.dtype = DType::U8;
     const torch::Tensor u8 = (x.clamp(0, 1) * 255).round().to(torch::kUInt8);
@@ -136,7 +146,6 @@ void save_examples(const std::filesystem::path& path, const Examples& e, const n
     a.data.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
     write_idx(path, a);
   } else if (ext == "csv") {
-    if (e.kind != "points") throw UsageError(fmt::format("{}: CSV holds points; write images as .idx, .h5 or .safetensors", path.string()));
     Table t;
     t.rows = static_cast<size_t>(x.size(0));
     const torch::Tensor d = x.to(torch::kFloat64);
@@ -145,12 +154,10 @@ void save_examples(const std::filesystem::path& path, const Examples& e, const n
       t.columns.push_back(numeric_column(fmt::format("x{}", c + 1), std::vector<double>(col.data_ptr<double>(), col.data_ptr<double>() + col.numel())));
     }
     write_csv(path, t);
-  } else if (ext == "h5" || ext == "hdf5" || ext == "safetensors") {
+  } else {  // h5, hdf5, safetensors
     Metadata meta = provenance_metadata();
     meta[kAbout] = about.dump();
     save_tensors(path, {{e.kind, x.to(torch::kFloat32)}}, meta);
-  } else {
-    throw UsageError(fmt::format("{}: unknown extension: expected .idx, .csv, .h5/.hdf5 or .safetensors", path.string()));
   }
 }
 

@@ -26,5 +26,8 @@ torch::Tensor load_labels(const std::filesystem::path& path);
 // Writes by extension: .idx (images only, uint8), .csv (points only), .h5/.hdf5/.safetensors (float32,
 // with `about` as the "paramkit.samples" metadata). Atomic.
 void save_examples(const std::filesystem::path& path, const Examples& e, const nlohmann::json& about);
+// The check save_examples makes first, for callers that want it before the work: UsageError for an unknown
+// extension or one that cannot hold `kind` (IDX: images only; CSV: points only).
+void check_output_path(const std::filesystem::path& path, const std::string& kind);
 
 }  // namespace paramkit::gen
