@@ -23,8 +23,6 @@
 using namespace paramkit;
 
 namespace {
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
-
 torch::Tensor seeded_perm(int64_t n, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   return at::randperm(n, gen, torch::kInt64);
@@ -107,7 +105,7 @@ struct EvaluateCommand : cli::Command {
         check_stop();
         const torch::Tensor h = net->features(imgs.narrow(0, i, std::min(batch, imgs.size(0) - i)).to(device));
         f.push_back(h.to(torch::kCPU));
-        p.push_back(torch::softmax(net->forward(imgs.narrow(0, i, std::min(batch, imgs.size(0) - i)).to(device)), 1).to(torch::kCPU));
+        p.push_back(torch::softmax(net->classify(h), 1).to(torch::kCPU));
       }
       feats = torch::cat(f);
       probs = torch::cat(p);
@@ -119,12 +117,12 @@ struct EvaluateCommand : cli::Command {
       run(ref, fr, pr);
     }
     r["feature_space"] = fmt::format("the 128-unit feature layer of {} (pfgm-sample classifier; not Inception-v3)", classifier_path);
-    r["fd"] = num(gen::frechet_distance(fs, fr));
+    r["fd"] = json_number(gen::frechet_distance(fs, fr));
     // The floor: as many reference images as samples (a seeded random subset) against the rest.
     const torch::Tensor perm = seeded_perm(fr.size(0), ctx.common.seed + 5);
     const int64_t k_sub = std::min(fs.size(0), fr.size(0) / 2);
     r["fd_reference_floor"] =
-        num(gen::frechet_distance(fr.index_select(0, perm.narrow(0, 0, k_sub)), fr.index_select(0, perm.narrow(0, k_sub, fr.size(0) - k_sub))));
+        json_number(gen::frechet_distance(fr.index_select(0, perm.narrow(0, 0, k_sub)), fr.index_select(0, perm.narrow(0, k_sub, fr.size(0) - k_sub))));
     const torch::Tensor conf = std::get<0>(ps.max(1));
     const torch::Tensor hist = torch::bincount(ps.argmax(1), {}, classes).to(torch::kFloat64) / static_cast<double>(ps.size(0));
     const torch::Tensor marginal = ps.to(torch::kFloat64).mean(0);
@@ -155,10 +153,10 @@ struct EvaluateCommand : cli::Command {
     if (!(h > 0)) gen::mmd2_rbf(a, b, 0, &h);  // the reference's median distance: one kernel for every run against it
     r["points_compared"] = m;
     r["mmd_bandwidth"] = h;
-    r["mmd2"] = num(gen::mmd2_rbf(x, a, h));
-    r["mmd2_reference_halves"] = num(gen::mmd2_rbf(a, b, h));
-    r["w2"] = num(gen::w2_exact(x, a));
-    r["w2_reference_halves"] = num(gen::w2_exact(a, b));
+    r["mmd2"] = json_number(gen::mmd2_rbf(x, a, h));
+    r["mmd2_reference_halves"] = json_number(gen::mmd2_rbf(a, b, h));
+    r["w2"] = json_number(gen::w2_exact(x, a));
+    r["w2_reference_halves"] = json_number(gen::w2_exact(a, b));
     if (m > k) {
       const gen::PrecisionRecall pr = gen::knn_precision_recall(x, a, k), floor = gen::knn_precision_recall(b, a, k);
       r["precision"] = pr.precision;

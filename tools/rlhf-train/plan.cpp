@@ -18,22 +18,18 @@ using namespace paramkit;
 namespace pl = paramkit::rlhf::plan;
 
 namespace {
+// The plan as plan_to_json writes it (what --plan reads back), each call with its predicted times.
 nlohmann::json schedule_json(const pl::Workload& w, const pl::Plan& p, const pl::Schedule& s) {
-  nlohmann::json calls = nlohmann::json::array();
+  nlohmann::json j = pl::plan_to_json(w, p);
   for (size_t i = 0; i < p.size(); ++i)
-    calls.push_back({{"call", w.calls[i].name},
-                     {"mesh", {{"first", p[i].mesh.first}, {"size", p[i].mesh.size}}},
-                     {"dp", p[i].s.dp},
-                     {"tp", p[i].s.tp},
-                     {"pp", p[i].s.pp},
-                     {"zero3", p[i].s.zero3},
-                     {"start_s", s.start[i]},
-                     {"end_s", s.end[i]},
-                     {"compute_s", s.cost[i].compute},
-                     {"comm_s", s.cost[i].comm},
-                     {"realloc_s", s.cost[i].realloc},
-                     {"memory_gb", s.cost[i].memory / 1e9}});
-  return {{"algo", w.algo}, {"calls", calls}, {"iteration_s", s.makespan}, {"oom", s.oom}, {"pflops", pl::iteration_flops(w) / s.makespan / 1e15}};
+    j["calls"][i].update({{"start_s", s.start[i]},
+                          {"end_s", s.end[i]},
+                          {"compute_s", s.cost[i].compute},
+                          {"comm_s", s.cost[i].comm},
+                          {"realloc_s", s.cost[i].realloc},
+                          {"memory_gb", s.cost[i].memory / 1e9}});
+  j.update({{"iteration_s", s.makespan}, {"oom", s.oom}, {"pflops", pl::iteration_flops(w) / s.makespan / 1e15}});
+  return j;
 }
 
 // One bar per call from its mesh's first to last device, over its time span.
@@ -53,9 +49,7 @@ void write_timeline(const std::string& path, const pl::Workload& w, const pl::Pl
   o.title = title;
   o.x_label = "time in the iteration (s)";
   o.y_label = "device";
-  AtomicFile f(path);
-  f.write(svg_plot(series, o));
-  f.commit();
+  write_file_atomic(path, svg_plot(series, o));
 }
 
 struct PlanCommand : cli::Command {
@@ -106,12 +100,15 @@ struct PlanCommand : cli::Command {
     r["plan"] = schedule_json(w, p, s);
     if (compare) {
       const pl::Plan f = pl::fixed_layout(w, c), h = pl::heuristic_plan(w, c), d = pl::deepspeed_chat_layout(w, c);
-      r["fixed_layout"] = schedule_json(w, f, pl::simulate(w, c, f));
-      r["heuristic"] = schedule_json(w, h, pl::simulate(w, c, h));
-      r["deepspeed_chat"] = schedule_json(w, d, pl::simulate(w, c, d));
-      r["speedup_vs_deepspeed_chat"] = pl::simulate(w, c, d).makespan / s.makespan;
-      r["speedup_vs_fixed"] = pl::simulate(w, c, f).makespan / s.makespan;
-      r["speedup_vs_heuristic"] = pl::simulate(w, c, h).makespan / s.makespan;
+      const struct {
+        const char *key, *speedup;
+        const pl::Plan& plan;
+      } baselines[] = {{"fixed_layout", "speedup_vs_fixed", f}, {"heuristic", "speedup_vs_heuristic", h}, {"deepspeed_chat", "speedup_vs_deepspeed_chat", d}};
+      for (const auto& b : baselines) {
+        const pl::Schedule sb = pl::simulate(w, c, b.plan);
+        r[b.key] = schedule_json(w, b.plan, sb);
+        r[b.speedup] = sb.makespan / s.makespan;
+      }
     }
     write_report(out, r);
     if (!timeline.empty())

@@ -94,6 +94,8 @@ torch::Tensor FeatureNetImpl::features(const torch::Tensor& x) {
   return torch::relu(fc_->forward(h.flatten(1)));
 }
 
-torch::Tensor FeatureNetImpl::forward(const torch::Tensor& x) { return out_->forward(features(x)); }
+torch::Tensor FeatureNetImpl::classify(const torch::Tensor& features) { return out_->forward(features); }
+
+torch::Tensor FeatureNetImpl::forward(const torch::Tensor& x) { return classify(features(x)); }
 
 }  // namespace paramkit::gen

@@ -32,7 +32,8 @@ class FeatureNetImpl : public torch::nn::Module {
  public:
   FeatureNetImpl(int64_t channels, int64_t height, int64_t width, int64_t classes);
   torch::Tensor features(const torch::Tensor& x);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor classify(const torch::Tensor& features);  // the class logits of features(x)
+  torch::Tensor forward(const torch::Tensor& x);           // classify(features(x))
 
  private:
   torch::nn::Conv2d c1_{nullptr}, c2_{nullptr};
