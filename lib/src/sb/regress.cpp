@@ -51,74 +51,81 @@ double median_distance(const torch::Tensor& z, uint64_t seed) {
   return m > 1e-12 ? m : 1.0;
 }
 
-class RffRegressor : public Regressor {
+// What every regressor shares: a seeded subset of at most `limit` points, inputs and targets standardised
+// per column, and predictions mapped back; a subclass fits and predicts in the standardised space.
+class Standardised : public Regressor {
  public:
-  explicit RffRegressor(const RegressorOptions& o) : o_(o) {}
-  void fit(const torch::Tensor& z_in, const torch::Tensor& y_in, uint64_t seed) override {
+  Standardised(const RegressorOptions& o, int64_t limit) : o_(o), limit_(limit) {}
+  void fit(const torch::Tensor& z_in, const torch::Tensor& y_in, uint64_t seed) final {
     torch::Tensor z, y;
-    subset(z_in.to(torch::kFloat64), y_in.to(torch::kFloat64), o_.max_points, seed, z, y);
+    subset(z_in.to(torch::kFloat64), y_in.to(torch::kFloat64), limit_, seed, z, y);
     zs_.fit(z);
     ys_.fit(y);
-    const torch::Tensor zn = zs_.apply(z), yn = ys_.apply(y);
-    const double ell = o_.lengthscale > 0 ? o_.lengthscale : median_distance(zn, seed);
+    fit_standardised(zs_.apply(z), ys_.apply(y), seed);
+  }
+  torch::Tensor predict(const torch::Tensor& z) const final {
+    return ys_.invert(predict_standardised(zs_.apply(z.to(torch::kFloat64))));
+  }
+
+ protected:
+  virtual void fit_standardised(const torch::Tensor& zn, const torch::Tensor& yn, uint64_t seed) = 0;
+  virtual torch::Tensor predict_standardised(const torch::Tensor& zn) const = 0;
+  double lengthscale(const torch::Tensor& zn, uint64_t seed) const { return o_.lengthscale > 0 ? o_.lengthscale : median_distance(zn, seed); }
+  RegressorOptions o_;
+
+ private:
+  int64_t limit_;
+  Scaler zs_, ys_;
+};
+
+class RffRegressor : public Standardised {
+ public:
+  explicit RffRegressor(const RegressorOptions& o) : Standardised(o, o.max_points) {}
+
+ private:
+  void fit_standardised(const torch::Tensor& zn, const torch::Tensor& yn, uint64_t seed) override {
+    const double ell = lengthscale(zn, seed);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 2);
-    W_ = at::normal(0.0, 1.0 / ell, {z.size(1), o_.features}, gen, torch::TensorOptions().dtype(torch::kFloat64));
+    W_ = at::normal(0.0, 1.0 / ell, {zn.size(1), o_.features}, gen, torch::TensorOptions().dtype(torch::kFloat64));
     b_ = at::rand({o_.features}, gen, torch::TensorOptions().dtype(torch::kFloat64)) * (2 * M_PI);
     const torch::Tensor phi = features(zn);
     const torch::Tensor A = torch::matmul(phi.t(), phi) + o_.noise * torch::eye(o_.features, torch::kFloat64);
     w_ = torch::linalg::solve(A, torch::matmul(phi.t(), yn), true);
   }
-  torch::Tensor predict(const torch::Tensor& z) const override {
-    return ys_.invert(torch::matmul(features(zs_.apply(z.to(torch::kFloat64))), w_));
-  }
-
- private:
+  torch::Tensor predict_standardised(const torch::Tensor& zn) const override { return torch::matmul(features(zn), w_); }
   torch::Tensor features(const torch::Tensor& zn) const {
     return std::sqrt(2.0 / static_cast<double>(o_.features)) * torch::cos(torch::matmul(zn, W_) + b_);
   }
-  RegressorOptions o_;
-  Scaler zs_, ys_;
   torch::Tensor W_, b_, w_;
 };
 
-class GpRegressor : public Regressor {
+class GpRegressor : public Standardised {
  public:
-  explicit GpRegressor(const RegressorOptions& o) : o_(o) {}
-  void fit(const torch::Tensor& z_in, const torch::Tensor& y_in, uint64_t seed) override {
-    torch::Tensor z, y;
-    subset(z_in.to(torch::kFloat64), y_in.to(torch::kFloat64), std::min<int64_t>(o_.max_points, 2000), seed, z, y);
-    zs_.fit(z);
-    ys_.fit(y);
-    zn_ = zs_.apply(z);
-    ell_ = o_.lengthscale > 0 ? o_.lengthscale : median_distance(zn_, seed);
-    const torch::Tensor K = kernel(zn_, zn_) + o_.noise * torch::eye(zn_.size(0), torch::kFloat64);
-    alpha_ = torch::cholesky_solve(ys_.apply(y), torch::linalg::cholesky(K));
-  }
-  torch::Tensor predict(const torch::Tensor& z) const override {
-    return ys_.invert(torch::matmul(kernel(zs_.apply(z.to(torch::kFloat64)), zn_), alpha_));
-  }
+  explicit GpRegressor(const RegressorOptions& o) : Standardised(o, std::min<int64_t>(o.max_points, 2000)) {}
 
  private:
+  void fit_standardised(const torch::Tensor& zn, const torch::Tensor& yn, uint64_t seed) override {
+    zn_ = zn;
+    ell_ = lengthscale(zn, seed);
+    const torch::Tensor K = kernel(zn_, zn_) + o_.noise * torch::eye(zn_.size(0), torch::kFloat64);
+    alpha_ = torch::cholesky_solve(yn, torch::linalg::cholesky(K));
+  }
+  torch::Tensor predict_standardised(const torch::Tensor& zn) const override { return torch::matmul(kernel(zn, zn_), alpha_); }
   torch::Tensor kernel(const torch::Tensor& a, const torch::Tensor& b) const { return torch::exp(-torch::cdist(a, b).square() / (2 * ell_ * ell_)); }
-  RegressorOptions o_;
-  Scaler zs_, ys_;
   torch::Tensor zn_, alpha_;
   double ell_ = 1;
 };
 
-class MlpRegressor : public Regressor {
+class MlpRegressor : public Standardised {
  public:
-  explicit MlpRegressor(const RegressorOptions& o) : o_(o) {}
-  void fit(const torch::Tensor& z_in, const torch::Tensor& y_in, uint64_t seed) override {
-    torch::Tensor z, y;
-    subset(z_in.to(torch::kFloat64), y_in.to(torch::kFloat64), o_.max_points, seed, z, y);
-    zs_.fit(z);
-    ys_.fit(y);
+  explicit MlpRegressor(const RegressorOptions& o) : Standardised(o, o.max_points) {}
+
+ private:
+  void fit_standardised(const torch::Tensor& zn, const torch::Tensor& yn, uint64_t seed) override {
     torch::manual_seed(seed + 3);
-    net_ = torch::nn::Sequential(torch::nn::Linear(z.size(1), o_.hidden), torch::nn::SiLU(), torch::nn::Linear(o_.hidden, o_.hidden),
-                                 torch::nn::SiLU(), torch::nn::Linear(o_.hidden, y.size(1)));
+    net_ = torch::nn::Sequential(torch::nn::Linear(zn.size(1), o_.hidden), torch::nn::SiLU(), torch::nn::Linear(o_.hidden, o_.hidden),
+                                 torch::nn::SiLU(), torch::nn::Linear(o_.hidden, yn.size(1)));
     net_->to(torch::kFloat64);
-    const torch::Tensor zn = zs_.apply(z), yn = ys_.apply(y);
     torch::optim::Adam opt(net_->parameters(), torch::optim::AdamOptions(3e-3));
     for (int64_t i = 0; i < o_.steps; ++i) {
       if ((i & 15) == 0) check_stop();
@@ -128,14 +135,10 @@ class MlpRegressor : public Regressor {
       opt.step();
     }
   }
-  torch::Tensor predict(const torch::Tensor& z) const override {
+  torch::Tensor predict_standardised(const torch::Tensor& zn) const override {
     torch::NoGradGuard g;
-    return ys_.invert(net_->forward(zs_.apply(z.to(torch::kFloat64))));
+    return net_->forward(zn);
   }
-
- private:
-  RegressorOptions o_;
-  Scaler zs_, ys_;
   mutable torch::nn::Sequential net_{nullptr};
 };
 }  // namespace
