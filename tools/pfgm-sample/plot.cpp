@@ -75,9 +75,7 @@ struct PlotCommand : cli::Command {
     o.x_label = x_field == "quantize_bits" ? "bits (32: unquantised)" : x_field;
     o.y_label = metric;
     o.log_y = log_y;
-    AtomicFile f(out);
-    f.write(svg_plot(series, o));
-    f.commit();
+    write_file_atomic(out, svg_plot(series, o));
     const nlohmann::json r = {{"output", out}, {"x", x_field}, {"metric", metric}, {"points", table}};
     if (!summary.empty()) write_report(summary, r);
     return r;
