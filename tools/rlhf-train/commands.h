@@ -4,7 +4,9 @@
 #include <string>
 
 #include "paramkit/cli/tool.h"
+#include "paramkit/lm/model.h"
 #include "paramkit/rlhf/data.h"
+#include "paramkit/rlhf/realloc.h"
 #include "paramkit/rlhf/stages.h"
 
 void add_sft(paramkit::cli::Tool& tool);
@@ -16,10 +18,22 @@ void add_plan(paramkit::cli::Tool& tool);
 void add_launch(paramkit::cli::Tool& tool);
 void add_realloc(paramkit::cli::Tool& tool);
 void add_profile(paramkit::cli::Tool& tool);
+void add_verify(paramkit::cli::Tool& tool);
 
 // --model DIR | --model-config config.json, --tokenizer.
 void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::string& what);
 // --prompt-key, --response-key, --chosen-key, --rejected-key, --answer-key (those `which` names).
 void add_key_flags(CLI::App& app, paramkit::rlhf::JsonlKeys& k, const std::string& which);
+// A small randomly initialised model for the multi-process checks (--arch, --layers, --hidden, --heads,
+// --kv-heads, --vocab).
+struct TinyModel {
+  std::string arch = "llama";
+  int64_t layers = 4, hidden = 64, heads = 4, kv_heads = 4, vocab = 256;
+  paramkit::lm::LmConfig config() const;
+};
+void add_tiny_model_flags(CLI::App& app, TinyModel& m);
+// "pp,tp,dp" -> a layout (UsageError naming the flag).
+paramkit::rlhf::realloc::Layout parse_layout(const std::string& text, const std::string& flag);
+
 // --max-length for the supervised stages.
 void add_supervised_flags(CLI::App& app, paramkit::rlhf::SftOptions& o);

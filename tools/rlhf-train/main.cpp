@@ -17,5 +17,6 @@ int main(int argc, char** argv) {
   add_launch(tool);
   add_realloc(tool);
   add_profile(tool);
+  add_verify(tool);
   return tool.main(argc, argv);
 }

@@ -1,6 +1,7 @@
 // rlhf-train realloc: under `launch` (or torchrun), reallocates a transformer's parameters between
 // (pp, tp, dp) layouts across the processes over c10d Gloo, checks every rank's result against the direct
-// re-shard of the full state dict bit for bit, and times it against an all-gather of the same bytes.
+// re-shard of the full state dict bit for bit (a randomly initialised GPT-2 or Llama model: fused qkv split by blocks,
+// a tied embedding on the first and last stage), and times it against an all-gather of the same bytes.
 // --all-pairs: every pair of layouts of the world size. Without the rendezvous variables: one process.
 #include <fmt/format.h>
 
@@ -17,11 +18,6 @@ using namespace paramkit;
 namespace ra = paramkit::rlhf::realloc;
 
 namespace {
-ra::Layout parse_layout(const std::string& text, const std::string& flag) {
-  const std::vector<double> v = cli::parse_list(text, flag);
-  if (v.size() != 3) throw UsageError(fmt::format("{} '{}': expected pp,tp,dp", flag, text));
-  return {static_cast<int64_t>(v[0]), static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])};
-}
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct ReallocCommand : cli::Command {
@@ -32,28 +28,17 @@ struct ReallocCommand : cli::Command {
     app.add_option("--from", from_text, "Source layout pp,tp,dp");
     app.add_option("--to", to_text, "Destination layout pp,tp,dp");
     app.add_flag("--all-pairs", all_pairs, "Every pair of layouts whose product is the world size");
-    app.add_option("--layers", layers, "Transformer layers")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1024}));
-    app.add_option("--hidden", hidden, "Hidden size")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{65536}));
-    app.add_option("--vocab", vocab, "Vocabulary")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    add_tiny_model_flags(app, model);
     app.add_option("--timeout", timeout, "Seconds any wait on another process may take")->capture_default_str()->check(CLI::Range(1.0, 86400.0));
     cli::add_output(app, out, "Report (JSON, written by rank 0)");
   }
   nlohmann::json execute(cli::Context& ctx) override {
     const rlhf::dist::Env env = rlhf::dist::env_from_environment();
-    const ra::ModelLayout m = ra::transformer_layout(layers, hidden, 4 * hidden, vocab);
+    const lm::LmConfig config = model.config();
+    const ra::ModelLayout m = ra::lm_layout(config, lm::Head::lm);
     std::vector<std::pair<ra::Layout, ra::Layout>> pairs;
     if (all_pairs) {
-      std::vector<ra::Layout> ls;
-      for (int64_t pp = 1; pp <= env.world; ++pp)
-        for (int64_t tp = 1; tp <= env.world; ++tp)
-          if (env.world % (pp * tp) == 0) {
-            const ra::Layout l{pp, tp, env.world / (pp * tp)};
-            try {
-              ra::validate(m, l);
-              ls.push_back(l);
-            } catch (const UsageError&) {
-            }
-          }
+      const std::vector<ra::Layout> ls = ra::layouts(m, env.world);
       for (const auto& a : ls)
         for (const auto& b : ls) pairs.push_back({a, b});
     } else {
@@ -63,14 +48,16 @@ struct ReallocCommand : cli::Command {
     for (const auto& [a, b] : pairs) {
       ra::validate(m, a);
       ra::validate(m, b);
+      for (const auto& l : {a, b})
+        if (config.num_heads % l.tp || config.num_kv_heads % l.tp)
+          throw UsageError(fmt::format("realloc: tp {} does not divide the {} heads and {} key/value heads", l.tp, config.num_heads, config.num_kv_heads));
       if (a.ranks() > env.world || b.ranks() > env.world)
         throw UsageError(fmt::format("realloc: a layout of {} ranks needs at least as many processes (WORLD_SIZE {})", std::max(a.ranks(), b.ranks()), env.world));
     }
     rlhf::dist::Group g(env, timeout);
     if (const char* die = std::getenv("PARAMKIT_TEST_DIE_RANK"); die && std::atoll(die) == env.rank) std::abort();  // tests: a killed process
     std::map<std::string, torch::Tensor> full;
-    torch::manual_seed(ctx.common.seed);
-    for (const auto& t : m.tensors) full[t.name] = torch::randn(t.shape);
+    for (const auto& kv : lm::CausalLM(config, lm::Head::lm, ctx.common.seed)->named_parameters()) full[kv.key()] = kv.value().detach();
     std::vector<int64_t> devices(static_cast<size_t>(env.world));
     for (int64_t r = 0; r < env.world; ++r) devices[static_cast<size_t>(r)] = r;
     nlohmann::json rows = nlohmann::json::array();
@@ -103,14 +90,14 @@ struct ReallocCommand : cli::Command {
       rows.push_back({{"from", {a.pp, a.tp, a.dp}}, {"to", {b.pp, b.tp, b.dp}}, {"bytes", plan.bytes}, {"moved_bytes", plan.bytes - plan.local_bytes},
                       {"pieces", plan.pieces.size()}, {"exact", total == 0}, {"seconds", secs}, {"all_gather_seconds", gather_secs}});
     }
-    nlohmann::json r = {{"world", env.world}, {"layers", layers}, {"hidden", hidden}, {"pairs", rows}, {"all_exact", mismatches_total == 0}};
+    nlohmann::json r = {{"world", env.world}, {"arch", model.arch}, {"layers", model.layers}, {"hidden", model.hidden}, {"pairs", rows}, {"all_exact", mismatches_total == 0}};
     if (env.rank == 0) write_report(out, r);
     if (mismatches_total) throw Error(fmt::format("realloc: {} shards differ from the direct re-shard", mismatches_total));
     return r;
   }
   std::string from_text, to_text, out;
   bool all_pairs = false;
-  int64_t layers = 4, hidden = 64, vocab = 256;
+  TinyModel model;
   double timeout = 60;
 };
 }  // namespace

@@ -20,6 +20,11 @@ void GenerateOptions::validate() const {
   if (!(top_p > 0 && top_p <= 1)) throw UsageError("--top-p: must be in (0, 1], got " + short_number(top_p));
 }
 
+int64_t pad_id(const LmConfig& c, const GenerateOptions& o) {
+  const std::vector<int64_t>& eos = o.eos_ids.empty() ? c.eos_token_ids : o.eos_ids;
+  return o.pad_id >= 0 ? o.pad_id : c.pad_token_id ? *c.pad_token_id : !eos.empty() ? eos[0] : 0;
+}
+
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id) {
   if (prompts.empty()) throw UsageError("generate: no prompts");
   size_t P = 0;
@@ -74,11 +79,34 @@ std::pair<torch::Tensor, torch::Tensor> choose(const torch::Tensor& logits, cons
 
 }  // namespace
 
+namespace {
+// A whole model on one device: KV-cached, or recomputing the sequence every step.
+struct ModelDecoder : Decoder {
+  ModelDecoder(CausalLMImpl& m, bool cached) : model(m), use_cache(cached) {}
+  void start(int64_t batch, int64_t capacity) override {
+    if (use_cache) cache = model.make_cache(batch, capacity);
+  }
+  torch::Tensor next_logits(const torch::Tensor& seq, int64_t fresh, const torch::Tensor& mask) override {
+    const torch::Tensor h = use_cache ? model.hidden_states(seq.narrow(1, seq.size(1) - fresh, fresh), mask, &cache)
+                                      : model.hidden_states(seq, mask);
+    return model.head_output(h.select(1, h.size(1) - 1));
+  }
+  CausalLMImpl& model;
+  bool use_cache;
+  KvCache cache;
+};
+}  // namespace
+
 GenerateResult generate(CausalLMImpl& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
                         const GenerateOptions& o) {
-  o.validate();
   if (model.head() != Head::lm) throw UsageError("generate: the model has a score head, not an LM head");
-  const LmConfig& c = model.config();
+  ModelDecoder d(model, o.use_cache);
+  return generate(d, model.config(), model.device(), prompt_ids, prompt_mask, o);
+}
+
+GenerateResult generate(Decoder& decoder, const LmConfig& c, c10::Device dev, const torch::Tensor& prompt_ids,
+                        const torch::Tensor& prompt_mask, const GenerateOptions& o) {
+  o.validate();
   TORCH_CHECK(prompt_ids.dim() == 2 && prompt_mask.sizes() == prompt_ids.sizes(),
               "generate: ids and attention_mask must both be [B, P]");
   const int64_t B = prompt_ids.size(0), P = prompt_ids.size(1), N = o.max_new_tokens;
@@ -88,9 +116,8 @@ GenerateResult generate(CausalLMImpl& model, const torch::Tensor& prompt_ids, co
   std::vector<int64_t> eos = o.eos_ids.empty() ? c.eos_token_ids : o.eos_ids;
   for (int64_t e : eos)
     if (e < 0 || e >= c.vocab_size) throw UsageError("generate: EOS id " + std::to_string(e) + " is outside the vocabulary");
-  int64_t pad = o.pad_id >= 0 ? o.pad_id : c.pad_token_id ? *c.pad_token_id : !eos.empty() ? eos[0] : 0;
+  const int64_t pad = pad_id(c, o);
   torch::NoGradGuard ng;
-  const auto dev = model.device();
   const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
   auto seq = torch::full({B, P + N}, pad, lopt);
   auto am = torch::zeros({B, P + N}, lopt);
@@ -101,19 +128,13 @@ GenerateResult generate(CausalLMImpl& model, const torch::Tensor& prompt_ids, co
   auto lps = torch::zeros({B, N}, lopt.dtype(torch::kFloat));
   auto finished = torch::zeros({B}, lopt.dtype(torch::kBool));
   auto eos_t = torch::tensor(eos, torch::kLong).to(dev);
-  KvCache cache;
-  if (o.use_cache) cache = model.make_cache(B, P + N);
+  decoder.start(B, P + N);
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
   int64_t n = 0;
   for (int64_t step = 0; step < N; ++step) {
     check_stop();
     const int64_t len = P + step;
-    torch::Tensor h;
-    if (o.use_cache)
-      h = model.hidden_states(step == 0 ? seq.narrow(1, 0, P) : seq.narrow(1, len - 1, 1), am.narrow(1, 0, len), &cache);
-    else
-      h = model.hidden_states(seq.narrow(1, 0, len), am.narrow(1, 0, len));
-    auto logits = model.head_output(h.select(1, h.size(1) - 1));
+    auto logits = decoder.next_logits(seq.narrow(1, 0, len), step == 0 ? P : 1, am.narrow(1, 0, len));
     auto [tok, lp] = choose(logits, o, gen);
     auto alive = finished.logical_not();
     tok = tok.masked_fill(finished, pad);
@@ -136,7 +157,7 @@ GenerateResult generate(CausalLMImpl& model, const torch::Tensor& prompt_ids, co
 
 GenerateResult generate(CausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateOptions& o) {
   const auto& c = model.config();
-  int64_t pad = o.pad_id >= 0 ? o.pad_id : c.pad_token_id ? *c.pad_token_id : !c.eos_token_ids.empty() ? c.eos_token_ids[0] : 0;
+  const int64_t pad = pad_id(c, o);
   for (size_t i = 0; i < prompts.size(); ++i)
     for (int64_t t : prompts[i])
       if (t < 0 || t >= c.vocab_size)

@@ -111,21 +111,37 @@ struct CausalLMImpl::Impl {
   torch::Tensor inv_freq_dev;
 };
 
-CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool initialize)
-    : config_(c), head_(head), impl_(std::make_shared<Impl>()) {
+void Shard::validate(const LmConfig& c) const {
+  auto bad = [&](const std::string& why) { throw UsageError("model shard (tp " + std::to_string(tp) + "): " + why); };
+  if (tp < 1 || tp_rank < 0 || tp_rank >= tp) bad("tensor-parallel rank out of range");
+  if (c.num_heads % tp || c.num_kv_heads % tp) bad("tp must divide the " + std::to_string(c.num_heads) + " heads and " + std::to_string(c.num_kv_heads) + " key/value heads");
+  if (c.intermediate_size % tp) bad("tp must divide the MLP width " + std::to_string(c.intermediate_size));
+  if (layer_begin < 0 || end(c) > c.num_layers || layer_begin >= end(c)) bad("empty or out-of-range layer range");
+}
+
+CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool initialize, const Shard& shard)
+    : config_(c), head_(head), shard_(shard), impl_(std::make_shared<Impl>()) {
   c.validate();
+  shard.validate(c);
+  if (!shard.whole(c)) initialize = false;
   Impl& m = *impl_;
-  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, L = c.num_layers;
+  const int64_t H = c.hidden_size, V = c.vocab_size, tp = shard.tp, I = c.intermediate_size / tp;
+  const int64_t L = c.num_layers, l0 = shard.layer_begin, l1 = shard.end(c);
+  const bool first = shard.first(), last = shard.last(c);
+  const bool embed_here = first || (last && head == Head::lm && c.tie_word_embeddings);
   std::vector<std::pair<torch::Tensor, double>> normal;  // (tensor, std) for the random init
   const double sd = c.initializer_range;
+  auto layer_list = std::make_shared<Node>();  // children named by global layer number
   if (c.arch == Arch::gpt2) {
+    const int64_t Hl = H / tp;  // this shard's query (and key, value) width
     auto tr = child(*this, "transformer");
-    m.embed = param(*child(*tr, "wte"), "weight", {V, H});
-    m.pos_embed = param(*child(*tr, "wpe"), "weight", {c.max_positions, H});
-    normal.push_back({m.embed, sd});
-    normal.push_back({m.pos_embed, sd});
-    torch::nn::ModuleList h;
-    for (int64_t i = 0; i < L; ++i) {
+    if (embed_here) m.embed = param(*child(*tr, "wte"), "weight", {V, H});
+    if (first) m.pos_embed = param(*child(*tr, "wpe"), "weight", {c.max_positions, H});
+    if (first) {
+      normal.push_back({m.embed, sd});
+      normal.push_back({m.pos_embed, sd});
+    }
+    for (int64_t i = l0; i < l1; ++i) {
       auto blk = std::make_shared<Node>();
       Impl::Layer ly;
       auto ln1 = child(*blk, "ln_1");
@@ -133,10 +149,10 @@ CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool ini
       ly.ln1_b = param(*ln1, "bias", {H});
       auto attn = child(*blk, "attn");
       auto ca = child(*attn, "c_attn");
-      ly.qkv_w = param(*ca, "weight", {H, 3 * H});
-      ly.qkv_b = param(*ca, "bias", {3 * H});
+      ly.qkv_w = param(*ca, "weight", {H, 3 * Hl});
+      ly.qkv_b = param(*ca, "bias", {3 * Hl});
       auto cp = child(*attn, "c_proj");
-      ly.o_w = param(*cp, "weight", {H, H});
+      ly.o_w = param(*cp, "weight", {Hl, H});
       ly.o_b = param(*cp, "bias", {H});
       auto ln2 = child(*blk, "ln_2");
       ly.ln2_w = param(*ln2, "weight", {H});
@@ -154,19 +170,20 @@ CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool ini
       normal.push_back({ly.fc_w, sd});
       normal.push_back({ly.proj_w, resid});
       m.layers.push_back(ly);
-      h->push_back(blk);
+      layer_list->register_module(std::to_string(i), blk);
     }
-    tr->register_module("h", h);
-    auto lnf = child(*tr, "ln_f");
-    m.norm_w = param(*lnf, "weight", {H});
-    m.norm_b = param(*lnf, "bias", {H});
+    tr->register_module("h", layer_list);
+    if (last) {
+      auto lnf = child(*tr, "ln_f");
+      m.norm_w = param(*lnf, "weight", {H});
+      m.norm_b = param(*lnf, "bias", {H});
+    }
   } else {
-    const int64_t hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+    const int64_t hd = c.head_dim, nh = c.num_heads / tp, nkv = c.num_kv_heads / tp;
     auto mo = child(*this, "model");
-    m.embed = param(*child(*mo, "embed_tokens"), "weight", {V, H});
-    normal.push_back({m.embed, sd});
-    torch::nn::ModuleList layers;
-    for (int64_t i = 0; i < L; ++i) {
+    if (embed_here) m.embed = param(*child(*mo, "embed_tokens"), "weight", {V, H});
+    if (first) normal.push_back({m.embed, sd});
+    for (int64_t i = l0; i < l1; ++i) {
       auto blk = std::make_shared<Node>();
       Impl::Layer ly;
       auto at = child(*blk, "self_attn");
@@ -182,18 +199,18 @@ CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool ini
       ly.ln2_w = param(*child(*blk, "post_attention_layernorm"), "weight", {H});
       for (auto* t : {&ly.q_w, &ly.k_w, &ly.v_w, &ly.o_w, &ly.gate_w, &ly.up_w, &ly.down_w}) normal.push_back({*t, sd});
       m.layers.push_back(ly);
-      layers->push_back(blk);
+      layer_list->register_module(std::to_string(i), blk);
     }
-    mo->register_module("layers", layers);
-    m.norm_w = param(*child(*mo, "norm"), "weight", {H});
+    mo->register_module("layers", layer_list);
+    if (last) m.norm_w = param(*child(*mo, "norm"), "weight", {H});
     m.inv_freq = rope_inv_freq(c);
   }
-  if (head == Head::lm) {
+  if (last && head == Head::lm) {
     if (!c.tie_word_embeddings) {
       m.lm_head = param(*child(*this, "lm_head"), "weight", {V, H});
       normal.push_back({m.lm_head, sd});
     }
-  } else {
+  } else if (last) {
     m.score = param(*child(*this, "score"), "weight", {1, H});
     normal.push_back({m.score, sd});
   }
@@ -203,7 +220,7 @@ CausalLMImpl::CausalLMImpl(const LmConfig& c, Head head, uint64_t seed, bool ini
   for (auto& [t, s] : normal) t.normal_(0.0, s, gen);
   for (auto& ly : m.layers)
     for (auto* t : {&ly.ln1_w, &ly.ln2_w}) t->fill_(1.0);
-  m.norm_w.fill_(1.0);
+  if (m.norm_w.defined()) m.norm_w.fill_(1.0);
   for (auto& ly : m.layers)
     for (auto* t : {&ly.ln1_b, &ly.ln2_b, &ly.qkv_b, &ly.o_b, &ly.fc_b, &ly.proj_b})
       if (t->defined()) t->zero_();
@@ -219,15 +236,24 @@ torch::Tensor CausalLMImpl::score_weight() const {
   if (head_ != Head::score) throw Error("score_weight: the model has an LM head");
   return impl_->score;
 }
-c10::Device CausalLMImpl::device() const { return impl_->embed.device(); }
-c10::ScalarType CausalLMImpl::dtype() const { return impl_->embed.scalar_type(); }
+namespace {
+// Any parameter of the shard (every shard holds a layer, the embedding or the head).
+torch::Tensor any_parameter(const CausalLMImpl::Impl& m) {
+  if (m.embed.defined()) return m.embed;
+  if (!m.layers.empty()) return m.layers[0].ln1_w;
+  return m.norm_w;
+}
+}  // namespace
+c10::Device CausalLMImpl::device() const { return any_parameter(*impl_).device(); }
+c10::ScalarType CausalLMImpl::dtype() const { return any_parameter(*impl_).scalar_type(); }
 
 KvCache CausalLMImpl::make_cache(int64_t batch, int64_t capacity) const {
   KvCache cache;
-  auto opt = impl_->embed.options().requires_grad(false);
-  for (int64_t i = 0; i < config_.num_layers; ++i) {
-    cache.keys.push_back(torch::empty({batch, config_.num_kv_heads, capacity, config_.head_dim}, opt));
-    cache.values.push_back(torch::empty({batch, config_.num_kv_heads, capacity, config_.head_dim}, opt));
+  auto opt = torch::TensorOptions().dtype(dtype()).device(device()).requires_grad(false);
+  const int64_t nkv = config_.num_kv_heads / shard_.tp;
+  for (size_t i = 0; i < impl_->layers.size(); ++i) {
+    cache.keys.push_back(torch::empty({batch, nkv, capacity, config_.head_dim}, opt));
+    cache.values.push_back(torch::empty({batch, nkv, capacity, config_.head_dim}, opt));
   }
   return cache;
 }
@@ -238,10 +264,19 @@ void KvCache::select_rows(const torch::Tensor& index) {
 }
 
 torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask, KvCache* cache) {
+  if (!shard_.whole(config_)) throw Error("CausalLM: hidden_states of a model shard (use stage_forward)");
+  return stage_forward(ids, attention_mask, cache, nullptr);
+}
+
+torch::Tensor CausalLMImpl::stage_forward(const torch::Tensor& input, const torch::Tensor& attention_mask, KvCache* cache,
+                                          const TensorParallelOps* tp) {
   const LmConfig& c = config_;
   Impl& m = *impl_;
-  TORCH_CHECK(ids.dim() == 2, "CausalLM: ids must be [B, T], got ", ids.sizes());
-  const int64_t B = ids.size(0), T = ids.size(1);
+  const bool first = shard_.first(), last = shard_.last(c);
+  if (shard_.tp > 1 && !tp) throw Error("CausalLM: a tensor-parallel shard needs its group's operations");
+  TORCH_CHECK(first ? input.dim() == 2 : input.dim() == 3, "CausalLM: stage input must be ids [B, T] or hidden [B, T, H], got ",
+              input.sizes());
+  const int64_t B = input.size(0), T = input.size(1);
   const int64_t past = cache ? cache->length : 0, S = past + T;
   if (cache && (cache->batch() != B || S > cache->capacity()))
     throw Error("CausalLM: KV cache of " + std::to_string(cache->batch()) + " rows and " +
@@ -250,29 +285,33 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& ids, const torch:
   if (S > c.max_positions)
     throw UsageError("sequence of " + std::to_string(S) + " tokens exceeds the model's " +
                      std::to_string(c.max_positions) + " positions");
-  const auto dev = m.embed.device();
-  auto tok = ids.to(dev, torch::kLong);
+  const auto dev = device();
+  const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
   torch::Tensor mask;
   if (attention_mask.defined()) {
     TORCH_CHECK(attention_mask.dim() == 2 && attention_mask.size(0) == B && attention_mask.size(1) == S,
                 "CausalLM: attention_mask must be [", B, ", ", S, "], got ", attention_mask.sizes());
     mask = attention_mask.to(dev, torch::kLong);
   } else {
-    mask = torch::ones({B, S}, tok.options());
+    mask = torch::ones({B, S}, lopt);
   }
   auto pos = (mask.cumsum(1) - 1).masked_fill_(mask == 0, 1).narrow(1, past, T);
   // blocked[b, 0, i, j]: key j is padding or lies after query i (at position past + i).
-  auto kpos = torch::arange(S, tok.options());
-  auto qpos = torch::arange(past, S, tok.options());
+  auto kpos = torch::arange(S, lopt);
+  auto qpos = torch::arange(past, S, lopt);
   auto blocked = (kpos.unsqueeze(0) > qpos.unsqueeze(1)).unsqueeze(0).unsqueeze(0).logical_or((mask == 0).view({B, 1, 1, S}));
 
-  const int64_t nh = c.num_heads, nkv = c.num_kv_heads, hd = c.head_dim, H = c.hidden_size;
+  const int64_t nh = c.num_heads / shard_.tp, nkv = c.num_kv_heads / shard_.tp, hd = c.head_dim, H = c.hidden_size;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  auto x = torch::embedding(m.embed, tok);
-  torch::Tensor cos, sin;
-  if (c.arch == Arch::gpt2) {
-    x = x + torch::embedding(m.pos_embed, pos);
+  torch::Tensor x;
+  if (first) {
+    x = torch::embedding(m.embed, input.to(dev, torch::kLong));
+    if (c.arch == Arch::gpt2) x = x + torch::embedding(m.pos_embed, pos);
   } else {
+    x = input;
+  }
+  torch::Tensor cos, sin;
+  if (c.arch == Arch::llama) {
     if (!m.inv_freq_dev.defined() || m.inv_freq_dev.device() != dev) m.inv_freq_dev = m.inv_freq.to(dev);
     auto freqs = pos.to(torch::kFloat).unsqueeze(-1) * m.inv_freq_dev;  // [B,T,hd/2]
     auto emb = torch::cat({freqs, freqs}, -1);
@@ -285,18 +324,27 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& ids, const torch:
     cache->values[l].narrow(2, past, T).copy_(v);
     return {cache->keys[l].narrow(2, 0, S), cache->values[l].narrow(2, 0, S)};
   };
+  // Tensor parallelism: the normed input enters the column-parallel projections through copy_input; the
+  // row-parallel partial sums are reduced before their bias and the residual.
+  auto split_in = [&](const torch::Tensor& h) { return tp ? tp->copy_input(h) : h; };
+  auto gpt2_row = [&](const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b) {
+    if (!tp) return conv1d(a, w, b);
+    auto y = torch::matmul(a, w);
+    return tp->reduce_output(y) + b;
+  };
+  auto reduce = [&](const torch::Tensor& y) { return tp ? tp->reduce_output(y) : y; };
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const auto& ly = m.layers[l];
     if (c.arch == Arch::gpt2) {
-      auto h = torch::layer_norm(x, {H}, ly.ln1_w, ly.ln1_b, c.norm_eps);
+      auto h = split_in(torch::layer_norm(x, {H}, ly.ln1_w, ly.ln1_b, c.norm_eps));
       auto qkv = conv1d(h, ly.qkv_w, ly.qkv_b).view({B, T, 3, nh, hd}).permute({2, 0, 3, 1, 4});  // [3,B,nh,T,hd]
       auto [k, v] = with_cache(l, qkv[1], qkv[2]);
-      auto a = attend(qkv[0], k, v, blocked, scale).transpose(1, 2).reshape({B, T, H});
-      x = x + conv1d(a, ly.o_w, ly.o_b);
-      h = torch::layer_norm(x, {H}, ly.ln2_w, ly.ln2_b, c.norm_eps);
-      x = x + conv1d(torch::gelu(conv1d(h, ly.fc_w, ly.fc_b), "tanh"), ly.proj_w, ly.proj_b);
+      auto a = attend(qkv[0], k, v, blocked, scale).transpose(1, 2).reshape({B, T, nh * hd});
+      x = x + gpt2_row(a, ly.o_w, ly.o_b);
+      h = split_in(torch::layer_norm(x, {H}, ly.ln2_w, ly.ln2_b, c.norm_eps));
+      x = x + gpt2_row(torch::gelu(conv1d(h, ly.fc_w, ly.fc_b), "tanh"), ly.proj_w, ly.proj_b);
     } else {
-      auto h = rms_norm(x, ly.ln1_w, c.norm_eps);
+      auto h = split_in(rms_norm(x, ly.ln1_w, c.norm_eps));
       auto q = torch::linear(h, ly.q_w).view({B, T, nh, hd}).transpose(1, 2);
       auto k = torch::linear(h, ly.k_w).view({B, T, nkv, hd}).transpose(1, 2);
       auto v = torch::linear(h, ly.v_w).view({B, T, nkv, hd}).transpose(1, 2);
@@ -304,12 +352,13 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& ids, const torch:
       k = k * cos + rotate_half(k) * sin;
       auto [kk, vv] = with_cache(l, k, v);
       auto a = attend(q, kk, vv, blocked, scale).transpose(1, 2).reshape({B, T, nh * hd});
-      x = x + torch::linear(a, ly.o_w);
-      h = rms_norm(x, ly.ln2_w, c.norm_eps);
-      x = x + torch::linear(torch::silu(torch::linear(h, ly.gate_w)) * torch::linear(h, ly.up_w), ly.down_w);
+      x = x + reduce(torch::linear(a, ly.o_w));
+      h = split_in(rms_norm(x, ly.ln2_w, c.norm_eps));
+      x = x + reduce(torch::linear(torch::silu(torch::linear(h, ly.gate_w)) * torch::linear(h, ly.up_w), ly.down_w));
     }
   }
   if (cache) cache->length = S;
+  if (!last) return x;
   return c.arch == Arch::gpt2 ? torch::layer_norm(x, {H}, m.norm_w, m.norm_b, c.norm_eps) : rms_norm(x, m.norm_w, c.norm_eps);
 }
 

@@ -38,6 +38,10 @@ struct GenerateResult {
   int64_t new_tokens() const { return sequences.size(1) - prompt_length; }
 };
 
+// The id written after EOS and as left padding: options.pad_id, else the config's pad_token_id, else the
+// first EOS id (options' or the config's), else 0.
+int64_t pad_id(const LmConfig& c, const GenerateOptions& options);
+
 // Left-pads the prompts to the longest one: ids [B, P] (pad_id) and mask [B, P]. UsageError for an
 // empty prompt list or an empty prompt.
 std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<int64_t>>& prompts, int64_t pad_id);
@@ -47,6 +51,19 @@ std::pair<torch::Tensor, torch::Tensor> left_pad(const std::vector<std::vector<i
 // The model must have the LM head; its training mode is left as it was (no grad inside).
 GenerateResult generate(CausalLMImpl& model, const std::vector<std::vector<int64_t>>& prompts,
                         const GenerateOptions& options);
+// A model as generation sees it, however it is split across devices or processes: start() before a
+// batch, then for each step the logits [B, V] (float32) after the sequence so far (seq [B, len], mask
+// [B, len]) of which the last `fresh` tokens are new since the previous step (a KV cache feeds only those).
+struct Decoder {
+  virtual ~Decoder() = default;
+  virtual void start(int64_t batch, int64_t capacity) = 0;
+  virtual torch::Tensor next_logits(const torch::Tensor& seq, int64_t fresh, const torch::Tensor& mask) = 0;
+};
+// Generates with `decoder` (its config c, tensors on dev): the loop of generate() below. Every caller
+// that feeds the same logits draws the same tokens.
+GenerateResult generate(Decoder& decoder, const LmConfig& c, c10::Device dev, const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                        const GenerateOptions& options);
+
 // Prompts already left-padded: ids [B, P] int64, attention_mask [B, P] (every row ends with a token).
 GenerateResult generate(CausalLMImpl& model, const torch::Tensor& ids, const torch::Tensor& attention_mask,
                         const GenerateOptions& options);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -81,6 +82,30 @@ struct KvCache {
   void select_rows(const torch::Tensor& index);
 };
 
+// A part of a model for tensor and pipeline parallelism (Megatron-LM's split): the layers
+// [layer_begin, layer_end) (the embedding with the first layer, the final norm and the head with the last;
+// a tied head keeps its copy of the embedding on the last stage), and of each layer the tp_rank-th of tp
+// slices: columns of the query/key/value and MLP-in projections (whole heads; GPT-2's fused c_attn holds
+// its q, k and v slices side by side), rows of the attention-out and MLP-out projections. Norms, biases
+// of row-parallel projections, embeddings and heads are whole. Parameters keep transformers' names
+// (global layer numbers) with local shapes.
+struct Shard {
+  int64_t tp = 1, tp_rank = 0;
+  int64_t layer_begin = 0, layer_end = -1;  // -1: to the last layer
+  // UsageError when tp does not divide the heads, key/value heads and MLP width, or the range is empty.
+  void validate(const LmConfig& c) const;
+  int64_t end(const LmConfig& c) const { return layer_end < 0 ? c.num_layers : layer_end; }
+  bool first() const { return layer_begin == 0; }
+  bool last(const LmConfig& c) const { return end(c) == c.num_layers; }
+  bool whole(const LmConfig& c) const { return tp == 1 && first() && last(c); }
+};
+// The two communication points of tensor parallelism, as autograd functions over the tensor-parallel
+// group: copy_input before column-parallel projections (identity forward, gradient summed over the
+// group) and reduce_output after row-parallel ones (sum forward, gradient passed through).
+struct TensorParallelOps {
+  std::function<torch::Tensor(const torch::Tensor&)> copy_input, reduce_output;
+};
+
 // The decoder trunk plus a head: an LM head (logits [B,T,V]) or a scalar score head (values [B,T],
 // tensor score.weight [1, hidden] as in transformers' *ForSequenceClassification).
 // Tensor names (named_state) are exactly transformers' names, in its layouts:
@@ -99,7 +124,9 @@ class CausalLMImpl : public torch::nn::Module {
   // projections scaled by 1/sqrt(2 * layers), norms 1, biases 0), from `seed` (own generator, the
   // global one is untouched), float32 on the CPU. initialize false: parameters left uninitialised
   // (torch::empty, no memory touched) for loading.
-  explicit CausalLMImpl(const LmConfig& config, Head head = Head::lm, uint64_t seed = 0, bool initialize = true);
+  // shard: a part of the model (tensor/pipeline parallelism); its parameters are left uninitialised
+  // unless it is the whole model.
+  explicit CausalLMImpl(const LmConfig& config, Head head = Head::lm, uint64_t seed = 0, bool initialize = true, const Shard& shard = {});
 
   // ids [B,T] int64; attention_mask [B, past + T] (1 token, 0 padding; left padding), or undefined
   // (all ones). With a cache, its `length` past positions are attended and the new keys/values are
@@ -110,6 +137,11 @@ class CausalLMImpl : public torch::nn::Module {
   // The trunk's output after the final norm, [B,T,hidden], in the parameters' dtype.
   torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask = {},
                               KvCache* cache = nullptr);
+  // A shard's part of hidden_states: `input` is ids [B,T] on the first stage, else the previous stage's
+  // output [B,T,hidden]; returns its layers' output (after the final norm on the last stage). `tp` is
+  // needed when the shard splits layers (tp > 1). The cache holds the shard's layers and heads.
+  torch::Tensor stage_forward(const torch::Tensor& input, const torch::Tensor& attention_mask, KvCache* cache,
+                              const TensorParallelOps* tp);
   // The head applied to hidden states [..., hidden]: logits [..., V] or values [...], float32.
   torch::Tensor head_output(const torch::Tensor& hidden);
 
@@ -118,6 +150,7 @@ class CausalLMImpl : public torch::nn::Module {
 
   const LmConfig& config() const { return config_; }
   Head head() const { return head_; }
+  const Shard& shard() const { return shard_; }
   torch::Tensor embedding_weight() const;  // wte / embed_tokens
   torch::Tensor lm_head_weight() const;    // [V, hidden]: lm_head or the tied embedding (LM head only)
   torch::Tensor score_weight() const;      // [1, hidden] (score head only)
@@ -128,6 +161,7 @@ class CausalLMImpl : public torch::nn::Module {
  private:
   LmConfig config_;
   Head head_;
+  Shard shard_;
   std::shared_ptr<Impl> impl_;
 };
 TORCH_MODULE(CausalLM);

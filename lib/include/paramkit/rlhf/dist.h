@@ -31,18 +31,37 @@ class Group {
   // Connects to the rendezvous (rank 0 hosts the TCP store); `timeout_s` bounds every wait.
   Group(const Env& e, double timeout_s = 60);
   ~Group();
-  int64_t rank() const;
-  int64_t world() const;
+  int64_t rank() const;   // within this group
+  int64_t world() const;  // its size
+  // The processes of this group by their ranks in the whole job (0..world-1 for the job's group).
+  const std::vector<int64_t>& members() const { return members_; }
   void barrier();
   void all_gather(const torch::Tensor& in, std::vector<torch::Tensor>& out);
+  void all_reduce(torch::Tensor& t);                   // sum, in place
+  void broadcast(torch::Tensor& t, int64_t root);      // root: a rank of this group
+  void send(const torch::Tensor& t, int64_t dst, int tag);
+  void recv(torch::Tensor& t, int64_t src, int tag);   // into t (shape and dtype known)
+  // The group of some of this group's processes (ranks of this group, ascending), made once per list
+  // and cached; every member must ask for it (in any order relative to other lists). nullptr when this
+  // process is not in the list.
+  std::shared_ptr<Group> subgroup(const std::vector<int64_t>& ranks);
 
   struct Impl;
   std::unique_ptr<Impl> impl;
+
+ private:
+  Group() = default;
+  std::vector<int64_t> members_;
 };
 
-// Runs `plan` (from layout -> to layout, rank r of each on process r) across the group: this process
-// holds `mine`, its shards of the source layout (empty when its rank is not in it), and returns its
-// shards of the destination layout. Sends are posted first, then the receives in plan order.
+// Runs `plan` (from layout -> to layout) across the group: rank r of `from` is process src_ranks[r] of
+// the group, rank r of `to` process dst_ranks[r] (the meshes may overlap). This process holds `mine`,
+// its shards of the source layout (empty when it is not in it), and gets its shards of the destination
+// layout (empty when it is not in it). Sends are posted first, then the receives in plan order.
+realloc::Shards::value_type execute(Group& g, const realloc::ModelLayout& m, const realloc::Layout& from, const realloc::Layout& to,
+                                    const realloc::TransferPlan& plan, const std::vector<int64_t>& src_ranks,
+                                    const std::vector<int64_t>& dst_ranks, const realloc::Shards::value_type& mine);
+// Rank r of each layout on process r.
 realloc::Shards::value_type execute(Group& g, const realloc::ModelLayout& m, const realloc::Layout& from, const realloc::Layout& to,
                                     const realloc::TransferPlan& plan, const realloc::Shards::value_type& mine);
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "paramkit/lm/model.h"
+
 namespace paramkit::rlhf::realloc {
 
 struct Layout {
@@ -26,20 +28,35 @@ struct Layout {
 };
 
 // A tensor of the model: its layer (-1: the embedding, owned by the first stage; `layers`: the head,
-// owned by the last), its shape, and the axis tensor parallelism splits (-1: replicated).
+// owned by the last), its shape, and the axis tensor parallelism splits (-1: replicated). groups > 1:
+// the axis holds that many blocks side by side (GPT-2's fused q, k, v) and each is split alike.
+// also_last: held by the last stage too (an embedding tied to the head).
 struct TensorSpec {
   std::string name;
   int64_t layer = 0;
   std::vector<int64_t> shape;
   int64_t split_axis = -1;
+  int64_t groups = 1;
+  bool also_last = false;
 };
 struct ModelLayout {
   int64_t layers = 1;
   std::vector<TensorSpec> tensors;
+  c10::ScalarType dtype = torch::kFloat;
 };
+// Of a shard x of tensor t, the part [begin, begin + length) of every block of the split axis (x itself
+// when t is replicated); a view.
+torch::Tensor slice_of(const TensorSpec& t, const torch::Tensor& x, int64_t begin, int64_t length);
 // The tensors of a transformer like part 1's (per layer: qkv and MLP-in column-parallel, attention out
 // and MLP-out row-parallel, norms replicated; vocabulary-parallel embedding and head).
 ModelLayout transformer_layout(int64_t layers, int64_t hidden, int64_t mlp, int64_t vocab);
+
+// The tensors of a causal LM (lm::CausalLM) under transformers' names, split as lm::Shard splits them
+// (query/key/value and MLP-in by columns, attention-out and MLP-out by rows, the rest whole).
+ModelLayout lm_layout(const lm::LmConfig& c, lm::Head head, c10::ScalarType dtype = torch::kFloat);
+
+// Every layout of exactly `ranks` ranks that the model admits (validate), pp then tp ascending.
+std::vector<Layout> layouts(const ModelLayout& m, int64_t ranks);
 
 // UsageError when tp does not divide every split axis or pp exceeds the layers.
 void validate(const ModelLayout& m, const Layout& l);
@@ -52,7 +69,7 @@ struct Piece {
   int64_t src = 0, dst = 0;       // ranks of the source and destination layouts
   std::string tensor;
   int64_t src_begin = 0, dst_begin = 0, length = 0;  // along the split axis (the whole tensor when replicated)
-  int64_t bytes = 0;              // at 4 bytes per element
+  int64_t bytes = 0;              // at the layout's element size
 };
 struct TransferPlan {
   std::vector<Piece> pieces;
@@ -61,6 +78,9 @@ struct TransferPlan {
 // `src_devices`/`dst_devices`: the device of each rank of the two layouts (the meshes may overlap).
 TransferPlan plan_transfer(const ModelLayout& m, const Layout& from, const Layout& to, const std::vector<int64_t>& src_devices,
                            const std::vector<int64_t>& dst_devices);
+
+// The shape of t's shard holding [begin, end) of each block of its split axis.
+std::vector<int64_t> local_shape(const TensorSpec& t, int64_t begin, int64_t end);
 
 using Shards = std::vector<std::map<std::string, torch::Tensor>>;  // per rank: name -> shard
 // The shards of a full state dict under a layout (the direct re-shard).
