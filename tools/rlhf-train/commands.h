@@ -7,6 +7,7 @@
 #include "paramkit/lm/model.h"
 #include "paramkit/rlhf/data.h"
 #include "paramkit/rlhf/realloc.h"
+#include "paramkit/rlhf/rl.h"
 #include "paramkit/rlhf/stages.h"
 
 void add_sft(paramkit::cli::Tool& tool);
@@ -34,6 +35,22 @@ struct TinyModel {
 void add_tiny_model_flags(CLI::App& app, TinyModel& m);
 // "pp,tp,dp" -> a layout (UsageError naming the flag).
 paramkit::rlhf::realloc::Layout parse_layout(const std::string& text, const std::string& flag);
+
+// rl --plan: ReMax under an execution plan across launched processes (rl_plan.cpp).
+struct PlannedRun {
+  paramkit::rlhf::ModelSource source;
+  std::string ref_dir, reward_spec, prompts_path, plan_file, cluster_file, report, timeline, out;
+  paramkit::rlhf::JsonlKeys keys;
+  paramkit::rlhf::RlOptions o;
+  double timeout = 120;
+};
+struct PlannedOutcome {
+  int64_t iterations = 0;
+  bool finished = false;
+  std::vector<nlohmann::json> history;
+  nlohmann::json report;  // rank 0: predicted vs measured per call
+};
+PlannedOutcome run_planned(const PlannedRun& r, paramkit::cli::Context& ctx);
 
 // --max-length for the supervised stages.
 void add_supervised_flags(CLI::App& app, paramkit::rlhf::SftOptions& o);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "paramkit/io/json.h"
 #include "paramkit/cli/options.h"
+#include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/atomic_file.h"
@@ -20,7 +21,7 @@ struct RlSummary {
   int64_t iterations = 0;
   bool finished = false;
   double reward_first = NAN, reward_last = NAN, eval_initial = NAN, eval_final = NAN, eval_sampled_initial = NAN, eval_sampled_final = NAN;
-  nlohmann::json graph, seconds_per_call;
+  nlohmann::json graph, seconds_per_call, plan;
 };
 void to_json(nlohmann::json& j, const RlSummary& r) {
   j = {{"algo", r.algo},
@@ -34,6 +35,7 @@ void to_json(nlohmann::json& j, const RlSummary& r) {
        {"eval_reward_sampled_final", json_number(r.eval_sampled_final)},
        {"seconds_per_call", r.seconds_per_call},
        {"graph", r.graph}};
+  if (!r.plan.is_null()) j["plan"] = r.plan;
 }
 
 // reward and eval reward per iteration
@@ -108,6 +110,13 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     app.add_option("--remax-gamma", o.remax_gamma, "Token-level ReMax discount")->capture_default_str()->check(CLI::Range(0.0, 1.0));
     app.add_option("--remax-clip", o.remax_clip, "Token-level ReMax: clip r - r_greedy to +-this")->capture_default_str()->check(CLI::Range(1e-6, 1e12));
     app.add_option("--eval-every", o.eval_every, "Evaluate on --eval-prompts every N iterations (0: start and end)")->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{100000000}));
+    app.add_option("--plan", planned.plan_file, "Execute this ReaLHF plan (JSON as `plan` writes it) across the processes of `launch`/torchrun (ReMax)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--cluster", planned.cluster_file, "With --plan: a cluster file (`profile`) for the cost model's predicted time per call")
+        ->check(CLI::ExistingFile);
+    cli::add_output_file(app, "--plan-report", planned.report, "With --plan: predicted vs measured time per call (JSON)");
+    cli::add_output_file(app, "--timeline", planned.timeline, "With --plan: the calls on their processes over the iteration (SVG)");
+    app.add_option("--timeout", planned.timeout, "With --plan: seconds any wait on another process may take")->capture_default_str()->check(CLI::Range(1.0, 86400.0));
     cli::add_checkpointing(app, o.checkpoint, "iterations");
     cli::add_output_file(app, "--log-jsonl", log_jsonl, "Per-iteration metrics as JSON Lines");
     cli::add_output_file(app, "--plot", plot, "Reward and eval reward per iteration (SVG)");
@@ -119,6 +128,9 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     o.kl_in_reward = kl_in == "reward";
     o.log_jsonl = log_jsonl;
     o.validate();
+    if (!planned.plan_file.empty()) return run_with_plan(ctx);
+    if (!planned.cluster_file.empty() || !planned.report.empty() || !planned.timeline.empty())
+      throw UsageError("--cluster, --plan-report and --timeline go with --plan");
     const c10::Device dev = parse_device(ctx.common.device);
     const auto prompts = rlhf::read_prompts(prompts_path, keys);
     std::vector<rlhf::PromptExample> eval;
@@ -170,6 +182,30 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     if (!plot.empty()) write_file_atomic(plot, svg);
     return s;
   }
+  RlSummary run_with_plan(cli::Context& ctx) {
+    if (!eval_path.empty() || !eval_reward_spec.empty()) throw UsageError("--plan: --eval-prompts is not supported with an executed plan (evaluate the output with `generate`/`score`)");
+    if (!plot.empty()) throw UsageError("--plan: --plot is not supported with an executed plan (see --timeline)");
+    planned.source = source;
+    planned.ref_dir = ref_dir;
+    planned.reward_spec = reward_spec;
+    planned.prompts_path = prompts_path;
+    planned.out = out;
+    planned.keys = keys;
+    planned.o = o;
+    const PlannedOutcome r = run_planned(planned, ctx);
+    RlSummary s;
+    s.algo = algo;
+    s.iterations = r.iterations;
+    s.finished = r.finished;
+    s.graph = rlhf::graph_to_json(rlhf::iteration_graph(o));
+    s.plan = r.report;
+    if (!r.history.empty()) {
+      s.reward_first = r.history.front()["reward_mean"].get<double>();
+      s.reward_last = r.history.back()["reward_mean"].get<double>();
+    }
+    return s;
+  }
+  PlannedRun planned;
   std::string algo = "remax", kl_estimator = "k1", kl_in = "reward";
   rlhf::ModelSource source;
   std::string ref_dir, critic_dir, reward_spec, eval_reward_spec, prompts_path, eval_path, log_jsonl, plot, out;

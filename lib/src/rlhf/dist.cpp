@@ -31,6 +31,7 @@ struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo::Options> opts;
   std::map<std::vector<int64_t>, std::shared_ptr<Group>> subgroups;
+  std::vector<std::pair<std::vector<at::Tensor>, c10::intrusive_ptr<c10d::Work>>> pending;
 };
 #else
 bool available() { return false; }
@@ -128,6 +129,15 @@ void Group::send(const torch::Tensor& t, int64_t dst, int tag) {
   std::vector<at::Tensor> v = {t.contiguous()};
   impl->pg->send(v, static_cast<int>(dst), tag)->wait();
 }
+void Group::isend(const torch::Tensor& t, int64_t dst, int tag) {
+  std::vector<at::Tensor> v = {t.contiguous()};
+  auto w = impl->pg->send(v, static_cast<int>(dst), tag);
+  impl->pending.emplace_back(std::move(v), std::move(w));
+}
+void Group::wait_sends() {
+  for (auto& [buf, w] : impl->pending) w->wait();
+  impl->pending.clear();
+}
 void Group::recv(torch::Tensor& t, int64_t src, int tag) {
   std::vector<at::Tensor> v = {t.is_contiguous() ? t : torch::empty_like(t, at::MemoryFormat::Contiguous)};
   impl->pg->recv(v, static_cast<int>(src), tag)->wait();
@@ -222,6 +232,8 @@ void Group::all_reduce(torch::Tensor&) {}
 void Group::broadcast(torch::Tensor&, int64_t) {}
 void Group::send(const torch::Tensor&, int64_t, int) {}
 void Group::recv(torch::Tensor&, int64_t, int) {}
+void Group::isend(const torch::Tensor&, int64_t, int) {}
+void Group::wait_sends() {}
 std::shared_ptr<Group> Group::subgroup(const std::vector<int64_t>&) { return nullptr; }
 realloc::Shards::value_type execute(Group&, const realloc::ModelLayout&, const realloc::Layout&, const realloc::Layout&,
                                     const realloc::TransferPlan&, const std::vector<int64_t>&, const std::vector<int64_t>&,

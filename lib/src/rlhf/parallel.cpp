@@ -40,7 +40,23 @@ struct ReduceFromTp : torch::autograd::Function<ReduceFromTp> {
   static tensor_list backward(AutogradContext*, tensor_list g) { return {g[0], torch::Tensor()}; }
 };
 
-// A tensor of any shape and dtype from `root` to every member of g.
+// Sums the tensors over g in one all-reduce of their concatenation.
+void all_reduce_many(dist::Group& g, const std::vector<torch::Tensor>& ts) {
+  if (ts.empty()) return;
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : ts) flat.push_back(t.reshape(-1));
+  torch::Tensor buf = torch::cat(flat);
+  g.all_reduce(buf);
+  int64_t off = 0;
+  for (const auto& t : ts) {
+    t.copy_(buf.narrow(0, off, t.numel()).view_as(t));
+    off += t.numel();
+  }
+}
+
+constexpr int kForwardTag = 11, kBackwardTag = 12, kDecodeTag = 13;
+}  // namespace
+
 torch::Tensor broadcast_any(dist::Group& g, torch::Tensor t, int64_t root) {
   torch::Tensor header = torch::zeros({10}, torch::kLong);
   if (g.rank() == root) {
@@ -60,23 +76,6 @@ torch::Tensor broadcast_any(dist::Group& g, torch::Tensor t, int64_t root) {
   g.broadcast(t, root);
   return t;
 }
-
-// Sums the tensors over g in one all-reduce of their concatenation.
-void all_reduce_many(dist::Group& g, const std::vector<torch::Tensor>& ts) {
-  if (ts.empty()) return;
-  std::vector<torch::Tensor> flat;
-  for (const auto& t : ts) flat.push_back(t.reshape(-1));
-  torch::Tensor buf = torch::cat(flat);
-  g.all_reduce(buf);
-  int64_t off = 0;
-  for (const auto& t : ts) {
-    t.copy_(buf.narrow(0, off, t.numel()).view_as(t));
-    off += t.numel();
-  }
-}
-
-constexpr int kForwardTag = 11, kBackwardTag = 12, kDecodeTag = 13;
-}  // namespace
 
 std::vector<int64_t> mesh(int64_t first, int64_t size) {
   std::vector<int64_t> r(static_cast<size_t>(std::max<int64_t>(size, 0)));
@@ -378,23 +377,29 @@ int64_t reallocate(dist::Group& world, const ParallelLM& from, ParallelLM& to) {
   return plan.bytes - plan.local_bytes;
 }
 
-std::map<std::string, torch::Tensor> gather_full(dist::Group& world, const ParallelLM& from, int64_t root) {
+std::map<std::string, torch::Tensor> gather_full(dist::Group& world, const ParallelLM& from, int64_t root,
+                                                 const realloc::Shards::value_type* values) {
   const realloc::ModelLayout& m = from.model_layout();
   const Placement& a = from.placement();
   const realloc::Layout one{1, 1, 1};
   const realloc::TransferPlan plan = realloc::plan_transfer(m, a.layout, one, a.ranks, {root});
-  return dist::execute(world, m, a.layout, one, plan, a.ranks, {root}, detached(from.state()));
+  return dist::execute(world, m, a.layout, one, plan, a.ranks, {root}, detached(values ? *values : from.state()));
 }
 
 void scatter_full(dist::Group& world, const std::map<std::string, torch::Tensor>& full, int64_t root, ParallelLM& to) {
+  const auto got = scatter_values(world, full, root, to);
+  if (to.member()) to.load(got);
+}
+
+realloc::Shards::value_type scatter_values(dist::Group& world, const std::map<std::string, torch::Tensor>& full, int64_t root,
+                                           const ParallelLM& to) {
   const realloc::ModelLayout& m = to.model_layout();
   const Placement& b = to.placement();
   const realloc::Layout one{1, 1, 1};
   const realloc::TransferPlan plan = realloc::plan_transfer(m, one, b.layout, {root}, b.ranks);
   realloc::Shards::value_type mine;
   if (world.rank() == root) mine = detached(full);
-  const auto got = dist::execute(world, m, one, b.layout, plan, {root}, b.ranks, mine);
-  if (to.member()) to.load(got);
+  return dist::execute(world, m, one, b.layout, plan, {root}, b.ranks, mine);
 }
 
 }  // namespace paramkit::rlhf::parallel

@@ -57,6 +57,11 @@ double ModelSize::params() const {
   return 12.0 * static_cast<double>(layers) * h * h + 2.0 * static_cast<double>(vocab) * h;
 }
 void ModelSize::validate() const {
+  if (heads > 0) {
+    if (layers < 1 || layers > 100000 || hidden < 1 || hidden > 1000000 || hidden % heads || vocab < 1)
+      throw UsageError(fmt::format("model {}: layers >= 1, hidden a multiple of the heads, vocab >= 1", name));
+    return;
+  }
   if (layers < 1 || layers > 100000 || hidden < 128 || hidden > 1000000 || hidden % 128 || vocab < 1)
     throw UsageError(fmt::format("model {}: layers >= 1, hidden a multiple of 128, vocab >= 1", name));
 }
@@ -69,7 +74,8 @@ ModelSize model_size(const std::string& name) {
   throw UsageError(fmt::format("model size '{}': expected 7b, 13b, 34b or 70b", name));
 }
 
-Workload rlhf_workload(const std::string& algo, const ModelSize& actor, const ModelSize& critic, int64_t batch, int64_t prompt_len, int64_t gen_len) {
+Workload rlhf_workload(const std::string& algo, const ModelSize& actor, const ModelSize& critic, int64_t batch, int64_t prompt_len, int64_t gen_len,
+                       bool with_ref) {
   actor.validate();
   critic.validate();
   if (batch < 1 || prompt_len < 1 || gen_len < 1) throw UsageError("workload: batch, prompt and generation lengths must be positive");
@@ -89,6 +95,17 @@ Workload rlhf_workload(const std::string& algo, const ModelSize& actor, const Mo
   } else {
     throw UsageError(fmt::format("--algo '{}': expected ppo or remax", algo));
   }
+  if (!with_ref) {  // drop ref_inf; later calls' dependencies renumbered
+    size_t r = 0;
+    while (w.calls[r].name != "ref_inf") ++r;
+    w.calls.erase(w.calls.begin() + static_cast<std::ptrdiff_t>(r));
+    for (auto& c : w.calls) {
+      std::vector<int> deps;
+      for (int d : c.deps)
+        if (d != static_cast<int>(r)) deps.push_back(d > static_cast<int>(r) ? d - 1 : d);
+      c.deps = deps;
+    }
+  }
   return w;
 }
 
@@ -106,7 +123,7 @@ nlohmann::json plan_to_json(const Workload& w, const Plan& p) {
 
 namespace {
 bool divides(int64_t a, int64_t b) { return a > 0 && b % a == 0; }
-int64_t heads(const ModelSize& m) { return m.hidden / 128; }
+int64_t heads(const ModelSize& m) { return m.n_heads(); }
 }  // namespace
 
 void validate_plan(const Plan& p, const Workload& w, const Cluster& c) {

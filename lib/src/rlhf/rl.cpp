@@ -97,15 +97,7 @@ std::vector<int64_t> prompt_ids(const text::Tokenizer& tok, const std::string& p
   return ids;
 }
 
-namespace {
-struct Rollout {
-  lm::GenerateResult gen;
-  std::vector<std::string> texts;
-  torch::Tensor mask;   // response mask [B, N] float32
-  torch::Tensor ended;  // [B] bool: produced EOS
-};
-
-Rollout decode(const lm::GenerateResult& g, const text::Tokenizer& tok, const std::vector<int64_t>& eos) {
+Rollout decode_rollout(const lm::GenerateResult& g, const text::Tokenizer& tok, const std::vector<int64_t>& eos) {
   Rollout r;
   r.gen = g;
   r.mask = g.response_mask.to(torch::kFloat32);
@@ -126,19 +118,20 @@ Rollout decode(const lm::GenerateResult& g, const text::Tokenizer& tok, const st
   return r;
 }
 
-std::vector<int64_t> eos_ids(const text::Tokenizer& tok, const lm::CausalLMImpl& m, const lm::GenerateOptions& o) {
+namespace {
+std::vector<int64_t> eos_ids(const text::Tokenizer& tok, const lm::LmConfig& c, const lm::GenerateOptions& o) {
   if (!o.eos_ids.empty()) return o.eos_ids;
   if (tok.eos_id()) return {*tok.eos_id()};
-  return m.config().eos_token_ids;
+  return c.eos_token_ids;
 }
+}  // namespace
 
-lm::GenerateOptions with_eos(lm::GenerateOptions o, const text::Tokenizer& tok, const lm::CausalLMImpl& m) {
-  o.eos_ids = eos_ids(tok, m, o);
+lm::GenerateOptions with_eos(lm::GenerateOptions o, const text::Tokenizer& tok, const lm::LmConfig& c) {
+  o.eos_ids = eos_ids(tok, c, o);
   if (o.pad_id < 0 && tok.pad_id()) o.pad_id = *tok.pad_id();
   return o;
 }
 
-}  // namespace
 
 TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool entropy, double temperature) {
   const int64_t P = g.prompt_length, N = g.new_tokens();
@@ -165,7 +158,9 @@ torch::Tensor to_tensor(const std::vector<double>& v, c10::Device dev) {
   return torch::tensor(v, torch::kFloat64).to(dev, torch::kFloat32);
 }
 
-std::vector<double> score(Reward& reward, const std::vector<const PromptExample*>& prompts, const std::vector<std::string>& texts) {
+}  // namespace
+
+std::vector<double> score_responses(Reward& reward, const std::vector<const PromptExample*>& prompts, const std::vector<std::string>& texts) {
   std::vector<RewardQuery> q;
   for (size_t i = 0; i < texts.size(); ++i) q.push_back({&prompts[i]->prompt, &texts[i], &prompts[i]->answer});
   std::vector<double> s = reward.score(q);
@@ -174,6 +169,8 @@ std::vector<double> score(Reward& reward, const std::vector<const PromptExample*
     if (!std::isfinite(x)) throw Error("the reward (" + reward.describe() + ") returned a non-finite score");
   return s;
 }
+
+namespace {
 
 // The container the checkpoint saves: the trained models under "actor." and "critic.".
 struct Trainables : torch::nn::Module {
@@ -211,7 +208,7 @@ lm::GenerateResult select_rows(const lm::GenerateResult& g, const torch::Tensor&
 
 std::vector<std::string> generate_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                         const lm::GenerateOptions& o, int64_t batch_size, int64_t max_prompt_tokens) {
-  const lm::GenerateOptions go = with_eos(o, tok, model);
+  const lm::GenerateOptions go = with_eos(o, tok, model.config());
   std::vector<std::string> out;
   for (size_t i = 0; i < prompts.size(); i += static_cast<size_t>(batch_size)) {
     std::vector<std::vector<int64_t>> ids;
@@ -219,7 +216,7 @@ std::vector<std::string> generate_texts(lm::CausalLMImpl& model, const text::Tok
       ids.push_back(prompt_ids(tok, prompts[k], max_prompt_tokens));
     lm::GenerateOptions bo = go;
     bo.seed = o.seed + i;  // each batch its own stream, the same for any batch size split at the same place
-    const Rollout r = decode(lm::generate(model, ids, bo), tok, go.eos_ids);
+    const Rollout r = decode_rollout(lm::generate(model, ids, bo), tok, go.eos_ids);
     out.insert(out.end(), r.texts.begin(), r.texts.end());
   }
   return out;
@@ -237,7 +234,7 @@ double evaluate_policy(lm::CausalLMImpl& model, const text::Tokenizer& tok, cons
     ps.push_back(&p);
   }
   const std::vector<std::string> responses = generate_texts(model, tok, texts, g, batch_size, max_prompt_tokens);
-  const std::vector<double> s = score(reward, ps, responses);
+  const std::vector<double> s = score_responses(reward, ps, responses);
   double sum = 0;
   for (double x : s) sum += x;
   return sum / static_cast<double>(s.size());
@@ -257,7 +254,7 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
   lm::CausalLMImpl& actor = *models.actor;
   const c10::Device dev = actor.device();
   const std::vector<ModelCall> graph = iteration_graph(o);
-  const lm::GenerateOptions gen = with_eos(o.gen, tok, actor);
+  const lm::GenerateOptions gen = with_eos(o.gen, tok, actor.config());
 
   nn::OptimizerOptions ao;
   ao.name = "adamw";
@@ -349,11 +346,11 @@ RlResult train_rl(RlModels& models, const text::Tokenizer& tok, const std::vecto
         g.greedy = call.name == "actor_greedy";
         g.logprobs = false;
         g.seed = seed * 1000003ULL + static_cast<uint64_t>(it) * 2 + (g.greedy ? 1 : 0);
-        (g.greedy ? greedy : samples) = decode(lm::generate(actor, ids, g), tok, gen.eos_ids);
+        (g.greedy ? greedy : samples) = decode_rollout(lm::generate(actor, ids, g), tok, gen.eos_ids);
       } else if (call.name == "reward_samples") {
-        scores = to_tensor(score(reward, batch, samples.texts), dev);
+        scores = to_tensor(score_responses(reward, batch, samples.texts), dev);
       } else if (call.name == "reward_greedy") {
-        greedy_scores = to_tensor(score(reward, batch, greedy.texts), dev);
+        greedy_scores = to_tensor(score_responses(reward, batch, greedy.texts), dev);
       } else if (call.name == "ref_inference") {
         torch::NoGradGuard ng;
         ref_logp = response_stats(*models.ref, samples.gen, false, gen.temperature).logp * samples.mask;

@@ -277,6 +277,14 @@ StageResult train_rm(lm::CausalLMImpl& model, const text::Tokenizer& tok, const 
 
 std::vector<double> score_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                 const std::vector<std::string>& responses, int64_t batch_size, int64_t max_length) {
+  const c10::Device dev = model.device();
+  return score_texts([&](const torch::Tensor& ids, const torch::Tensor& mask) { return model.forward(ids.to(dev), mask.to(dev)); }, tok, prompts,
+                     responses, batch_size, max_length);
+}
+
+std::vector<double> score_texts(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& values,
+                                const text::Tokenizer& tok, const std::vector<std::string>& prompts,
+                                const std::vector<std::string>& responses, int64_t batch_size, int64_t max_length) {
   torch::NoGradGuard no_grad;
   std::vector<double> out;
   out.reserve(prompts.size());
@@ -287,8 +295,9 @@ std::vector<double> score_texts(lm::CausalLMImpl& model, const text::Tokenizer& 
       seqs.push_back(sft_sequence(tok, prompts[k], responses[k], max_length));
     std::vector<const TokenSequence*> b;
     for (const auto& s : seqs) b.push_back(&s);
-    const Batch batch = make_batch(b, model.device());
-    const torch::Tensor v = lm::last_token_values(model.forward(batch.ids, batch.mask), batch.mask).to(torch::kCPU, torch::kFloat64);
+    const Batch batch = make_batch(b, torch::kCPU);
+    const torch::Tensor vals = values(batch.ids, batch.mask);
+    const torch::Tensor v = lm::last_token_values(vals, batch.mask.to(vals.device())).to(torch::kCPU, torch::kFloat64);
     for (int64_t k = 0; k < v.size(0); ++k) {
       const double x = v[k].item<double>();
       if (!std::isfinite(x)) throw Error("the reward model gave a non-finite score");

@@ -41,6 +41,9 @@ class Group {
   void broadcast(torch::Tensor& t, int64_t root);      // root: a rank of this group
   void send(const torch::Tensor& t, int64_t dst, int tag);
   void recv(torch::Tensor& t, int64_t src, int tag);   // into t (shape and dtype known)
+  // A send that returns at once (the tensor is kept until wait_sends()).
+  void isend(const torch::Tensor& t, int64_t dst, int tag);
+  void wait_sends();
   // The group of some of this group's processes (ranks of this group, ascending), made once per list
   // and cached; every member must ask for it (in any order relative to other lists). nullptr when this
   // process is not in the list.

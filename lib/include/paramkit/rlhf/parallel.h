@@ -88,8 +88,15 @@ class ParallelLM {
 // Moves a model's parameters from one placement to another (rlhf/realloc.h's plan, run by
 // dist::execute); collective over both meshes. Returns the bytes the plan moved between processes.
 int64_t reallocate(dist::Group& world, const ParallelLM& from, ParallelLM& to);
-// The full state dict (name -> tensor) on process `root` from a placement, or to it.
-std::map<std::string, torch::Tensor> gather_full(dist::Group& world, const ParallelLM& from, int64_t root);
+// The full state dict (name -> tensor) on process `root` from a placement, or to it. `values`: tensors
+// sharded like the parameters (e.g. optimizer moments; default the parameters).
+std::map<std::string, torch::Tensor> gather_full(dist::Group& world, const ParallelLM& from, int64_t root,
+                                                 const realloc::Shards::value_type* values = nullptr);
 void scatter_full(dist::Group& world, const std::map<std::string, torch::Tensor>& full, int64_t root, ParallelLM& to);
+// This process's shard of `full` (on root) under to's placement, without loading it.
+realloc::Shards::value_type scatter_values(dist::Group& world, const std::map<std::string, torch::Tensor>& full, int64_t root,
+                                           const ParallelLM& to);
+// A tensor of any shape and dtype from group rank `root` to every member.
+torch::Tensor broadcast_any(dist::Group& g, torch::Tensor t, int64_t root);
 
 }  // namespace paramkit::rlhf::parallel

@@ -30,6 +30,8 @@ nlohmann::json to_json(const Cluster& c);
 struct ModelSize {
   std::string name = "7b";
   int64_t layers = 32, hidden = 4096, vocab = 32000;
+  int64_t heads = 0;      // 0: hidden / 128 (the named sizes); set for a model read from its config
+  int64_t n_heads() const { return heads > 0 ? heads : hidden / 128; }
   double params() const;  // 12 L h^2 + 2 V h
   void validate() const;
 };
@@ -51,8 +53,9 @@ struct Workload {
   std::vector<Call> calls;
 };
 // The graph of one iteration for actor/critic sizes.
+// with_ref false: no reference model (no KL term), no ref_inf call.
 Workload rlhf_workload(const std::string& algo, const ModelSize& actor, const ModelSize& critic, int64_t batch, int64_t prompt_len,
-                       int64_t gen_len);
+                       int64_t gen_len, bool with_ref = true);
 
 struct Mesh {
   int64_t first = 0, size = 1;  // devices [first, first + size) of the cluster's numbering (node-major)

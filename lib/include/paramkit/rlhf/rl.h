@@ -94,6 +94,20 @@ struct TokenStats {
 };
 TokenStats response_stats(lm::CausalLMImpl& m, const lm::GenerateResult& g, bool entropy, double temperature = 1.0);
 
+// A batch of responses: the generation, the texts (up to EOS, special tokens skipped), the response mask
+// [B, N] float32 and whether each produced EOS [B] bool.
+struct Rollout {
+  lm::GenerateResult gen;
+  std::vector<std::string> texts;
+  torch::Tensor mask, ended;
+};
+Rollout decode_rollout(const lm::GenerateResult& g, const text::Tokenizer& tok, const std::vector<int64_t>& eos);
+// Generation options with the EOS ids (the options', else the tokenizer's, else the config's) and the
+// tokenizer's pad id.
+lm::GenerateOptions with_eos(lm::GenerateOptions o, const text::Tokenizer& tok, const lm::LmConfig& c);
+// One finite score per response (Error naming the reward otherwise).
+std::vector<double> score_responses(Reward& reward, const std::vector<const PromptExample*>& prompts, const std::vector<std::string>& texts);
+
 // Prompt ids (with the tokenizer's special prefix), keeping the last max_tokens.
 std::vector<int64_t> prompt_ids(const text::Tokenizer& tok, const std::string& prompt, int64_t max_tokens);
 // Responses (text up to EOS, special tokens skipped) of each prompt, in batches.

@@ -78,6 +78,11 @@ StageResult train_rm(lm::CausalLMImpl& model, const text::Tokenizer& tok, const 
 // Rewards of (prompt, response) texts under a score-head model (for `score` and the RM's accuracy).
 std::vector<double> score_texts(lm::CausalLMImpl& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                 const std::vector<std::string>& responses, int64_t batch_size, int64_t max_length);
+// The same with the model's output given as a function of (ids, mask) [B, T] (right-padded) returning
+// the values [B, T], e.g. a model split across processes.
+std::vector<double> score_texts(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& values,
+                                const text::Tokenizer& tok, const std::vector<std::string>& prompts,
+                                const std::vector<std::string>& responses, int64_t batch_size, int64_t max_length);
 
 // Held-out evaluation, no gradient: the token-mean cross-entropy of SFT examples (as sft_sequence
 // builds them), and the share of preference pairs whose chosen response scores above the rejected one.
