@@ -1,6 +1,9 @@
-# rlhf-train, ReaLHF part: plan (search, --compare, --plan round trip, bad plans), launch and realloc
+# rlhf-train, ReaLHF part: plan (search, --compare, --plan round trip, bad plans), launch, realloc
 # (every pair of 4-process layouts equals the direct re-shard bit for bit across real processes; a
-# killed process stops the others with a message; bad layouts exit 2 before any transfer).
+# killed process stops the others with a message; bad layouts exit 2 before any transfer), verify
+# (tensor/pipeline/data-parallel forward, backward and generation equal one process for every 4-process
+# layout) and rl --plan (the executed plan's training equals the single-process run; bad plans exit 2
+# before any process connects; a killed process fails the launch and --resume finishes the run).
 source "$(dirname "$0")/lib.sh"
 export SOURCE_DATE_EPOCH=0
 expect_rc 0 rlhf-train plan -q --nodes 2 --actor 7b --critic 7b --iterations 3000 --compare -o plan.json --timeline plan.svg
@@ -45,15 +48,85 @@ if ! rlhf-train launch -n 1 -- rlhf-train realloc --from 1,1,1 --to 1,1,1 -o pro
   cat probe.err; fail "probe"
 fi
 expect_rc 0 rlhf-train launch -n 4 -- rlhf-train realloc -q --all-pairs --layers 4 --hidden 32 -o realloc.json
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train realloc -q --all-pairs --arch gpt2 --layers 4 --hidden 32 -o realloc-gpt2.json
 python3 - <<'PY' || fail "realloc"
 import json
-r = json.load(open("realloc.json"))
-assert r["world"] == 4 and r["all_exact"] and len(r["pairs"]) == 36, (r["world"], len(r["pairs"]))
-for p in r["pairs"]:
-    assert p["exact"] and p["bytes"] > 0
-    if p["from"] == p["to"]:
-        assert p["moved_bytes"] == 0, p
+for f in ["realloc.json", "realloc-gpt2.json"]:
+    r = json.load(open(f))
+    assert r["world"] == 4 and r["all_exact"] and len(r["pairs"]) == 36, (f, r["world"], len(r["pairs"]))
+    for p in r["pairs"]:
+        assert p["exact"] and p["bytes"] > 0
+        if p["from"] == p["to"]:
+            assert p["moved_bytes"] == 0, p
 PY
+
+# Parallel execution equals one process: logits, loss, every gradient shard, greedy and sampled tokens.
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train verify -q --all-layouts -o verify.json
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train verify -q --all-layouts --arch gpt2 --micro-batches 3 -o verify-gpt2.json
+python3 - <<'PY' || fail "verify"
+import json
+for f in ["verify.json", "verify-gpt2.json"]:
+    r = json.load(open(f))
+    got = sorted((l["layout"]["pp"], l["layout"]["tp"], l["layout"]["dp"]) for l in r["layouts"])
+    assert got == [(1, 1, 4), (1, 2, 2), (1, 4, 1), (2, 1, 2), (2, 2, 1), (4, 1, 1)], got
+    for l in r["layouts"]:
+        assert l["pass"] and l["greedy_tokens_equal"], l
+        assert l["logits_max_abs_diff"] < 1e-5 and l["grad_max_abs_diff"] < 1e-5, l
+PY
+expect_rc 2 rlhf-train launch -n 2 -- rlhf-train verify --layout 1,3,1 -o bad.json
+expect_no_file bad.json
+
+# rl --plan: ReMax under a plan on 4 processes equals the single-process run (rollouts on one replica;
+# training over 2 replicas x 2 stages with 2 micro-batches).
+D="$DATA/rlhf"
+COMMON="--algo remax --model-config $D/tiny-llama-4l.json --tokenizer bytes --prompts $D/add-prompts.jsonl --reward rule:regex:[a-m]
+        --batch-prompts 4 --max-new-tokens 6 --kl-coef 0.1 --lr 1e-3 -q"
+cat > plan4.json <<'JSON'
+{"calls": [
+ {"call": "actor_gen", "mesh": {"first": 0, "size": 2}, "dp": 1, "tp": 2, "pp": 1},
+ {"call": "actor_greedy_gen", "mesh": {"first": 2, "size": 2}, "dp": 1, "tp": 1, "pp": 2},
+ {"call": "reward_inf", "mesh": {"first": 0, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "ref_inf", "mesh": {"first": 2, "size": 2}, "dp": 1, "tp": 1, "pp": 2},
+ {"call": "actor_train", "mesh": {"first": 0, "size": 4}, "dp": 2, "tp": 1, "pp": 2, "micro_batches": 2}
+]}
+JSON
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train profile -q --hidden 64 --tokens 64 -o cluster4.json
+expect_rc 0 rlhf-train rl $COMMON --iterations 3 -o single
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 3 --plan plan4.json --cluster cluster4.json -o planned \
+  --plan-report report.json --timeline timeline.svg --log-jsonl planned.jsonl
+expect_rc 0 ckpt-tool diff -q single/model.safetensors planned/model.safetensors --atol 1e-5
+grep -q "<svg" timeline.svg || fail "plan timeline"
+python3 - <<'PY' || fail "plan report"
+import json
+r = json.load(open("report.json"))
+assert sorted(c["call"] for c in r["calls"]) == ["actor_gen", "actor_greedy_gen", "actor_train", "ref_inf", "reward_inf"], r["calls"]
+for c in r["calls"]:
+    assert c["measured"]["end_s"] >= c["measured"]["start_s"] >= 0 and c["predicted"]["end_s"] > c["predicted"]["start_s"], c
+assert r["predicted_iteration_s"] > 0 and r["measured_iteration_s"] > 0 and r["world"] == 4
+log = [json.loads(l) for l in open("planned.jsonl")]
+assert [x["iteration"] for x in log] == [1, 2, 3] and all(x["realloc_bytes"] > 0 for x in log), log
+PY
+# Bad plans: exit 2 on every process before any connects, nothing written.
+python3 -c "
+import json
+p = json.load(open('plan4.json'))
+p['calls'][4]['mesh']['size'] = 8; p['calls'][4]['dp'] = 4; json.dump(p, open('big.json', 'w'))
+p = json.load(open('plan4.json'))
+p['calls'][0]['mesh']['size'] = 3; p['calls'][0]['tp'] = 3; json.dump(p, open('nondiv4.json', 'w'))"
+expect_rc 2 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 3 --plan big.json -o bad
+expect_err "outside the 4 processes"
+expect_rc 2 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 3 --plan nondiv4.json -o bad
+expect_err "tp 3 does not divide"
+expect_no_file bad
+# A process killed after two iterations: the launch fails naming it; --resume finishes the run, equal to
+# an uninterrupted one.
+PARAMKIT_TEST_DIE_RANK=1 expect_rc 1 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 4 --plan plan4.json \
+  --checkpoint ck.safetensors --checkpoint-every 1 -o resumed
+expect_err "rank 1 was killed"
+expect_no_file resumed
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 4 --plan plan4.json --checkpoint ck.safetensors --resume -o resumed
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 4 --plan plan4.json -o straight
+expect_rc 0 ckpt-tool diff -q resumed/model.safetensors straight/model.safetensors --atol 1e-6
 # A killed process: the others stop, the launch fails naming it, rank 0 writes nothing.
 PARAMKIT_TEST_DIE_RANK=2 expect_rc 1 rlhf-train launch -n 3 -- rlhf-train realloc -q --all-pairs -o died.json
 expect_err "rank 2 was killed"

@@ -6,6 +6,7 @@
 #include "paramkit/cli/tool.h"
 #include "paramkit/lm/model.h"
 #include "paramkit/rlhf/data.h"
+#include "paramkit/rlhf/plan.h"
 #include "paramkit/rlhf/realloc.h"
 #include "paramkit/rlhf/rl.h"
 #include "paramkit/rlhf/stages.h"
@@ -35,6 +36,9 @@ struct TinyModel {
 void add_tiny_model_flags(CLI::App& app, TinyModel& m);
 // "pp,tp,dp" -> a layout (UsageError naming the flag).
 paramkit::rlhf::realloc::Layout parse_layout(const std::string& text, const std::string& flag);
+
+// The cost model's size of a model read from its config.json.
+paramkit::rlhf::plan::ModelSize model_size_of(const paramkit::lm::LmConfig& c, const std::string& name);
 
 // rl --plan: ReMax under an execution plan across launched processes (rl_plan.cpp).
 struct PlannedRun {

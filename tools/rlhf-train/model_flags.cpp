@@ -12,6 +12,16 @@ void add_model_flags(CLI::App& app, paramkit::rlhf::ModelSource& s, const std::s
                            {paramkit::DType::F32, paramkit::DType::BF16, paramkit::DType::F16});
 }
 
+paramkit::rlhf::plan::ModelSize model_size_of(const paramkit::lm::LmConfig& c, const std::string& name) {
+  paramkit::rlhf::plan::ModelSize s;
+  s.name = name;
+  s.layers = c.num_layers;
+  s.hidden = c.hidden_size;
+  s.vocab = c.vocab_size;
+  s.heads = c.num_heads;
+  return s;
+}
+
 paramkit::lm::LmConfig TinyModel::config() const {
   auto c = arch == "gpt2" ? paramkit::lm::LmConfig::gpt2(vocab, hidden, layers, heads, 128)
                           : paramkit::lm::LmConfig::llama(vocab, hidden, 2 * hidden, layers, heads, kv_heads, 128);

@@ -67,6 +67,9 @@ struct PlanCommand : cli::Command {
         ->check(CLI::IsMember({"ppo", "remax"}));
     app.add_option("--actor", actor, "Actor (and reference) size: 7b, 13b, 34b, 70b")->capture_default_str();
     app.add_option("--critic", critic, "Critic (and reward) size")->capture_default_str();
+    app.add_option("--actor-config", actor_config, "The actor's config.json instead of --actor (a model to run here, e.g. for rl --plan)")->check(CLI::ExistingFile);
+    app.add_option("--critic-config", critic_config, "The critic's (reward model's) config.json instead of --critic")->check(CLI::ExistingFile);
+    app.add_flag("!--no-ref", with_ref, "No reference model (no KL term): no ref_inf call");
     app.add_option("--batch", batch, "Prompts per iteration")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
     app.add_option("--prompt-len", prompt_len, "Prompt tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     app.add_option("--gen-len", gen_len, "Generated tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -80,9 +83,13 @@ struct PlanCommand : cli::Command {
   nlohmann::json execute(cli::Context& ctx) override {
     if (!cluster_file.empty()) c = pl::cluster_from_json(read_json(cluster_file), cluster_file);
     c.validate();
-    const pl::Workload w = pl::rlhf_workload(algo, pl::model_size(actor), pl::model_size(critic), batch, prompt_len, gen_len);
+    const pl::ModelSize a = actor_config.empty() ? pl::model_size(actor) : model_size_of(lm::read_lm_config(actor_config), "actor");
+    const pl::ModelSize cr = !critic_config.empty() ? model_size_of(lm::read_lm_config(critic_config), "critic")
+                             : actor_config.empty() ? pl::model_size(critic) : a;
+    const pl::Workload w = pl::rlhf_workload(algo, a, cr, batch, prompt_len, gen_len, with_ref);
     pl::Plan p;
-    nlohmann::json r = {{"cluster", pl::to_json(c)}, {"algo", algo}, {"actor", actor}, {"critic", critic}, {"batch", batch},
+    nlohmann::json r = {{"cluster", pl::to_json(c)}, {"algo", algo}, {"actor", actor_config.empty() ? actor : actor_config},
+                        {"critic", critic_config.empty() ? (actor_config.empty() ? critic : actor_config) : critic_config}, {"batch", batch},
                         {"prompt_len", prompt_len}, {"gen_len", gen_len}, {"simulated", true}};
     if (!plan_file.empty()) {
       const nlohmann::json pj = read_json(plan_file);
@@ -112,13 +119,14 @@ struct PlanCommand : cli::Command {
     }
     write_report(out, r);
     if (!timeline.empty())
-      write_timeline(timeline, w, p, s, fmt::format("{} {}+{} on {}x{} GPUs: {:.2f} s per iteration (simulated)", algo, actor, critic, c.nodes,
+      write_timeline(timeline, w, p, s, fmt::format("{} {}+{} on {}x{} devices: {:.2f} s per iteration (simulated)", algo, a.name, cr.name, c.nodes,
                                                     c.gpus_per_node, s.makespan));
     return r;
   }
   pl::Cluster c;
   pl::SearchOptions so;
-  std::string cluster_file, algo = "ppo", actor = "7b", critic = "7b", plan_file, timeline, out;
+  std::string cluster_file, algo = "ppo", actor = "7b", critic = "7b", actor_config, critic_config, plan_file, timeline, out;
+  bool with_ref = true;
   int64_t batch = 512, prompt_len = 256, gen_len = 256;
   bool compare = false;
 };

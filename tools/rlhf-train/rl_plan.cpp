@@ -28,16 +28,6 @@ std::map<std::string, torch::Tensor> named_tensors(lm::CausalLMImpl& m) {
   return r;
 }
 
-pl::ModelSize size_of(const lm::LmConfig& c, const std::string& name) {
-  pl::ModelSize s;
-  s.name = name;
-  s.layers = c.num_layers;
-  s.hidden = c.hidden_size;
-  s.vocab = c.vocab_size;
-  s.heads = c.num_heads;
-  return s;
-}
-
 // Predicted vs measured per call (measured: the mean over iterations after the first, a warm-up).
 nlohmann::json plan_report(const rlhf::ExecutionPlan& plan, const rlhf::PlannedResult& res, const pl::Workload* w, const pl::Schedule* s,
                            const pl::Plan* p) {
@@ -184,8 +174,8 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
     int64_t prompt_len = 0;
     for (const auto& e : prompts) prompt_len += static_cast<int64_t>(rlhf::prompt_ids(*policy.tokenizer, e.prompt, o.max_prompt_tokens).size());
     prompt_len = std::max<int64_t>(1, prompt_len / static_cast<int64_t>(prompts.size()));
-    const pl::ModelSize actor = size_of(setup.actor_config, "actor");
-    w = pl::rlhf_workload("remax", actor, setup.reward_config ? size_of(*setup.reward_config, "reward") : actor, o.batch_prompts, prompt_len,
+    const pl::ModelSize actor = model_size_of(setup.actor_config, "actor");
+    w = pl::rlhf_workload("remax", actor, setup.reward_config ? model_size_of(*setup.reward_config, "reward") : actor, o.batch_prompts, prompt_len,
                           o.gen.max_new_tokens, with_ref);
     for (const auto& c : w->calls) {
       const auto& place = plan.calls.at(c.name);

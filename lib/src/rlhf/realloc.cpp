@@ -159,8 +159,12 @@ TransferPlan plan_transfer(const ModelLayout& m, const Layout& from, const Layou
           const int64_t r1 = from.rank(d_src, s, tr);
           int64_t b1 = 0, e1 = 0;
           if (!holds(m, from, r1, t, b1, e1)) continue;
-          // a tensor held by two stages (a tied embedding) is sent by the first of them only
-          if (t.layer < 0 && t.also_last && s != 0) continue;
+          // a tensor held by two stages (a tied embedding) comes from one of them: the last stage's copy
+          // feeds a last stage, the first stage's copy the first
+          if (t.layer < 0 && t.also_last) {
+            const bool to_last = to.stage(r2) == to.pp - 1 && to.stage(r2) != 0;
+            if (s != (to_last ? from.pp - 1 : 0)) continue;
+          }
           Piece p;
           p.src = r1;
           p.dst = r2;
