@@ -5,7 +5,9 @@
 #include <functional>
 
 #include "paramkit/core/error.h"
+#include "paramkit/lm/model.h"
 #include "paramkit/rlhf/plan.h"
+#include "paramkit/rlhf/realloc.h"
 
 using namespace paramkit;
 using namespace paramkit::rlhf::plan;
@@ -110,7 +112,6 @@ TEST_CASE("bad plans: a mesh beyond the world, a product that is not the mesh, a
   CHECK_THROWS_AS(rlhf_workload("dpo", model_size("7b"), model_size("7b"), 1, 1, 1), UsageError);
 }
 
-#include "paramkit/rlhf/realloc.h"
 
 TEST_CASE("reallocation between every pair of layouts of 4 ranks equals the direct re-shard bit for bit") {
   using namespace paramkit::rlhf::realloc;
@@ -140,4 +141,47 @@ TEST_CASE("reallocation between every pair of layouts of 4 ranks equals the dire
     }
   CHECK(pairs == 25);
   CHECK_THROWS_AS(plan_transfer(m, {1, 3, 1}, {1, 1, 3}, {0, 1, 2}, {0, 1, 2}), UsageError);  // 3 does not divide 8
+}
+
+TEST_CASE("a causal LM's tensors: reallocation equals the direct re-shard, and each shard has the names and shapes of lm::Shard's parameters") {
+  using namespace paramkit::rlhf::realloc;
+  for (const bool gpt2 : {true, false}) {
+    lm::LmConfig c = gpt2 ? lm::LmConfig::gpt2(40, 16, 4, 4, 32) : lm::LmConfig::llama(40, 16, 32, 4, 4, 2, 32);
+    const ModelLayout m = lm_layout(c, lm::Head::lm);
+    std::map<std::string, torch::Tensor> full;
+    for (const auto& kv : lm::CausalLM(c, lm::Head::lm, 3)->named_parameters()) full[kv.key()] = kv.value().detach();
+    REQUIRE(full.size() == m.tensors.size());
+    std::vector<Layout> ls;
+    for (const auto& l : layouts(m, 4))
+      if (c.num_kv_heads % l.tp == 0) ls.push_back(l);
+    CHECK(ls.size() == (gpt2 ? 6 : 5));  // Llama's 2 key/value heads rule out tp 4
+    const std::vector<int64_t> devices = {0, 1, 2, 3};
+    for (const auto& a : ls) {
+      const Shards sa = shard(m, a, full);
+      for (int64_t r = 0; r < a.ranks(); ++r) {  // the same names and shapes as the model shard's parameters
+        const auto [b, e] = stage_layers(c.num_layers, a.pp, a.stage(r));
+        lm::CausalLM part(c, lm::Head::lm, 0, false, lm::Shard{a.tp, a.tp_rank(r), b, e});
+        std::map<std::string, std::vector<int64_t>> got, want;
+        for (const auto& kv : part->named_parameters()) got[kv.key()] = kv.value().sizes().vec();
+        for (const auto& [name, t] : sa[static_cast<size_t>(r)]) want[name] = t.sizes().vec();
+        CHECK(got == want);
+      }
+      for (const auto& bl : ls) {
+        const TransferPlan plan = plan_transfer(m, a, bl, devices, devices);
+        const Shards moved = execute_in_process(m, a, bl, plan, sa), direct = shard(m, bl, full);
+        for (int64_t r = 0; r < bl.ranks(); ++r)
+          for (const auto& [name, t] : direct[static_cast<size_t>(r)]) CHECK(torch::equal(moved[static_cast<size_t>(r)].at(name), t));
+        if (a.pp == bl.pp && a.tp == bl.tp && a.dp == bl.dp) CHECK(plan.local_bytes == plan.bytes);
+      }
+    }
+  }
+  // GPT-2's fused c_attn: tp rank 1 of 2 holds the second half of each of q, k and v
+  const lm::LmConfig c = lm::LmConfig::gpt2(40, 16, 1, 4, 32);
+  const ModelLayout m = lm_layout(c, lm::Head::lm);
+  const torch::Tensor w = torch::arange(16 * 48, torch::kFloat).view({16, 48});
+  std::map<std::string, torch::Tensor> full;
+  for (const auto& t : m.tensors) full[t.name] = torch::zeros(t.shape);
+  full["transformer.h.0.attn.c_attn.weight"] = w;
+  const torch::Tensor s1 = shard(m, {1, 2, 1}, full)[1].at("transformer.h.0.attn.c_attn.weight");
+  CHECK(torch::equal(s1, torch::cat({w.narrow(1, 8, 8), w.narrow(1, 24, 8), w.narrow(1, 40, 8)}, 1)));
 }

@@ -73,6 +73,7 @@ struct PlanCommand : cli::Command {
     app.add_option("--batch", batch, "Prompts per iteration")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
     app.add_option("--prompt-len", prompt_len, "Prompt tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     app.add_option("--gen-len", gen_len, "Generated tokens")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    app.add_option("--micro-batches", micro_batches, "Pipeline micro-batches per call")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     app.add_option("--iterations", so.iterations, "MCMC moves")->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{100000000}));
     app.add_option("--temperature", so.temperature, "Metropolis temperature (relative)")->capture_default_str()->check(CLI::Range(1e-9, 1e9));
     app.add_option("--plan", plan_file, "Cost this plan (JSON as written by -o) instead of searching")->check(CLI::ExistingFile);
@@ -86,7 +87,8 @@ struct PlanCommand : cli::Command {
     const pl::ModelSize a = actor_config.empty() ? pl::model_size(actor) : model_size_of(lm::read_lm_config(actor_config), "actor");
     const pl::ModelSize cr = !critic_config.empty() ? model_size_of(lm::read_lm_config(critic_config), "critic")
                              : actor_config.empty() ? pl::model_size(critic) : a;
-    const pl::Workload w = pl::rlhf_workload(algo, a, cr, batch, prompt_len, gen_len, with_ref);
+    pl::Workload w = pl::rlhf_workload(algo, a, cr, batch, prompt_len, gen_len, with_ref);
+    w.micro_batches = micro_batches;
     pl::Plan p;
     nlohmann::json r = {{"cluster", pl::to_json(c)}, {"algo", algo}, {"actor", actor_config.empty() ? actor : actor_config},
                         {"critic", critic_config.empty() ? (actor_config.empty() ? critic : actor_config) : critic_config}, {"batch", batch},
@@ -127,7 +129,7 @@ struct PlanCommand : cli::Command {
   pl::SearchOptions so;
   std::string cluster_file, algo = "ppo", actor = "7b", critic = "7b", actor_config, critic_config, plan_file, timeline, out;
   bool with_ref = true;
-  int64_t batch = 512, prompt_len = 256, gen_len = 256;
+  int64_t batch = 512, prompt_len = 256, gen_len = 256, micro_batches = 8;
   bool compare = false;
 };
 }  // namespace

@@ -1,7 +1,8 @@
 // rlhf-train profile: measures the cost model's inputs on this machine and writes them as a cluster file
-// for `plan --cluster`: dense matmul FLOP/s (float32, the sizes of a transformer layer), memory bandwidth
-// (a large copy), and, under `launch` with more than one process, the point-to-point bandwidth between
-// processes over c10d Gloo (the "intra-node" link; there is one node here). Rank 0 writes the file.
+// for `plan --cluster`: dense matmul FLOP/s (float32, the sizes of a transformer layer) with many and
+// with 8 tokens (how fast small batches run: half_tokens), memory bandwidth (a large copy), and, under
+// `launch` with more than one process, the cost of a layer besides its FLOPs (30 tiny operations), the bandwidth between processes over c10d Gloo (the "intra-node"
+// link; there is one node here) and the time of a small all-reduce (latency). Rank 0 writes the file.
 #include <fmt/format.h>
 
 #include <chrono>
@@ -51,10 +52,23 @@ struct ProfileCommand : cli::Command {
       secs = best_of(5, [&] { (void)torch::matmul(x, w.t()).sum().item<float>(); });
     }
     const double flops = 2.0 * static_cast<double>(tokens) * static_cast<double>(hidden) * 4.0 * static_cast<double>(hidden) / secs;
+    // The rate with few tokens (a decoding step's batch): x / (x + half) of the full rate at x tokens.
+    const int64_t few = 8;
+    const torch::Tensor xs = torch::randn({few, hidden});
+    const double secs_few = best_of(20, [&] { (void)torch::matmul(xs, w.t()).sum().item<float>(); });
+    const double flops_few = 2.0 * static_cast<double>(few) * static_cast<double>(hidden) * 4.0 * static_cast<double>(hidden) / secs_few;
+    const double half_tokens = std::max(0.0, static_cast<double>(few) * (flops / flops_few - 1));
+    // What a layer costs besides its FLOPs: a decoder layer's ~30 operations on one token's tiny tensors.
+    const torch::Tensor tiny = torch::randn({1, 8}), tw = torch::randn({8, 8});
+    const double layer_overhead = best_of(20, [&] {
+      torch::Tensor y = tiny;
+      for (int k = 0; k < 10; ++k) y = torch::softmax(torch::matmul(y, tw), -1) + tiny;
+    });
     const torch::Tensor big = torch::randn({32 << 20}), dst = torch::empty_like(big);  // 128 MB
     const double copy = best_of(3, [&] { dst.copy_(big); });
     const double mem_bw = 2.0 * static_cast<double>(big.numel()) * 4 / copy;  // read + write
     double link_bw = mem_bw;  // one process: no link to measure
+    double latency = 0;
     if (env.world > 1) {
       rlhf::dist::Group grp(env, 60);
       const torch::Tensor buf = torch::zeros({8 << 20});  // 32 MB per rank
@@ -66,6 +80,9 @@ struct ProfileCommand : cli::Command {
       });
       // ring all-gather: each rank receives (world - 1) buffers
       link_bw = static_cast<double>(buf.numel()) * 4 * static_cast<double>(env.world - 1) / t;
+      // a small all-reduce (what tensor parallelism does per layer while decoding)
+      torch::Tensor one = torch::zeros({64});
+      latency = best_of(20, [&] { grp.all_reduce(one); });
     }
     paramkit::rlhf::plan::Cluster c;
     c.nodes = 1;
@@ -76,9 +93,13 @@ struct ProfileCommand : cli::Command {
     c.hbm_bw = mem_bw;
     c.intra_bw = link_bw;
     c.inter_bw = link_bw;
+    c.latency = latency;
+    c.half_tokens = half_tokens;
+    c.layer_overhead = layer_overhead;
     nlohmann::json r = paramkit::rlhf::plan::to_json(c);
     r["name"] = fmt::format("this machine, {} process(es), {} threads each", env.world, torch::get_num_threads());
-    r["measured"] = {{"matmul_gflops", flops / 1e9}, {"copy_gb_s", mem_bw / 1e9}, {"link_gb_s", link_bw / 1e9}};
+    r["measured"] = {{"matmul_gflops", flops / 1e9}, {"matmul_gflops_8_tokens", flops_few / 1e9}, {"copy_gb_s", mem_bw / 1e9},
+                     {"link_gb_s", link_bw / 1e9}, {"small_all_reduce_us", latency * 1e6}};
     if (env.rank == 0) write_report(out, r);
     return r;
   }

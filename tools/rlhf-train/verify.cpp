@@ -32,7 +32,7 @@ torch::Tensor nll_share(const torch::Tensor& logits, const torch::Tensor& ids, c
 struct VerifyCommand : cli::Command {
   VerifyCommand()
       : Command("verify", "Check tensor/pipeline/data-parallel execution across launched processes against one process",
-                "rlhf-train launch -n 2 -- rlhf-train verify --all-layouts -o /tmp/verify.json") {}
+                "rlhf-train verify --all-layouts -o /tmp/verify-1.json") {}
   void add_options(CLI::App& app) override {
     app.add_option("--layout", layout_text, "A layout pp,tp,dp (its ranks at most the processes)");
     app.add_flag("--all-layouts", all_layouts, "Every layout whose product is the number of processes");

@@ -19,6 +19,9 @@ void Cluster::validate() const {
   if (gpus_per_node < 1 || gpus_per_node > 1024) bad("gpus_per_node");
   for (auto [v, f] : {std::pair{flops, "flops"}, {memory, "memory"}, {hbm_bw, "hbm_bw"}, {intra_bw, "intra_bw"}, {inter_bw, "inter_bw"}})
     if (!(v > 0) || !std::isfinite(v)) bad(f);
+  if (!(latency >= 0 && latency < 1e3)) bad("latency");
+  if (!(half_tokens >= 0 && half_tokens < 1e12)) bad("half_tokens");
+  if (!(layer_overhead >= 0 && layer_overhead < 1e3)) bad("layer_overhead");
   if (!(efficiency > 0 && efficiency <= 1)) bad("efficiency");
 }
 
@@ -36,6 +39,9 @@ Cluster cluster_from_json(const nlohmann::json& j, const std::string& source) {
       else if (k == "hbm_bw") c.hbm_bw = v.get<double>();
       else if (k == "intra_bw") c.intra_bw = v.get<double>();
       else if (k == "inter_bw") c.inter_bw = v.get<double>();
+      else if (k == "latency") c.latency = v.get<double>();
+      else if (k == "half_tokens") c.half_tokens = v.get<double>();
+      else if (k == "layer_overhead") c.layer_overhead = v.get<double>();
       else if (k != "provenance" && k != "name" && k != "measured") throw InputError(source, k, "unknown cluster field");
     }
     c.validate();
@@ -49,7 +55,8 @@ Cluster cluster_from_json(const nlohmann::json& j, const std::string& source) {
 
 nlohmann::json to_json(const Cluster& c) {
   return {{"nodes", c.nodes}, {"gpus_per_node", c.gpus_per_node}, {"flops", c.flops}, {"efficiency", c.efficiency}, {"memory", c.memory},
-          {"hbm_bw", c.hbm_bw}, {"intra_bw", c.intra_bw}, {"inter_bw", c.inter_bw}};
+          {"hbm_bw", c.hbm_bw}, {"intra_bw", c.intra_bw}, {"inter_bw", c.inter_bw}, {"latency", c.latency}, {"half_tokens", c.half_tokens},
+          {"layer_overhead", c.layer_overhead}};
 }
 
 double ModelSize::params() const {
@@ -117,7 +124,8 @@ nlohmann::json plan_to_json(const Workload& w, const Plan& p) {
                      {"dp", p[i].s.dp},
                      {"tp", p[i].s.tp},
                      {"pp", p[i].s.pp},
-                     {"zero3", p[i].s.zero3}});
+                     {"zero3", p[i].s.zero3},
+                     {"micro_batches", w.micro_batches}});
   return {{"algo", w.algo}, {"calls", calls}};
 }
 
@@ -176,12 +184,12 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
   const double dp = static_cast<double>(a.s.dp), tp = static_cast<double>(a.s.tp), pp = static_cast<double>(a.s.pp);
   const double mesh = static_cast<double>(a.mesh.size), B = static_cast<double>(w.batch) * (call.name == "reward_inf" && w.algo == "remax" ? 2 : 1);
   const double P = static_cast<double>(w.prompt_len), G = static_cast<double>(w.gen_len), m = static_cast<double>(w.micro_batches);
-  // Kernels reach the cluster's efficiency only with enough work per GPU: x / (x + 1024) of it for x
-  // tokens per GPU and micro-batch (small per-device batches, the reason to give calls smaller meshes).
+  // Kernels reach the cluster's efficiency only with enough work per GPU: x / (x + half_tokens) of it for
+  // x tokens per GPU and micro-batch (small per-device batches, the reason to give calls smaller meshes).
   const double tokens_all = B * (call.kind == "generate" ? P : P + G);
   const double per_gpu = tokens_all / dp / m;
-  const double rate = c.flops * c.efficiency * per_gpu / (per_gpu + 1024), bubble = 1 + (pp - 1) / m;
-  const double latency = 20e-6;  // per collective
+  const double rate = c.flops * c.efficiency * per_gpu / (per_gpu + c.half_tokens), bubble = 1 + (pp - 1) / m;
+  const double latency = c.latency;  // per collective or message
   const double tp_bw = c.intra_bw, dp_bw = a.mesh.size > c.gpus_per_node ? c.inter_bw : c.intra_bw;
   const double allreduce = tp > 1 ? 2 * (tp - 1) / tp : 0;  // ring all-reduce traffic factor
   CallCost k;
@@ -191,15 +199,17 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
     const double per_replica = B / dp;
     const double prefill = 2 * N * B * P / (mesh * rate) * bubble;
     const double step = std::max(2 * N / (tp * c.hbm_bw), 2 * N * per_replica / (tp * rate));  // every stage in turn
-    k.compute = prefill + G * step;
+    k.compute = prefill + G * step + (G + 1) * L * c.layer_overhead;  // every step passes every layer
     k.comm = (G + 1) * L * 2 * (per_replica * h * 2 * allreduce / tp_bw + (tp > 1 ? latency : 0)) +
              (P > 0 ? L * 2 * per_replica * P * h * 2 * allreduce / tp_bw / pp : 0);
     k.memory = shard + 2 * (L / pp) * per_replica * (P + G) * h * 2 / tp;  // weights + KV cache
     k.comm += (G + 1) * gather;  // ZeRO-3 generation regathers every layer at every step
+    k.comm += (G + 1) * (pp - 1) * latency;  // every step's activations pass the stages in turn
   } else {
     const double tokens = B * (P + G), passes = call.kind == "train" ? 3 : 1;
-    k.compute = 2 * passes * N * tokens / (mesh * rate) * bubble;
-    k.comm = passes * L * 2 * ((tokens / dp) * h * 2 * allreduce / tp_bw / pp * bubble + (tp > 1 ? m * latency : 0));
+    k.compute = 2 * passes * N * tokens / (mesh * rate) * bubble + passes * (L / pp) * (m + pp - 1) * c.layer_overhead;
+    k.comm = passes * L * 2 * ((tokens / dp) * h * 2 * allreduce / tp_bw / pp * bubble + (tp > 1 ? m * latency : 0)) +
+             (call.kind == "train" ? 2 : 1) * (pp - 1) * m * latency;  // micro-batches between stages (and gradients back)
     const double act = (tokens / dp / m) * h * (L / pp) * 16 / tp;
     if (a.s.zero3) {
       k.comm += (call.kind == "train" ? 3 : 1) * gather;  // forward (and backward) gathers, gradient reduce-scatter

@@ -21,6 +21,9 @@ struct Cluster {
   double hbm_bw = 2.0e12;       // bytes/s per GPU (memory-bound decoding)
   double intra_bw = 300e9;      // bytes/s per GPU within a node (NVLink)
   double inter_bw = 25e9;       // bytes/s per GPU across nodes (InfiniBand)
+  double latency = 20e-6;       // seconds per collective or point-to-point message (small messages)
+  double half_tokens = 1024;    // tokens per device and kernel at which matmuls reach half the achieved rate
+  double layer_overhead = 50e-6; // seconds per layer and forward pass besides its FLOPs (kernel launches, dispatch)
   int64_t world() const { return nodes * gpus_per_node; }
   void validate() const;        // UsageError naming the field
 };
