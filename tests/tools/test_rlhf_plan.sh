@@ -106,6 +106,21 @@ assert r["predicted_iteration_s"] > 0 and r["measured_iteration_s"] > 0 and r["w
 log = [json.loads(l) for l in open("planned.jsonl")]
 assert [x["iteration"] for x in log] == [1, 2, 3] and all(x["realloc_bytes"] > 0 for x in log), log
 PY
+# A reward model split by the plan (tp 2), GPT-2 with a tied head trained tp 2, reference dp 2.
+cat > plan2rm.json <<'JSON'
+{"calls": [
+ {"call": "actor_gen", "mesh": {"first": 0, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "actor_greedy_gen", "mesh": {"first": 1, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "reward_inf", "mesh": {"first": 0, "size": 2}, "dp": 1, "tp": 2, "pp": 1},
+ {"call": "ref_inf", "mesh": {"first": 0, "size": 2}, "dp": 2, "tp": 1, "pp": 1},
+ {"call": "actor_train", "mesh": {"first": 0, "size": 2}, "dp": 1, "tp": 2, "pp": 1}
+]}
+JSON
+RM="--algo remax --model $D/tiny-policy --prompts $D/add-prompts.jsonl --reward model:$D/tiny-rm --iterations 2 --batch-prompts 4
+    --max-new-tokens 4 --kl-coef 0.1 --lr 1e-3 -q"
+expect_rc 0 rlhf-train rl $RM -o rm-single
+expect_rc 0 rlhf-train launch -n 2 -- rlhf-train rl $RM --plan plan2rm.json -o rm-planned
+expect_rc 0 ckpt-tool diff -q rm-single/model.safetensors rm-planned/model.safetensors --atol 1e-5
 # Bad plans: exit 2 on every process before any connects, nothing written.
 python3 -c "
 import json
