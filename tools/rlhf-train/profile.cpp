@@ -5,10 +5,10 @@
 // link; there is one node here) and the time of a small all-reduce (latency). Rank 0 writes the file.
 #include <fmt/format.h>
 
-#include <chrono>
 
 #include "commands.h"
 #include "paramkit/cli/options.h"
+#include "paramkit/core/clock.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/io/json.h"
@@ -18,19 +18,6 @@
 using namespace paramkit;
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-template <class F>
-double best_of(int reps, F f) {
-  f();
-  double best = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    check_stop();
-    const double t0 = now();
-    f();
-    best = std::min(best, now() - t0);
-  }
-  return best;
-}
 
 struct ProfileCommand : cli::Command {
   ProfileCommand()

@@ -5,11 +5,11 @@
 // --all-pairs: every pair of layouts of the world size. Without the rendezvous variables: one process.
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cstdlib>
 
 #include "commands.h"
 #include "paramkit/cli/options.h"
+#include "paramkit/core/clock.h"
 #include "paramkit/core/error.h"
 #include "paramkit/io/json.h"
 #include "paramkit/rlhf/dist.h"
@@ -18,7 +18,6 @@ using namespace paramkit;
 namespace ra = paramkit::rlhf::realloc;
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct ReallocCommand : cli::Command {
   ReallocCommand()
@@ -68,10 +67,10 @@ struct ReallocCommand : cli::Command {
       const ra::Shards src = ra::shard(m, a, full), direct = ra::shard(m, b, full);
       const auto mine = env.rank < a.ranks() ? src[static_cast<size_t>(env.rank)] : ra::Shards::value_type{};
       g.barrier();
-      const double t0 = now();
+      const double t0 = monotonic_seconds();
       const auto got = rlhf::dist::execute(g, m, a, b, plan, mine);
       g.barrier();
-      const double secs = now() - t0;
+      const double secs = monotonic_seconds() - t0;
       int64_t mismatch = 0;
       if (env.rank < b.ranks())
         for (const auto& [name, t] : direct[static_cast<size_t>(env.rank)]) mismatch += torch::equal(got.at(name), t) ? 0 : 1;
@@ -83,10 +82,10 @@ struct ReallocCommand : cli::Command {
       // The baseline: an all-gather moving the same bytes (each rank contributes bytes / world).
       const int64_t per_rank = std::max<int64_t>(1, (plan.bytes - plan.local_bytes) / 4 / env.world);
       g.barrier();
-      const double t1 = now();
+      const double t1 = monotonic_seconds();
       g.all_gather(torch::zeros({per_rank}), all);
       g.barrier();
-      const double gather_secs = now() - t1;
+      const double gather_secs = monotonic_seconds() - t1;
       rows.push_back({{"from", {a.pp, a.tp, a.dp}}, {"to", {b.pp, b.tp, b.dp}}, {"bytes", plan.bytes}, {"moved_bytes", plan.bytes - plan.local_bytes},
                       {"pieces", plan.pieces.size()}, {"exact", total == 0}, {"seconds", secs}, {"all_gather_seconds", gather_secs}});
     }

@@ -3,11 +3,11 @@
 
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 #include <set>
 #include <type_traits>
 
+#include "paramkit/core/clock.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
@@ -72,7 +72,6 @@ void validate_execution_plan(const ExecutionPlan& p, int64_t world, bool with_re
 }
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 bool same_placement(const parallel::Placement& a, const parallel::Placement& b) {
   return a.ranks == b.ranks && a.layout.pp == b.layout.pp && a.layout.tp == b.layout.tp && a.layout.dp == b.layout.dp;
@@ -308,9 +307,9 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
     int64_t moved = 0;
     double loss = NAN, grad_norm = NAN, reward_mean = NAN, greedy_mean = NAN;
     g.barrier();
-    const double t0 = now();
-    auto begin = [&](const std::string& c) { span[c].first = now() - t0; };
-    auto end = [&](const std::string& c) { span[c].second = now() - t0; };
+    const double t0 = monotonic_seconds();
+    auto begin = [&](const std::string& c) { span[c].first = monotonic_seconds() - t0; };
+    auto end = [&](const std::string& c) { span[c].second = monotonic_seconds() - t0; };
     std::vector<int64_t> reads_samples = Preward.ranks, reads_scores = Ptrain.ranks;
     reads_samples.insert(reads_samples.end(), Ptrain.ranks.begin(), Ptrain.ranks.end());
     if (ref) reads_samples.insert(reads_samples.end(), ref->placement().ranks.begin(), ref->placement().ranks.end());

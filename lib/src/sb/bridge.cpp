@@ -4,9 +4,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
-#include <chrono>
 #include <cmath>
 
+#include "paramkit/core/clock.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
 #include "paramkit/core/signals.h"
@@ -17,7 +17,6 @@
 namespace paramkit::sb {
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 at::Generator generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 torch::Tensor randn(const torch::Tensor& like, at::Generator& gen) {
   return at::normal(0.0, 1.0, like.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat64));
@@ -260,18 +259,18 @@ RefineResult refine(const Snapshots& train, const Snapshots& held, const RefineO
         rec.round = round + 1;
         rec.theta = theta;
         const MeanDrift ref = make_ref(theta);
-        double t0 = now();
+        double t0 = monotonic_seconds();
         res.bridges = fit_all(theta, round);
-        rec.seconds_bridges = now() - t0;
-        t0 = now();
+        rec.seconds_bridges = monotonic_seconds() - t0;
+        t0 = monotonic_seconds();
         if (!held.times.empty()) {
           rec.heldout_w2 = heldout_w2(res.bridges, ref, train, held, o.bridge, o.eval_points, seed * 31 + static_cast<uint64_t>(round));
           double s = 0;
           for (double v : rec.heldout_w2) s += v;
           rec.mean_w2 = s / static_cast<double>(rec.heldout_w2.size());
         }
-        rec.seconds_eval = now() - t0;
-        t0 = now();
+        rec.seconds_eval = monotonic_seconds() - t0;
+        t0 = monotonic_seconds();
         auto gen = generator(seed * 131 + static_cast<uint64_t>(round));
         res.trajectories = stitch(res.bridges, ref, train, o.bridge, per_snapshot, gen);
         if (!torch::isfinite(res.trajectories.x).all().item<bool>())
@@ -300,7 +299,7 @@ RefineResult refine(const Snapshots& train, const Snapshots& held, const RefineO
           theta = rec.theta_next;
           if (change < o.tolerance) res.converged = true;
         }
-        rec.seconds_refit = now() - t0;
+        rec.seconds_refit = monotonic_seconds() - t0;
         res.rounds.push_back(rec);
         log::info("round {}: theta {:.4g}{}", rec.round, fmt::join(rec.theta_next, ", "),
                   std::isfinite(rec.mean_w2) ? fmt::format(", held-out W2 {:.4f}", rec.mean_w2) : "");
