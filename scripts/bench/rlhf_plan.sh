@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "${NO_BUILD:-0}" = 1 ] || ./scripts/build.sh --target rlhf-train >/dev/null
 N=${NPROC:-4}
-ITERS=${ITERS:-4}
+ITERS=${ITERS:-8}
 B=${BIN:-build/bin}/rlhf-train
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
@@ -29,7 +29,7 @@ BATCH=8
 GEN=24
 # the prompts' mean length in tokens of the byte tokenizer (with its BOS), as rl --plan predicts with
 PLEN=$(python3 -c "import json; p=[json.loads(l)['prompt'] for l in open('tests/data/rlhf/add-prompts.jsonl') if l.strip()]; print(round(sum(len(x.encode())+1 for x in p)/len(p)))")
-"$B" launch -n "$N" -- "$B" profile -q --hidden 256 --tokens 256 -o "$W/cluster.json" --threads 1
+"$B" launch -n "$N" -- "$B" profile -q --model-config "$W/model.json" --tokens 256 -o "$W/cluster.json" --threads 1
 "$B" plan -q --cluster "$W/cluster.json" --algo remax --actor-config "$W/model.json" --batch $BATCH --prompt-len "$PLEN" --gen-len $GEN --micro-batches 2 \
   --iterations 20000 --compare -o "$W/searched.json" --timeline bench-out/rlhf_plan_predicted.svg
 python3 - "$W" "$N" <<'PY'

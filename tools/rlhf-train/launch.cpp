@@ -1,7 +1,9 @@
 // rlhf-train launch: N local processes of a command with the rendezvous torchrun sets (MASTER_ADDR,
-// MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE); when one fails the others are stopped and
-// the launch fails naming it.
+// MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, and OMP_NUM_THREADS=1 when unset, as
+// torchrun does); when one fails the others are stopped and the launch fails naming it.
 #include <fmt/format.h>
+
+#include <cstdlib>
 
 #include "commands.h"
 #include "paramkit/core/error.h"
@@ -24,10 +26,14 @@ struct LaunchCommand : cli::Command {
   nlohmann::json execute(cli::Context& ctx) override {
     const int p = port > 0 ? port : rlhf::dist::free_local_port();
     std::string failure;
+    // As torchrun: one thread per process unless OMP_NUM_THREADS says otherwise (N processes on a machine).
+    const bool one_thread = n > 1 && !std::getenv("OMP_NUM_THREADS");
     const int rc = run_process_group(command, n, [&](int64_t r) {
-      return std::vector<std::pair<std::string, std::string>>{{"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(p)},
+      std::vector<std::pair<std::string, std::string>> env = {{"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(p)},
                                                               {"RANK", std::to_string(r)},    {"WORLD_SIZE", std::to_string(n)},
                                                               {"LOCAL_RANK", std::to_string(r)}, {"LOCAL_WORLD_SIZE", std::to_string(n)}};
+      if (one_thread) env.push_back({"OMP_NUM_THREADS", "1"});
+      return env;
     }, failure);
     if (rc == 130) throw Interrupted();
     if (rc != 0) {

@@ -22,6 +22,7 @@ void Cluster::validate() const {
   if (!(latency >= 0 && latency < 1e3)) bad("latency");
   if (!(half_tokens >= 0 && half_tokens < 1e12)) bad("half_tokens");
   if (!(layer_overhead >= 0 && layer_overhead < 1e3)) bad("layer_overhead");
+  if (!(step_overhead >= 0 && step_overhead < 1e3)) bad("step_overhead");
   if (!(efficiency > 0 && efficiency <= 1)) bad("efficiency");
 }
 
@@ -42,6 +43,7 @@ Cluster cluster_from_json(const nlohmann::json& j, const std::string& source) {
       else if (k == "latency") c.latency = v.get<double>();
       else if (k == "half_tokens") c.half_tokens = v.get<double>();
       else if (k == "layer_overhead") c.layer_overhead = v.get<double>();
+      else if (k == "step_overhead") c.step_overhead = v.get<double>();
       else if (k != "provenance" && k != "name" && k != "measured") throw InputError(source, k, "unknown cluster field");
     }
     c.validate();
@@ -56,7 +58,7 @@ Cluster cluster_from_json(const nlohmann::json& j, const std::string& source) {
 nlohmann::json to_json(const Cluster& c) {
   return {{"nodes", c.nodes}, {"gpus_per_node", c.gpus_per_node}, {"flops", c.flops}, {"efficiency", c.efficiency}, {"memory", c.memory},
           {"hbm_bw", c.hbm_bw}, {"intra_bw", c.intra_bw}, {"inter_bw", c.inter_bw}, {"latency", c.latency}, {"half_tokens", c.half_tokens},
-          {"layer_overhead", c.layer_overhead}};
+          {"layer_overhead", c.layer_overhead}, {"step_overhead", c.step_overhead}};
 }
 
 double ModelSize::params() const {
@@ -199,7 +201,7 @@ CallCost call_cost(const Workload& w, const Cluster& c, int i, const Assignment&
     const double per_replica = B / dp;
     const double prefill = 2 * N * B * P / (mesh * rate) * bubble;
     const double step = std::max(2 * N / (tp * c.hbm_bw), 2 * N * per_replica / (tp * rate));  // every stage in turn
-    k.compute = prefill + G * step + (G + 1) * L * c.layer_overhead;  // every step passes every layer
+    k.compute = prefill + G * step + (G + 1) * (L * c.layer_overhead + c.step_overhead);  // every step passes every layer
     k.comm = (G + 1) * L * 2 * (per_replica * h * 2 * allreduce / tp_bw + (tp > 1 ? latency : 0)) +
              (P > 0 ? L * 2 * per_replica * P * h * 2 * allreduce / tp_bw / pp : 0);
     k.memory = shard + 2 * (L / pp) * per_replica * (P + G) * h * 2 / tp;  // weights + KV cache

@@ -314,14 +314,19 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
     reads_samples.insert(reads_samples.end(), Ptrain.ranks.begin(), Ptrain.ranks.end());
     if (ref) reads_samples.insert(reads_samples.end(), ref->placement().ranks.begin(), ref->placement().ranks.end());
 
-    // actor_gen / actor_greedy_gen: the training weights reallocated to each generation layout.
+    // actor_gen / actor_greedy_gen: the training weights reallocated to each generation layout, both
+    // reallocations first (so that neither generation waits for the other's weights), then the two.
+    auto reallocate_for = [&](const std::string& call, parallel::ParallelLM& model, bool skip) {
+      if (&model == &train || skip) return;  // the weights are in place: the call's span starts with its generation
+      if (model.member()) begin(call);
+      if (model.member() || train.member()) moved += parallel::reallocate(g, train, model);
+    };
     auto generate = [&](const std::string& call, parallel::ParallelLM& model, bool greedy_decode, const std::string& key,
                         const std::vector<int64_t>& readers) {
       const bool mine = model.member();
-      if (mine) begin(call);
-      if (&model != &train && (mine || train.member()) && !(greedy_decode && &model == &gen && gen_own)) moved += parallel::reallocate(g, train, model);
       lm::GenerateResult r;
       if (mine) {
+        if (!span.count(call)) begin(call);
         lm::GenerateOptions go = gopt;
         go.greedy = greedy_decode;
         go.logprobs = false;
@@ -332,6 +337,8 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
       flow.publish(key, 3, mine ? std::vector<torch::Tensor>{r.sequences, r.attention_mask, r.response_mask} : std::vector<torch::Tensor>{},
                    model.placement().ranks, readers);
     };
+    reallocate_for("actor_gen", gen, false);
+    reallocate_for("actor_greedy_gen", greedy_model, &greedy_model == &gen);  // sharing gen's placement: already there
     generate("actor_gen", gen, false, "samples", reads_samples);
     generate("actor_greedy_gen", greedy_model, true, "greedy", Preward.ranks);
 

@@ -24,6 +24,7 @@ struct Cluster {
   double latency = 20e-6;       // seconds per collective or point-to-point message (small messages)
   double half_tokens = 1024;    // tokens per device and kernel at which matmuls reach half the achieved rate
   double layer_overhead = 50e-6; // seconds per layer and forward pass besides its FLOPs (kernel launches, dispatch)
+  double step_overhead = 0;      // seconds per generated token besides the layers (sampling, masks)
   int64_t world() const { return nodes * gpus_per_node; }
   void validate() const;        // UsageError naming the field
 };
