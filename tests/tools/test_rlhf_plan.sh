@@ -2,8 +2,8 @@
 # (every pair of 4-process layouts equals the direct re-shard bit for bit across real processes; a
 # killed process stops the others with a message; bad layouts exit 2 before any transfer), verify
 # (tensor/pipeline/data-parallel forward, backward and generation equal one process for every 4-process
-# layout) and rl --plan (the executed plan's training equals the single-process run; bad plans exit 2
-# before any process connects; a killed process fails the launch and --resume finishes the run).
+# layout) and rl --plan (ReMax and PPO: the executed plan's training equals the single-process run; bad
+# plans exit 2 before any process connects; a killed process fails the launch and --resume finishes the run).
 source "$(dirname "$0")/lib.sh"
 export SOURCE_DATE_EPOCH=0
 expect_rc 0 rlhf-train plan -q --nodes 2 --actor 7b --critic 7b --iterations 3000 --compare -o plan.json --timeline plan.svg
@@ -121,6 +121,36 @@ RM="--algo remax --model $D/tiny-policy --prompts $D/add-prompts.jsonl --reward 
 expect_rc 0 rlhf-train rl $RM -o rm-single
 expect_rc 0 rlhf-train launch -n 2 -- rlhf-train rl $RM --plan plan2rm.json -o rm-planned
 expect_rc 0 ckpt-tool diff -q rm-single/model.safetensors rm-planned/model.safetensors --atol 1e-5
+# PPO under a plan: the critic's inference (dp 2) and training (tp 2) on two processes while the actor
+# trains on all four; equal to the single-process PPO run. Stopped after 2 iterations and resumed (the
+# critic and both AdamW states in the checkpoint), equal to the run straight through.
+cat > ppo4.json <<'JSON'
+{"calls": [
+ {"call": "actor_gen", "mesh": {"first": 0, "size": 2}, "dp": 1, "tp": 2, "pp": 1},
+ {"call": "reward_inf", "mesh": {"first": 0, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "ref_inf", "mesh": {"first": 2, "size": 2}, "dp": 1, "tp": 1, "pp": 2},
+ {"call": "critic_inf", "mesh": {"first": 2, "size": 2}, "dp": 2, "tp": 1, "pp": 1},
+ {"call": "actor_train", "mesh": {"first": 0, "size": 4}, "dp": 2, "tp": 1, "pp": 2, "micro_batches": 2},
+ {"call": "critic_train", "mesh": {"first": 2, "size": 2}, "dp": 1, "tp": 2, "pp": 1}
+]}
+JSON
+PPO="${COMMON/remax/ppo} --critic-lr 1e-3 --minibatches 2 --epochs 2 --iterations 3"
+expect_rc 0 rlhf-train rl $PPO -o ppo-single
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo4.json -o ppo-planned
+# (12 AdamW steps amplify the reordered sums' 1e-7 differences where gradients are near 0: 1.2e-5 at most;
+# a wrong term moves weights by ~lr = 1e-3)
+expect_rc 0 ckpt-tool diff -q ppo-single/model.safetensors ppo-planned/model.safetensors --atol 1e-4
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo4.json --checkpoint ppo.ckpt --stop-after 2 -o ppo-resumed
+expect_no_file ppo-resumed
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo4.json --checkpoint ppo.ckpt --resume -o ppo-resumed
+expect_rc 0 ckpt-tool diff -q ppo-planned/model.safetensors ppo-resumed/model.safetensors --atol 1e-6
+# dp above a PPO minibatch (4 prompts / 2 minibatches = 2 rows) exits 2
+python3 -c "
+import json
+p = json.load(open('ppo4.json')); p['calls'][5] = dict(p['calls'][5], dp=2, tp=1); p['calls'][4] = dict(p['calls'][4], dp=4, pp=1)
+json.dump(p, open('ppo-dp4.json', 'w'))"
+expect_rc 2 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo-dp4.json -o bad
+expect_err "exceeds the 2 rows of a minibatch"
 # Bad plans: exit 2 on every process before any connects, nothing written.
 python3 -c "
 import json

@@ -40,10 +40,10 @@ paramkit::rlhf::realloc::Layout parse_layout(const std::string& text, const std:
 // The cost model's size of a model read from its config.json.
 paramkit::rlhf::plan::ModelSize model_size_of(const paramkit::lm::LmConfig& c, const std::string& name);
 
-// rl --plan: ReMax under an execution plan across launched processes (rl_plan.cpp).
+// rl --plan: ReMax or PPO under an execution plan across launched processes (rl_plan.cpp).
 struct PlannedRun {
   paramkit::rlhf::ModelSource source;
-  std::string ref_dir, reward_spec, prompts_path, plan_file, cluster_file, report, timeline, out;
+  std::string ref_dir, critic_dir, reward_spec, prompts_path, plan_file, cluster_file, report, timeline, out;
   paramkit::rlhf::JsonlKeys keys;
   paramkit::rlhf::RlOptions o;
   double timeout = 120;

@@ -1,4 +1,4 @@
-// rlhf-train rl --plan FILE: ReMax under a ReaLHF execution plan across the processes `launch` (or
+// rlhf-train rl --plan FILE: ReMax or PPO under a ReaLHF execution plan across the processes `launch` (or
 // torchrun) started. The plan is checked against the world and the models before any process connects
 // (exit 2 everywhere); rank 0 loads the models, writes the policy, the metrics and the plan report: per
 // call its placement, the cost model's predicted start/end (with --cluster, a `profile` file) and the
@@ -26,6 +26,11 @@ std::map<std::string, torch::Tensor> named_tensors(lm::CausalLMImpl& m) {
   std::map<std::string, torch::Tensor> r;
   for (const auto& kv : m.named_parameters()) r[kv.key()] = kv.value().detach();
   return r;
+}
+
+bool same_architecture(const lm::LmConfig& a, const lm::LmConfig& b) {
+  return a.arch == b.arch && a.num_layers == b.num_layers && a.hidden_size == b.hidden_size && a.num_heads == b.num_heads &&
+         a.num_kv_heads == b.num_kv_heads && a.intermediate_size == b.intermediate_size && a.vocab_size == b.vocab_size;
 }
 
 // Predicted vs measured per call (measured: the mean over iterations after the first, a warm-up).
@@ -99,7 +104,7 @@ void write_plan_timeline(const std::string& path, const nlohmann::json& report, 
 PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
   const rlhf::dist::Env env = rlhf::dist::env_from_environment();
   const rlhf::RlOptions& o = r.o;
-  if (o.algo != rlhf::Algo::remax) throw UsageError("--plan: executed plans run ReMax (--algo remax)");
+  if (o.algo != rlhf::Algo::remax && o.algo != rlhf::Algo::ppo) throw UsageError("--plan: executed plans run ReMax or PPO (--algo remax|ppo)");
   if (parse_device(ctx.common.device).type() != c10::kCPU) throw UsageError("--plan: processes run on the CPU over Gloo in this build (--device cpu)");
   const auto prompts = rlhf::read_prompts(r.prompts_path, r.keys);
   const rlhf::ExecutionPlan plan = rlhf::read_execution_plan(read_json(r.plan_file), r.plan_file);
@@ -128,18 +133,20 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
       for (size_t i = 0; i < prompts.size(); ++i)
         if (!prompts[i].answer) throw UsageError(fmt::format("--reward {}: prompt {} has no answer", rule->describe(), i + 1));
   }
-  rlhf::validate_execution_plan(plan, env.world, with_ref, setup.actor_config, setup.reward_config ? &*setup.reward_config : nullptr, o.batch_prompts,
-                                r.plan_file);
+  rlhf::validate_execution_plan(plan, env.world, o, setup.actor_config, setup.reward_config ? &*setup.reward_config : nullptr, r.plan_file);
   if (with_ref && env.rank == 0) {
     rlhf::ModelSource rs = r.source;
     if (!r.ref_dir.empty()) rs.model = r.ref_dir, rs.model_config.clear();
     lm::CausalLM ref = rlhf::load_model(rs, lm::Head::lm, c10::kCPU, ctx.common.seed).model;
-    const lm::LmConfig &a = ref->config(), &b = setup.actor_config;
-    if (a.arch != b.arch || a.num_layers != b.num_layers || a.hidden_size != b.hidden_size || a.num_heads != b.num_heads ||
-        a.num_kv_heads != b.num_kv_heads || a.intermediate_size != b.intermediate_size || a.vocab_size != b.vocab_size ||
-        a.tie_word_embeddings != b.tie_word_embeddings)
-      throw UsageError("--ref: under --plan the reference model must have the policy's architecture");
+    if (!same_architecture(ref->config(), setup.actor_config)) throw UsageError("--ref: under --plan the reference model must have the policy's architecture");
     setup.ref_full = named_tensors(*ref);
+  }
+  if (o.algo == rlhf::Algo::ppo) {  // the value model: --critic, else the policy with a new score head (as without a plan)
+    rlhf::ModelSource cs = r.source;
+    if (!r.critic_dir.empty()) cs.model = r.critic_dir, cs.model_config.clear();
+    lm::CausalLM critic = rlhf::load_model(cs, lm::Head::score, c10::kCPU, ctx.common.seed + 1).model;
+    if (!same_architecture(critic->config(), setup.actor_config)) throw UsageError("--critic: under --plan the critic must have the policy's architecture");
+    if (env.rank == 0) setup.critic_full = named_tensors(*critic);
   }
   if (env.rank == 0) setup.actor_full = named_tensors(*policy.model);
   std::optional<pl::Cluster> cluster;
@@ -152,13 +159,15 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
   rlhf::PlannedResult res;
   {
     auto t = ctx.timers.scope("train");
-    res = rlhf::train_remax_planned(g, setup, *policy.tokenizer, prompts, oo, plan, ctx.common.seed, [&](const nlohmann::json& rec) {
+    res = rlhf::train_planned(g, setup, *policy.tokenizer, prompts, oo, plan, ctx.common.seed, [&](const nlohmann::json& rec) {
       if (env.rank == 0 && !o.log_jsonl.empty()) {
         if (!jsonl) jsonl.emplace(o.log_jsonl, "iteration", o.checkpoint.resuming() ? rec["iteration"].get<int64_t>() - 1 : -1);
         jsonl->write(rec);
       }
-      if (env.rank == 0) log::info("iteration {}: reward {:.4f} (greedy {:.4f}), loss {:.4g}", rec["iteration"].get<int64_t>(),
-                                   rec["reward_mean"].get<double>(), rec["greedy_reward_mean"].get<double>(), rec["loss"].get<double>());
+      if (env.rank == 0)
+        log::info("iteration {}: reward {:.4f}{}, loss {:.4g}", rec["iteration"].get<int64_t>(), rec["reward_mean"].get<double>(),
+                  rec.contains("greedy_reward_mean") ? fmt::format(" (greedy {:.4f})", rec["greedy_reward_mean"].get<double>()) : std::string(),
+                  rec["loss"].get<double>());
     });
   }
   PlannedOutcome out;
@@ -175,7 +184,7 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
     for (const auto& e : prompts) prompt_len += static_cast<int64_t>(rlhf::prompt_ids(*policy.tokenizer, e.prompt, o.max_prompt_tokens).size());
     prompt_len = std::max<int64_t>(1, prompt_len / static_cast<int64_t>(prompts.size()));
     const pl::ModelSize actor = model_size_of(setup.actor_config, "actor");
-    w = pl::rlhf_workload("remax", actor, setup.reward_config ? model_size_of(*setup.reward_config, "reward") : actor, o.batch_prompts, prompt_len,
+    w = pl::rlhf_workload(rlhf::algo_name(o.algo), actor, setup.reward_config ? model_size_of(*setup.reward_config, "reward") : actor, o.batch_prompts, prompt_len,
                           o.gen.max_new_tokens, with_ref);
     for (const auto& c : w->calls) {
       const auto& place = plan.calls.at(c.name);

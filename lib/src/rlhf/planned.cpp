@@ -10,6 +10,7 @@
 #include "paramkit/core/clock.h"
 #include "paramkit/core/error.h"
 #include "paramkit/core/log.h"
+#include "paramkit/core/rng.h"
 #include "paramkit/core/signals.h"
 #include "paramkit/data/dataset.h"
 #include "paramkit/io/tensor_store.h"
@@ -20,17 +21,23 @@
 
 namespace paramkit::rlhf {
 
-std::vector<std::string> remax_plan_calls(bool with_ref) {
-  std::vector<std::string> c = {"actor_gen", "actor_greedy_gen", "reward_inf"};
+std::vector<std::string> plan_calls(Algo algo, bool with_ref) {
+  std::vector<std::string> c = {"actor_gen"};
+  if (algo == Algo::remax) c.push_back("actor_greedy_gen");
+  c.push_back("reward_inf");
   if (with_ref) c.push_back("ref_inf");
+  if (algo == Algo::ppo) c.push_back("critic_inf");
   c.push_back("actor_train");
+  if (algo == Algo::ppo) c.push_back("critic_train");
   return c;
 }
 
 ExecutionPlan read_execution_plan(const nlohmann::json& j0, const std::string& source) {
   const nlohmann::json& j = j0.contains("plan") && j0["plan"].is_object() ? j0["plan"] : j0;
   ExecutionPlan p;
-  const std::vector<std::string> known = remax_plan_calls(true);
+  std::vector<std::string> known = plan_calls(Algo::remax, true);
+  for (const auto& c : plan_calls(Algo::ppo, true))
+    if (std::find(known.begin(), known.end(), c) == known.end()) known.push_back(c);
   if (!j.is_object() || !j.contains("calls") || !j["calls"].is_array()) throw InputError(source, "calls", "expected an array of call placements");
   for (size_t i = 0; i < j["calls"].size(); ++i) {
     const nlohmann::json& e = j["calls"][i];
@@ -38,7 +45,8 @@ ExecutionPlan read_execution_plan(const nlohmann::json& j0, const std::string& s
     try {
       const std::string name = e.at("call").get<std::string>();
       if (std::find(known.begin(), known.end(), name) == known.end())
-        throw InputError(source, where + ".call", fmt::format("unknown call '{}' (ReMax: actor_gen, actor_greedy_gen, reward_inf, ref_inf, actor_train)", name));
+        throw InputError(source, where + ".call", fmt::format("unknown call '{}' (ReMax: actor_gen, actor_greedy_gen, reward_inf, ref_inf, actor_train; "
+                                                             "PPO: actor_gen, reward_inf, ref_inf, critic_inf, actor_train, critic_train)", name));
       if (p.calls.count(name)) throw InputError(source, where + ".call", fmt::format("call '{}' placed twice", name));
       if (e.value("zero3", false)) throw InputError(source, where + ".zero3", "ZeRO-3 is simulated by `plan` only; executed plans use dp, tp and pp");
       parallel::Placement pl;
@@ -53,9 +61,10 @@ ExecutionPlan read_execution_plan(const nlohmann::json& j0, const std::string& s
   return p;
 }
 
-void validate_execution_plan(const ExecutionPlan& p, int64_t world, bool with_ref, const lm::LmConfig& actor, const lm::LmConfig* reward_model,
-                             int64_t batch, const std::string& source) {
-  for (const auto& name : remax_plan_calls(with_ref)) {
+void validate_execution_plan(const ExecutionPlan& p, int64_t world, const RlOptions& o, const lm::LmConfig& actor,
+                             const lm::LmConfig* reward_model, const std::string& source) {
+  const int64_t batch = o.batch_prompts;
+  for (const auto& name : plan_calls(o.algo, o.kl_coef > 0)) {
     const auto it = p.calls.find(name);
     if (it == p.calls.end()) throw UsageError(fmt::format("{}: no placement for call {}", source, name));
     const parallel::Placement& pl = it->second;
@@ -68,6 +77,9 @@ void validate_execution_plan(const ExecutionPlan& p, int64_t world, bool with_re
       throw UsageError(fmt::format("{}: dp {} x tp {} x pp {} is not the mesh size {}", what, pl.layout.dp, pl.layout.tp, pl.layout.pp, pl.ranks.size()));
     if (name != "reward_inf" || reward_model) pl.validate(c, world, what);
     if (pl.layout.dp > batch) throw UsageError(fmt::format("{}: dp {} exceeds the batch of {} prompts", what, pl.layout.dp, batch));
+    const int64_t smallest = batch / o.minibatches;  // PPO's smallest minibatch
+    if (o.algo == Algo::ppo && (name == "actor_train" || name == "critic_train") && pl.layout.dp > smallest)
+      throw UsageError(fmt::format("{}: dp {} exceeds the {} rows of a minibatch (--batch-prompts / --minibatches)", what, pl.layout.dp, smallest));
   }
 }
 
@@ -196,49 +208,79 @@ torch::Tensor response_logp(const torch::Tensor& logits, const lm::GenerateResul
 }
 }  // namespace
 
-PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts,
-                                  const RlOptions& o, const ExecutionPlan& plan, uint64_t seed,
-                                  const std::function<void(const nlohmann::json&)>& on_record) {
+namespace {
+// A model of the iteration: its copy in its training placement (with the optimizer, on its members) or,
+// for a model that is not trained, in its one call's placement; and the copies placed for its other
+// calls (calls with the same placement share one), reallocated from the training copy once per iteration.
+struct PlacedModel {
+  std::unique_ptr<parallel::ParallelLM> home;
+  std::vector<std::unique_ptr<parallel::ParallelLM>> copies;
+  std::map<std::string, parallel::ParallelLM*> at;
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  std::set<parallel::ParallelLM*> fresh;  // copies already reallocated this iteration
+
+  PlacedModel(dist::Group& g, const lm::LmConfig& c, lm::Head head, const ExecutionPlan& plan, const std::string& home_call,
+              const std::vector<std::string>& other_calls, double lr, double weight_decay) {
+    home = std::make_unique<parallel::ParallelLM>(g, c, head, plan.calls.at(home_call));
+    at[home_call] = home.get();
+    for (const auto& call : other_calls) {
+      const parallel::Placement& p = plan.calls.at(call);
+      parallel::ParallelLM* x = same_placement(p, home->placement()) ? home.get() : nullptr;
+      for (const auto& y : copies)
+        if (!x && same_placement(p, y->placement())) x = y.get();
+      if (!x) {
+        copies.push_back(std::make_unique<parallel::ParallelLM>(g, c, head, p));
+        x = copies.back().get();
+      }
+      at[call] = x;
+    }
+    if (lr > 0 && home->member()) {
+      nn::OptimizerOptions ao;
+      ao.name = "adamw";
+      ao.lr = lr;
+      ao.weight_decay = weight_decay;
+      std::vector<torch::Tensor> params;
+      for (auto& [name, p] : home->state()) params.push_back(p);
+      opt = nn::make_optimizer(ao, params);
+    }
+  }
+};
+}  // namespace
+
+PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts,
+                            const RlOptions& o, const ExecutionPlan& plan, uint64_t seed, const std::function<void(const nlohmann::json&)>& on_record) {
   o.validate();
-  if (o.algo != Algo::remax) throw UsageError("--plan: executed plans run ReMax (--algo remax)");
-  if (o.remax_token_level || o.kl_target > 0) throw UsageError("--plan: ReMax with a fixed KL coefficient only (no --remax-token-level, --kl-target)");
+  const bool remax = o.algo == Algo::remax, ppo = o.algo == Algo::ppo;
+  if (!remax && !ppo) throw UsageError("--plan: executed plans run ReMax or PPO (--algo remax|ppo)");
+  if (o.remax_token_level || o.kl_target > 0) throw UsageError("--plan: a fixed KL coefficient only (no --remax-token-level, --kl-target)");
   const bool with_ref = o.kl_coef > 0;
   const lm::LmConfig& ac = setup.actor_config;
   const int64_t me = g.rank();
-  const auto& Pgen = plan.calls.at("actor_gen");
-  const auto& Pgreedy = plan.calls.at("actor_greedy_gen");
-  const auto& Preward = plan.calls.at("reward_inf");
-  const auto& Ptrain = plan.calls.at("actor_train");
+  auto ranks = [&](const std::string& call) -> const std::vector<int64_t>& { return plan.calls.at(call).ranks; };
+  auto join = [](std::initializer_list<const std::vector<int64_t>*> v) {
+    std::vector<int64_t> r;
+    for (const auto* x : v) r.insert(r.end(), x->begin(), x->end());
+    return r;
+  };
 
-  // The models on their placements (a generation placement equal to training's shares its shard).
-  parallel::ParallelLM train(g, ac, lm::Head::lm, Ptrain);
-  std::unique_ptr<parallel::ParallelLM> gen_own, greedy_own, ref, rm;
-  if (!same_placement(Pgen, Ptrain)) gen_own = std::make_unique<parallel::ParallelLM>(g, ac, lm::Head::lm, Pgen);
-  if (!same_placement(Pgreedy, Ptrain)) {
-    if (gen_own && same_placement(Pgreedy, Pgen)) greedy_own = nullptr;
-    else greedy_own = std::make_unique<parallel::ParallelLM>(g, ac, lm::Head::lm, Pgreedy);
-  }
-  parallel::ParallelLM& gen = gen_own ? *gen_own : train;
-  parallel::ParallelLM& greedy_model = greedy_own ? *greedy_own : (same_placement(Pgreedy, Ptrain) ? train : gen);
-  if (with_ref) ref = std::make_unique<parallel::ParallelLM>(g, ac, lm::Head::lm, plan.calls.at("ref_inf"));
-  if (setup.reward_config) rm = std::make_unique<parallel::ParallelLM>(g, *setup.reward_config, lm::Head::score, Preward);
+  // The models on their placements, built in the same order on every process (their groups are collective).
+  PlacedModel actor(g, ac, lm::Head::lm, plan, "actor_train", remax ? std::vector<std::string>{"actor_gen", "actor_greedy_gen"}
+                                                                      : std::vector<std::string>{"actor_gen"},
+                    o.lr, o.weight_decay);
+  std::unique_ptr<PlacedModel> critic, ref, rm;
+  if (ppo) critic = std::make_unique<PlacedModel>(g, ac, lm::Head::score, plan, "critic_train", std::vector<std::string>{"critic_inf"}, o.critic_lr,
+                                                  o.weight_decay);
+  if (with_ref) ref = std::make_unique<PlacedModel>(g, ac, lm::Head::lm, plan, "ref_inf", std::vector<std::string>{}, 0, 0);
+  if (setup.reward_config) rm = std::make_unique<PlacedModel>(g, *setup.reward_config, lm::Head::score, plan, "reward_inf", std::vector<std::string>{}, 0, 0);
+  std::vector<std::pair<std::string, PlacedModel*>> trained = {{"actor", &actor}};
+  if (critic) trained.push_back({"critic", critic.get()});
 
-  std::unique_ptr<torch::optim::Optimizer> opt;
-  if (train.member()) {
-    nn::OptimizerOptions ao;
-    ao.name = "adamw";
-    ao.lr = o.lr;
-    ao.weight_decay = o.weight_decay;
-    std::vector<torch::Tensor> params;
-    for (auto& [name, p] : train.state()) params.push_back(p);
-    opt = nn::make_optimizer(ao, params);
-  }
   PlannedResult res;
   int64_t start = 0;
   const CheckpointOptions& ck = o.checkpoint;
-  // Rank 0 reads a checkpoint: actor, AdamW moments and step, the iteration.
-  std::map<std::string, torch::Tensor> actor0 = setup.actor_full, m0, v0;
-  torch::Tensor header = torch::zeros({2}, torch::kLong);  // iteration, AdamW step
+  // Rank 0 reads a checkpoint: each trained model, its AdamW moments and step; the iteration.
+  std::map<std::string, std::map<std::string, torch::Tensor>> full0 = {{"actor", setup.actor_full}, {"critic", setup.critic_full}}, m0, v0;
+  torch::Tensor header = torch::zeros({3}, torch::kLong);  // iteration, actor's and critic's AdamW steps
   if (ck.resuming()) {
     if (me == 0) {
       const auto reader = open_tensors(ck.path);
@@ -246,53 +288,63 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
       const auto it = meta.find("paramkit.rl_plan");
       if (it == meta.end()) throw InputError(ck.path.string(), "paramkit.rl_plan", "not a checkpoint of rl --plan");
       const nlohmann::json j = nlohmann::json::parse(it->second);
+      if (j.value("algo", std::string()) != algo_name(o.algo))
+        throw UsageError(fmt::format("{}: the checkpoint is of --algo {}, not {}", ck.path.string(), j.value("algo", std::string("?")), algo_name(o.algo)));
       header[0] = j.at("iteration").get<int64_t>();
-      header[1] = j.at("adam_step").get<int64_t>();
-      for (auto& [name, t] : actor0) {
-        t = read_tensor(*reader, "actor." + name);
-        m0[name] = read_tensor(*reader, "exp_avg." + name);
-        v0[name] = read_tensor(*reader, "exp_avg_sq." + name);
-      }
+      header[1] = j.at("actor_adam_step").get<int64_t>();
+      header[2] = j.value("critic_adam_step", int64_t{0});
+      for (const auto& [prefix, model] : trained)
+        for (auto& [name, t] : full0[prefix]) {
+          t = read_tensor(*reader, prefix + "." + name);
+          m0[prefix][name] = read_tensor(*reader, prefix + "_exp_avg." + name);
+          v0[prefix][name] = read_tensor(*reader, prefix + "_exp_avg_sq." + name);
+        }
     }
     g.broadcast(header, 0);
     start = header[0].item<int64_t>();
     res.resumed = true;
   }
-  parallel::scatter_full(g, actor0, 0, train);
-  if (res.resumed && header[1].item<int64_t>() > 0) {
-    Moments mo;
-    mo.m = parallel::scatter_values(g, m0, 0, train);
-    mo.v = parallel::scatter_values(g, v0, 0, train);
-    mo.step = header[1].item<int64_t>();
-    if (opt) set_moments(*opt, train.state(), mo);
+  for (size_t k = 0; k < trained.size(); ++k) {
+    auto& [prefix, model] = trained[k];
+    parallel::scatter_full(g, full0[prefix], 0, *model->home);
+    const int64_t step = header[static_cast<int64_t>(k) + 1].item<int64_t>();
+    if (res.resumed && step > 0) {
+      Moments mo;
+      mo.m = parallel::scatter_values(g, m0[prefix], 0, *model->home);
+      mo.v = parallel::scatter_values(g, v0[prefix], 0, *model->home);
+      mo.step = step;
+      if (model->opt) set_moments(*model->opt, model->home->state(), mo);
+    }
   }
-  if (ref) parallel::scatter_full(g, setup.ref_full, 0, *ref);
-  if (rm) parallel::scatter_full(g, setup.reward_full, 0, *rm);
+  if (ref) parallel::scatter_full(g, setup.ref_full, 0, *ref->home);
+  if (rm) parallel::scatter_full(g, setup.reward_full, 0, *rm->home);
   if (res.resumed && me == 0) log::info("resumed from {} at iteration {}", ck.path.string(), start);
 
   auto save = [&](int64_t next) {
-    std::map<std::string, torch::Tensor> full = parallel::gather_full(g, train, 0), fm, fv;
-    Moments mo;
-    if (opt) mo = get_moments(*opt, train.state());
-    fm = parallel::gather_full(g, train, 0, &mo.m);
-    fv = parallel::gather_full(g, train, 0, &mo.v);
-    torch::Tensor step = torch::tensor({train.layout_rank() == 0 ? mo.step : 0}, torch::kLong);
-    g.all_reduce(step);
-    if (me != 0) return;
     std::vector<std::pair<std::string, torch::Tensor>> ts;
-    for (const auto& [name, t] : full) ts.emplace_back("actor." + name, t);
-    for (const auto& [name, t] : fm) ts.emplace_back("exp_avg." + name, t);
-    for (const auto& [name, t] : fv) ts.emplace_back("exp_avg_sq." + name, t);
-    const nlohmann::json j = {{"iteration", next}, {"adam_step", step.item<int64_t>()}, {"algo", "remax"}, {"kl_coef", o.kl_coef}};
-    save_tensors(ck.path, ts, {{"paramkit.rl_plan", j.dump()}});
+    nlohmann::json j = {{"iteration", next}, {"algo", algo_name(o.algo)}, {"kl_coef", o.kl_coef}};
+    for (const auto& [prefix, model] : trained) {
+      Moments mo;
+      if (model->opt) mo = get_moments(*model->opt, model->home->state());
+      const auto full = parallel::gather_full(g, *model->home, 0), fm = parallel::gather_full(g, *model->home, 0, &mo.m),
+                 fv = parallel::gather_full(g, *model->home, 0, &mo.v);
+      torch::Tensor step = torch::tensor({model->home->layout_rank() == 0 ? mo.step : 0}, torch::kLong);
+      g.all_reduce(step);
+      j[prefix + "_adam_step"] = step.item<int64_t>();
+      for (const auto& [name, t] : full) ts.emplace_back(prefix + "." + name, t);
+      for (const auto& [name, t] : fm) ts.emplace_back(prefix + "_exp_avg." + name, t);
+      for (const auto& [name, t] : fv) ts.emplace_back(prefix + "_exp_avg_sq." + name, t);
+    }
+    if (me == 0) save_tensors(ck.path, ts, {{"paramkit.rl_plan", j.dump()}});
   };
 
   const lm::GenerateOptions gopt = with_eos(o.gen, tok, ac);
   const int64_t pad = lm::pad_id(ac, gopt);
   BatchIterator order(static_cast<int64_t>(prompts.size()), o.batch_prompts, /*shuffle=*/true, seed);
   const int64_t per_epoch = order.batches_per_epoch();
-  const std::vector<std::string> calls = remax_plan_calls(with_ref);
+  const std::vector<std::string> calls = plan_calls(o.algo, with_ref);
   const int64_t stop_at = ck.stop_after > 0 ? std::min(o.iterations, start + ck.stop_after) : o.iterations;
+  const std::vector<int64_t> none;
   DataFlow flow(g);
   int64_t it = start;
   for (; it < stop_at; ++it) {
@@ -305,51 +357,65 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
     const int64_t B = pids.size(0), P = pids.size(1);
     std::map<std::string, std::pair<double, double>> span;  // this process's, per call
     int64_t moved = 0;
-    double loss = NAN, grad_norm = NAN, reward_mean = NAN, greedy_mean = NAN;
+    double loss = NAN, grad_norm = NAN, reward_mean = NAN, greedy_mean = NAN, value_loss_mean = NAN;
+    for (auto& [prefix, model] : trained) model->fresh.clear();
     g.barrier();
     const double t0 = monotonic_seconds();
-    auto begin = [&](const std::string& c) { span[c].first = monotonic_seconds() - t0; };
-    auto end = [&](const std::string& c) { span[c].second = monotonic_seconds() - t0; };
-    std::vector<int64_t> reads_samples = Preward.ranks, reads_scores = Ptrain.ranks;
-    reads_samples.insert(reads_samples.end(), Ptrain.ranks.begin(), Ptrain.ranks.end());
-    if (ref) reads_samples.insert(reads_samples.end(), ref->placement().ranks.begin(), ref->placement().ranks.end());
-
-    // actor_gen / actor_greedy_gen: the training weights reallocated to each generation layout, both
-    // reallocations first (so that neither generation waits for the other's weights), then the two.
-    auto reallocate_for = [&](const std::string& call, parallel::ParallelLM& model, bool skip) {
-      if (&model == &train || skip) return;  // the weights are in place: the call's span starts with its generation
-      if (model.member()) begin(call);
-      if (model.member() || train.member()) moved += parallel::reallocate(g, train, model);
+    auto begin = [&](const std::string& c) {
+      if (!span.count(c)) span[c].first = monotonic_seconds() - t0;
     };
-    auto generate = [&](const std::string& call, parallel::ParallelLM& model, bool greedy_decode, const std::string& key,
-                        const std::vector<int64_t>& readers) {
+    auto end = [&](const std::string& c) { span[c].second = monotonic_seconds() - t0; };
+    // A call's copy of a trained model gets this iteration's weights (its span starts there).
+    auto prepare = [&](PlacedModel& m, const std::string& call) {
+      parallel::ParallelLM* x = m.at.at(call);
+      if (x == m.home.get() || m.fresh.count(x)) return;
+      m.fresh.insert(x);
+      if (x->member()) begin(call);
+      if (x->member() || m.home->member()) moved += parallel::reallocate(g, *m.home, *x);
+    };
+    const std::vector<int64_t> trainers = ppo ? join({&ranks("actor_train"), &ranks("critic_train")}) : ranks("actor_train");
+    std::vector<int64_t> reads_samples = join({&ranks("reward_inf"), &trainers});
+    if (ref) reads_samples = join({&reads_samples, &ranks("ref_inf")});
+    if (ppo) reads_samples = join({&reads_samples, &ranks("critic_inf")});
+
+    // actor_gen (and ReMax's actor_greedy_gen): both reallocations first, so that neither generation waits
+    // for the other's weights; PPO's old log-probabilities right after generating, on the same placement.
+    auto generate = [&](const std::string& call, bool greedy_decode, const std::string& key, const std::vector<int64_t>& readers) {
+      parallel::ParallelLM& model = *actor.at.at(call);
       const bool mine = model.member();
       lm::GenerateResult r;
+      torch::Tensor old_logp;
       if (mine) {
-        if (!span.count(call)) begin(call);
+        begin(call);
         lm::GenerateOptions go = gopt;
         go.greedy = greedy_decode;
         go.logprobs = false;
         go.seed = seed * 1000003ULL + static_cast<uint64_t>(it) * 2 + (greedy_decode ? 1 : 0);
         r = model.generate(pids, pmask, go);
+        if (ppo) {
+          const torch::Tensor mask = r.response_mask.to(torch::kFloat32);
+          old_logp = model.map_rows(r.sequences, r.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+            return response_logp(out, r, row0, gopt.temperature) * mask.narrow(0, row0, out.size(0));
+          });
+        }
         end(call);
       }
       flow.publish(key, 3, mine ? std::vector<torch::Tensor>{r.sequences, r.attention_mask, r.response_mask} : std::vector<torch::Tensor>{},
                    model.placement().ranks, readers);
+      if (ppo) flow.publish("old_logp", 1, mine ? std::vector<torch::Tensor>{old_logp} : std::vector<torch::Tensor>{}, model.placement().ranks, trainers);
     };
-    reallocate_for("actor_gen", gen, false);
-    reallocate_for("actor_greedy_gen", greedy_model, &greedy_model == &gen);  // sharing gen's placement: already there
-    generate("actor_gen", gen, false, "samples", reads_samples);
-    generate("actor_greedy_gen", greedy_model, true, "greedy", Preward.ranks);
+    prepare(actor, "actor_gen");
+    if (remax) prepare(actor, "actor_greedy_gen");
+    generate("actor_gen", false, "samples", reads_samples);
+    if (remax) generate("actor_greedy_gen", true, "greedy", ranks("reward_inf"));
 
     // reward_inf: a reward model split by the plan, or a rule/command on the call's first process.
     {
-      const bool mine = in(Preward.ranks, me);
+      const auto& Pr = ranks("reward_inf");
+      const bool mine = in(Pr, me);
       torch::Tensor scores, greedy_scores;
       if (mine) {
         begin("reward_inf");
-        const Rollout s = decode_rollout(as_generation(flow.get("samples"), P), tok, gopt.eos_ids);
-        const Rollout gr = decode_rollout(as_generation(flow.get("greedy"), P), tok, gopt.eos_ids);
         auto score = [&](const Rollout& r) -> torch::Tensor {
           if (rm) {
             std::vector<std::string> ps, rs;
@@ -358,65 +424,180 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
               rs.push_back(r.texts[i]);
             }
             const auto values = [&](const torch::Tensor& x, const torch::Tensor& mk) {
-              return rm->map_rows(x, mk, [](const torch::Tensor& out, int64_t) { return out; });
+              return rm->home->map_rows(x, mk, [](const torch::Tensor& out, int64_t) { return out; });
             };
             return torch::tensor(score_texts(values, *setup.reward_tokenizer, ps, rs, 16, setup.reward_config->max_positions), torch::kFloat64)
                 .to(torch::kFloat32);
           }
-          if (me != Preward.ranks.front()) return {};
+          if (me != Pr.front()) return {};
           return torch::tensor(score_responses(*setup.reward, batch, r.texts), torch::kFloat64).to(torch::kFloat32);
         };
-        scores = score(s);
-        greedy_scores = score(gr);
+        scores = score(decode_rollout(as_generation(flow.get("samples"), P), tok, gopt.eos_ids));
+        if (remax) greedy_scores = score(decode_rollout(as_generation(flow.get("greedy"), P), tok, gopt.eos_ids));
         end("reward_inf");
       }
-      const std::vector<int64_t> holders = rm ? Preward.ranks : std::vector<int64_t>{Preward.ranks.front()};
-      std::vector<int64_t> readers = Ptrain.ranks;
+      const std::vector<int64_t> holders = rm ? Pr : std::vector<int64_t>{Pr.front()};
+      std::vector<int64_t> readers = trainers;
       readers.push_back(0);  // the iteration's record
-      flow.publish("scores", 2, in(holders, me) ? std::vector<torch::Tensor>{scores, greedy_scores} : std::vector<torch::Tensor>{}, holders, readers);
+      std::vector<torch::Tensor> out;
+      if (in(holders, me)) out = remax ? std::vector<torch::Tensor>{scores, greedy_scores} : std::vector<torch::Tensor>{scores};
+      flow.publish("scores", remax ? 2 : 1, out, holders, readers);
     }
 
     // ref_inf: log-probabilities of the sampled responses under the reference model.
     if (ref) {
-      if (ref->member()) {
+      parallel::ParallelLM& x = *ref->home;
+      torch::Tensor lp;
+      if (x.member()) {
         begin("ref_inf");
         const lm::GenerateResult s = as_generation(flow.get("samples"), P);
         const torch::Tensor mask = s.response_mask.to(torch::kFloat32);
-        const torch::Tensor lp = ref->map_rows(s.sequences, s.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+        lp = x.map_rows(s.sequences, s.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
           return response_logp(out, s, row0, gopt.temperature) * mask.narrow(0, row0, out.size(0));
         });
         end("ref_inf");
-        flow.publish("ref_logp", 1, {lp}, ref->placement().ranks, Ptrain.ranks);
-      } else {
-        flow.publish("ref_logp", 1, {}, ref->placement().ranks, Ptrain.ranks);
       }
+      flow.publish("ref_logp", 1, x.member() ? std::vector<torch::Tensor>{lp} : std::vector<torch::Tensor>{}, x.placement().ranks, trainers);
     }
 
-    // actor_train: ReMax's loss, each row's share, through the training layout.
+    // critic_inf (PPO): values of the response positions.
+    if (ppo) {
+      prepare(*critic, "critic_inf");
+      parallel::ParallelLM& x = *critic->at.at("critic_inf");
+      torch::Tensor v;
+      if (x.member()) {
+        begin("critic_inf");
+        const lm::GenerateResult s = as_generation(flow.get("samples"), P);
+        const torch::Tensor mask = s.response_mask.to(torch::kFloat32);
+        const int64_t N = s.new_tokens();
+        v = x.map_rows(s.sequences, s.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+          return out.slice(1, P - 1, P + N - 1) * mask.narrow(0, row0, out.size(0));
+        });
+        end("critic_inf");
+      }
+      flow.publish("old_values", 1, x.member() ? std::vector<torch::Tensor>{v} : std::vector<torch::Tensor>{}, x.placement().ranks, trainers);
+    }
+
+    // PPO's advantages and returns, computed alike by every process of the two training calls.
+    struct Targets {
+      lm::GenerateResult s;
+      torch::Tensor mask, old_logp, ref_logp, old_values, adv, returns;
+    };
+    auto ppo_targets = [&]() {
+      Targets t;
+      t.s = as_generation(flow.get("samples"), P);
+      const Rollout r = decode_rollout(t.s, tok, gopt.eos_ids);
+      t.mask = r.mask;
+      t.old_logp = flow.get("old_logp")[0];
+      t.old_values = flow.get("old_values")[0];
+      if (ref) t.ref_logp = flow.get("ref_logp")[0];
+      const torch::Tensor kl = ref && o.kl_in_reward ? kl_estimate(t.old_logp, t.ref_logp, o.kl_estimator) : torch::zeros_like(t.mask);
+      const torch::Tensor rewards = ppo_token_rewards(flow.get("scores")[0], kl, t.mask, o.kl_coef, o.reward_clip, r.ended);
+      const torch::Tensor len = t.mask.sum(1).to(torch::kLong);
+      const torch::Tensor last_v = t.old_values.gather(1, (len - 1).clamp_min(0).unsqueeze(1)).squeeze(1);
+      const torch::Tensor boot = torch::where(r.ended, torch::zeros_like(last_v), last_v);
+      const Gae ga = gae(rewards, t.old_values, t.mask, o.gae_gamma, o.gae_lambda, boot);
+      t.adv = o.whiten_advantages ? masked_whiten(ga.advantages, t.mask) : ga.advantages;
+      t.returns = ga.returns;
+      return t;
+    };
+    // epochs x minibatches of rows as the single-process loop draws them: f(rows)
+    auto minibatches = [&](uint64_t stream, const std::function<void(const torch::Tensor&)>& f) {
+      Rng rng(seed, stream);
+      for (int64_t e = 0; e < o.epochs; ++e) {
+        const std::vector<int64_t> perm = permutation(B, rng);
+        for (int64_t m = 0; m < o.minibatches; ++m) {
+          check_stop();
+          const int64_t lo = m * B / o.minibatches, hi = (m + 1) * B / o.minibatches;
+          f(torch::tensor(std::vector<int64_t>(perm.begin() + lo, perm.begin() + hi), torch::kInt64));
+        }
+      }
+    };
+    auto rows_of = [](const lm::GenerateResult& s, const torch::Tensor& rows) {
+      lm::GenerateResult sub = s;
+      sub.sequences = s.sequences.index_select(0, rows);
+      sub.attention_mask = s.attention_mask.index_select(0, rows);
+      sub.response_mask = s.response_mask.index_select(0, rows);
+      return sub;
+    };
+
+    // actor_train: ReMax's loss, or PPO's clipped objective per minibatch; each row's share of it.
+    parallel::ParallelLM& train = *actor.home;
     if (train.member()) {
       begin("actor_train");
-      const lm::GenerateResult s = as_generation(flow.get("samples"), P);
-      const auto& sc = flow.get("scores");
-      const torch::Tensor ref_logp = ref ? flow.get("ref_logp")[0] : torch::Tensor();
-      const torch::Tensor mask = s.response_mask.to(torch::kFloat32);
-      const double tokens = mask.sum().item<double>();
-      opt->zero_grad();
-      loss = train.backward(s.sequences, s.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
-        const int64_t b = out.size(0);
-        const torch::Tensor lp = response_logp(out, s, row0, gopt.temperature);
-        const torch::Tensor mk = mask.narrow(0, row0, b);
-        torch::Tensor l = remax_loss(lp, mk, sc[0].narrow(0, row0, b), sc[1].narrow(0, row0, b)) * (static_cast<double>(b) / static_cast<double>(B));
-        if (ref) l = l + o.kl_coef * masked_sum(kl_estimate(lp, ref_logp.narrow(0, row0, b), o.kl_estimator), mk) / tokens;
-        return l;
-      });
-      grad_norm = train.clip_grad_norm(o.grad_clip);
-      opt->step();
+      if (remax) {
+        const lm::GenerateResult s = as_generation(flow.get("samples"), P);
+        const auto& sc = flow.get("scores");
+        const torch::Tensor ref_logp = ref ? flow.get("ref_logp")[0] : torch::Tensor();
+        const torch::Tensor mask = s.response_mask.to(torch::kFloat32);
+        const double tokens = mask.sum().item<double>();
+        actor.opt->zero_grad();
+        loss = train.backward(s.sequences, s.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+          const int64_t b = out.size(0);
+          const torch::Tensor lp = response_logp(out, s, row0, gopt.temperature);
+          const torch::Tensor mk = mask.narrow(0, row0, b);
+          torch::Tensor l = remax_loss(lp, mk, sc[0].narrow(0, row0, b), sc[1].narrow(0, row0, b)) * (static_cast<double>(b) / static_cast<double>(B));
+          if (ref) l = l + o.kl_coef * masked_sum(kl_estimate(lp, ref_logp.narrow(0, row0, b), o.kl_estimator), mk) / tokens;
+          return l;
+        });
+        grad_norm = train.clip_grad_norm(o.grad_clip);
+        actor.opt->step();
+      } else {
+        const Targets t = ppo_targets();
+        double sum = 0;
+        int64_t n = 0;
+        minibatches(0x5EED0000ULL + static_cast<uint64_t>(it), [&](const torch::Tensor& rows) {
+          const lm::GenerateResult sub = rows_of(t.s, rows);
+          const torch::Tensor mk = t.mask.index_select(0, rows), old = t.old_logp.index_select(0, rows), adv = t.adv.index_select(0, rows);
+          const torch::Tensor refl = ref ? t.ref_logp.index_select(0, rows) : torch::Tensor();
+          const torch::Tensor tokens = mk.sum().clamp_min(1);
+          actor.opt->zero_grad();
+          sum += train.backward(sub.sequences, sub.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+            const int64_t b = out.size(0);
+            const torch::Tensor lp = response_logp(out, sub, row0, gopt.temperature);
+            const torch::Tensor mkr = mk.narrow(0, row0, b);
+            torch::Tensor l = ppo_policy_loss(lp, old.narrow(0, row0, b), adv.narrow(0, row0, b), mkr, o.clip).loss * mkr.sum().clamp_min(1) / tokens;
+            if (ref && !o.kl_in_reward) l = l + o.kl_coef * masked_sum(kl_estimate(lp, refl.narrow(0, row0, b), o.kl_estimator), mkr) / tokens;
+            return l;
+          });
+          grad_norm = train.clip_grad_norm(o.grad_clip);
+          actor.opt->step();
+          ++n;
+        });
+        loss = sum / static_cast<double>(n);
+      }
       end("actor_train");
+    }
+    // critic_train (PPO): the clipped value loss per minibatch.
+    if (ppo && critic->home->member()) {
+      parallel::ParallelLM& ct = *critic->home;
+      begin("critic_train");
+      const Targets t = ppo_targets();
+      double sum = 0;
+      int64_t n = 0;
+      minibatches(0xC217000ULL + static_cast<uint64_t>(it), [&](const torch::Tensor& rows) {
+        const lm::GenerateResult sub = rows_of(t.s, rows);
+        const int64_t N = sub.new_tokens();
+        const torch::Tensor mk = t.mask.index_select(0, rows), oldv = t.old_values.index_select(0, rows), ret = t.returns.index_select(0, rows);
+        const torch::Tensor tokens = mk.sum().clamp_min(1);
+        critic->opt->zero_grad();
+        sum += ct.backward(sub.sequences, sub.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
+          const int64_t b = out.size(0);
+          const torch::Tensor mkr = mk.narrow(0, row0, b);
+          return o.vf_coef * value_loss(out.slice(1, P - 1, P + N - 1), oldv.narrow(0, row0, b), ret.narrow(0, row0, b), mkr, o.value_clip) *
+                 mkr.sum().clamp_min(1) / tokens;
+        });
+        ct.clip_grad_norm(o.grad_clip);
+        critic->opt->step();
+        ++n;
+      });
+      value_loss_mean = sum / static_cast<double>(n);
+      end("critic_train");
     }
     if (me == 0) {
       const auto& sc = flow.get("scores");
       reward_mean = sc[0].to(torch::kFloat64).mean().item<double>();
-      greedy_mean = sc[1].to(torch::kFloat64).mean().item<double>();
+      if (remax) greedy_mean = sc[1].to(torch::kFloat64).mean().item<double>();
     }
     flow.finish();
     // The iteration's record: every process's spans and numbers, gathered.
@@ -426,7 +607,7 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
       row.push_back(f == span.end() ? NAN : f->second.first);
       row.push_back(f == span.end() ? NAN : f->second.second);
     }
-    row.insert(row.end(), {loss, grad_norm, reward_mean, greedy_mean, static_cast<double>(moved)});
+    row.insert(row.end(), {loss, grad_norm, reward_mean, greedy_mean, static_cast<double>(moved), value_loss_mean});
     std::vector<torch::Tensor> all;
     g.all_gather(torch::tensor(row, torch::kFloat64), all);
     const torch::Tensor a = torch::stack(all);  // [world, k]
@@ -443,14 +624,16 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
       seconds[calls[k]] = en - st;
     }
     const int64_t base = static_cast<int64_t>(2 * calls.size());
-    const double moved_all = a.select(1, base + 4).sum().item<double>();
     nlohmann::json rec = {{"iteration", it + 1},
                           {"reward_mean", first_finite(base + 2)},
-                          {"greedy_reward_mean", first_finite(base + 3)},
                           {"loss", first_finite(base)},
                           {"grad_norm", first_finite(base + 1)},
-                          {"realloc_bytes", moved_all},
+                          {"realloc_bytes", a.select(1, base + 4).sum().item<double>()},
                           {"seconds", seconds}};
+    if (remax) rec["greedy_reward_mean"] = first_finite(base + 3);
+    if (ppo) rec["value_loss"] = first_finite(base + 5);
+    if (!std::isfinite(rec["loss"].get<double>()))
+      throw Error(fmt::format("the policy loss is not finite at iteration {} (--lr {:g} too large?); the last checkpoint is kept", it + 1, o.lr));
     res.history.push_back(rec);
     if (on_record) on_record(rec);
     if (ck.every > 0 && !ck.path.empty() && (it + 1) % ck.every == 0 && it + 1 < stop_at) save(it + 1);
@@ -460,7 +643,7 @@ PlannedResult train_remax_planned(dist::Group& g, const PlannedSetup& setup, con
   res.iterations = it;
   res.finished = it >= o.iterations;
   if (!ck.path.empty()) save(it);
-  res.actor_final = parallel::gather_full(g, train, 0);
+  res.actor_final = parallel::gather_full(g, *actor.home, 0);
   return res;
 }
 
