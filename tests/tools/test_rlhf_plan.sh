@@ -2,7 +2,7 @@
 # (every pair of 4-process layouts equals the direct re-shard bit for bit across real processes; a
 # killed process stops the others with a message; bad layouts exit 2 before any transfer), verify
 # (tensor/pipeline/data-parallel forward, backward and generation equal one process for every 4-process
-# layout) and rl --plan (ReMax and PPO: the executed plan's training equals the single-process run; bad
+# layout) and rl --plan (ReMax, PPO, GRPO: the executed plan's training equals the single-process run; bad
 # plans exit 2 before any process connects; a killed process fails the launch and --resume finishes the run).
 source "$(dirname "$0")/lib.sh"
 export SOURCE_DATE_EPOCH=0
@@ -144,6 +144,19 @@ expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo4.json --chec
 expect_no_file ppo-resumed
 expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $PPO --plan ppo4.json --checkpoint ppo.ckpt --resume -o ppo-resumed
 expect_rc 0 ckpt-tool diff -q ppo-planned/model.safetensors ppo-resumed/model.safetensors --atol 1e-6
+# GRPO under a plan (2 samples per prompt; training dp 2 over minibatches of 2 rows).
+cat > grpo2.json <<'JSON'
+{"calls": [
+ {"call": "actor_gen", "mesh": {"first": 0, "size": 2}, "dp": 1, "tp": 1, "pp": 2},
+ {"call": "reward_inf", "mesh": {"first": 1, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "ref_inf", "mesh": {"first": 0, "size": 1}, "dp": 1, "tp": 1, "pp": 1},
+ {"call": "actor_train", "mesh": {"first": 0, "size": 2}, "dp": 2, "tp": 1, "pp": 1}
+]}
+JSON
+GRPO="${COMMON/remax/grpo} --group-size 2 --batch-prompts 2 --minibatches 2 --iterations 2"
+expect_rc 0 rlhf-train rl $GRPO -o grpo-single
+expect_rc 0 rlhf-train launch -n 2 -- rlhf-train rl $GRPO --plan grpo2.json -o grpo-planned
+expect_rc 0 ckpt-tool diff -q grpo-single/model.safetensors grpo-planned/model.safetensors --atol 1e-4
 # dp above a PPO minibatch (4 prompts / 2 minibatches = 2 rows) exits 2
 python3 -c "
 import json

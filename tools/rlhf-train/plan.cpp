@@ -62,9 +62,9 @@ struct PlanCommand : cli::Command {
         ->check(CLI::ExistingFile);
     app.add_option("--nodes", c.nodes, "Nodes (without --cluster; H100-like defaults otherwise)")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{65536}));
     app.add_option("--gpus-per-node", c.gpus_per_node, "GPUs per node")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1024}));
-    app.add_option("--algo", algo, "ppo (actor, critic, ref, reward) or remax (no critic, a greedy generation)")
+    app.add_option("--algo", algo, "ppo (actor, critic, ref, reward), remax (no critic, a greedy generation), grpo or rloo (no critic; --batch counts the sampled rows)")
         ->capture_default_str()
-        ->check(CLI::IsMember({"ppo", "remax"}));
+        ->check(CLI::IsMember({"ppo", "remax", "grpo", "rloo"}));
     app.add_option("--actor", actor, "Actor (and reference) size: 7b, 13b, 34b, 70b")->capture_default_str();
     app.add_option("--critic", critic, "Critic (and reward) size")->capture_default_str();
     app.add_option("--actor-config", actor_config, "The actor's config.json instead of --actor (a model to run here, e.g. for rl --plan)")->check(CLI::ExistingFile);

@@ -110,7 +110,7 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     app.add_option("--remax-gamma", o.remax_gamma, "Token-level ReMax discount")->capture_default_str()->check(CLI::Range(0.0, 1.0));
     app.add_option("--remax-clip", o.remax_clip, "Token-level ReMax: clip r - r_greedy to +-this")->capture_default_str()->check(CLI::Range(1e-6, 1e12));
     app.add_option("--eval-every", o.eval_every, "Evaluate on --eval-prompts every N iterations (0: start and end)")->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{100000000}));
-    app.add_option("--plan", planned.plan_file, "Execute this ReaLHF plan (JSON as `plan` writes it) across the processes of `launch`/torchrun (ReMax, PPO)")
+    app.add_option("--plan", planned.plan_file, "Execute this ReaLHF plan (JSON as `plan` writes it) across the processes of `launch`/torchrun")
         ->check(CLI::ExistingFile);
     app.add_option("--cluster", planned.cluster_file, "With --plan: a cluster file (`profile`) for the cost model's predicted time per call")
         ->check(CLI::ExistingFile);

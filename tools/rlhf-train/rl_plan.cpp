@@ -1,4 +1,4 @@
-// rlhf-train rl --plan FILE: ReMax or PPO under a ReaLHF execution plan across the processes `launch` (or
+// rlhf-train rl --plan FILE: ReMax, PPO, GRPO or RLOO under a ReaLHF execution plan across the processes `launch` (or
 // torchrun) started. The plan is checked against the world and the models before any process connects
 // (exit 2 everywhere); rank 0 loads the models, writes the policy, the metrics and the plan report: per
 // call its placement, the cost model's predicted start/end (with --cluster, a `profile` file) and the
@@ -104,7 +104,6 @@ void write_plan_timeline(const std::string& path, const nlohmann::json& report, 
 PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
   const rlhf::dist::Env env = rlhf::dist::env_from_environment();
   const rlhf::RlOptions& o = r.o;
-  if (o.algo != rlhf::Algo::remax && o.algo != rlhf::Algo::ppo) throw UsageError("--plan: executed plans run ReMax or PPO (--algo remax|ppo)");
   if (parse_device(ctx.common.device).type() != c10::kCPU) throw UsageError("--plan: processes run on the CPU over Gloo in this build (--device cpu)");
   const auto prompts = rlhf::read_prompts(r.prompts_path, r.keys);
   const rlhf::ExecutionPlan plan = rlhf::read_execution_plan(read_json(r.plan_file), r.plan_file);
@@ -184,7 +183,9 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
     for (const auto& e : prompts) prompt_len += static_cast<int64_t>(rlhf::prompt_ids(*policy.tokenizer, e.prompt, o.max_prompt_tokens).size());
     prompt_len = std::max<int64_t>(1, prompt_len / static_cast<int64_t>(prompts.size()));
     const pl::ModelSize actor = model_size_of(setup.actor_config, "actor");
-    w = pl::rlhf_workload(rlhf::algo_name(o.algo), actor, setup.reward_config ? model_size_of(*setup.reward_config, "reward") : actor, o.batch_prompts, prompt_len,
+    const bool grouped = o.algo == rlhf::Algo::grpo || o.algo == rlhf::Algo::rloo;
+    w = pl::rlhf_workload(rlhf::algo_name(o.algo), actor, setup.reward_config ? model_size_of(*setup.reward_config, "reward") : actor,
+                          o.batch_prompts * (grouped ? o.group_size : 1), prompt_len,
                           o.gen.max_new_tokens, with_ref);
     for (const auto& c : w->calls) {
       const auto& place = plan.calls.at(c.name);

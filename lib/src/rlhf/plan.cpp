@@ -101,8 +101,13 @@ Workload rlhf_workload(const std::string& algo, const ModelSize& actor, const Mo
     w.calls = {{"actor_gen", "actor", "generate", actor, {}},       {"actor_greedy_gen", "actor", "generate", actor, {}},
                {"reward_inf", "reward", "inference", critic, {0, 1}}, {"ref_inf", "ref", "inference", actor, {0}},
                {"actor_train", "actor", "train", actor, {2, 3}}};
+  } else if (algo == "grpo" || algo == "rloo") {  // batch: the sampled rows (prompts x group size)
+    w.calls = {{"actor_gen", "actor", "generate", actor, {}},
+               {"reward_inf", "reward", "inference", critic, {0}},
+               {"ref_inf", "ref", "inference", actor, {0}},
+               {"actor_train", "actor", "train", actor, {1, 2}}};
   } else {
-    throw UsageError(fmt::format("--algo '{}': expected ppo or remax", algo));
+    throw UsageError(fmt::format("--algo '{}': expected ppo, remax, grpo or rloo", algo));
   }
   if (!with_ref) {  // drop ref_inf; later calls' dependencies renumbered
     size_t r = 0;

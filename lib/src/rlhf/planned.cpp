@@ -27,7 +27,7 @@ std::vector<std::string> plan_calls(Algo algo, bool with_ref) {
   c.push_back("reward_inf");
   if (with_ref) c.push_back("ref_inf");
   if (algo == Algo::ppo) c.push_back("critic_inf");
-  c.push_back("actor_train");
+  c.push_back("actor_train");  // GRPO, RLOO: actor_gen, reward_inf, [ref_inf], actor_train
   if (algo == Algo::ppo) c.push_back("critic_train");
   return c;
 }
@@ -63,7 +63,8 @@ ExecutionPlan read_execution_plan(const nlohmann::json& j0, const std::string& s
 
 void validate_execution_plan(const ExecutionPlan& p, int64_t world, const RlOptions& o, const lm::LmConfig& actor,
                              const lm::LmConfig* reward_model, const std::string& source) {
-  const int64_t batch = o.batch_prompts;
+  const bool grouped = o.algo == Algo::grpo || o.algo == Algo::rloo;
+  const int64_t batch = o.batch_prompts * (grouped ? o.group_size : 1);  // rows
   for (const auto& name : plan_calls(o.algo, o.kl_coef > 0)) {
     const auto it = p.calls.find(name);
     if (it == p.calls.end()) throw UsageError(fmt::format("{}: no placement for call {}", source, name));
@@ -76,9 +77,9 @@ void validate_execution_plan(const ExecutionPlan& p, int64_t world, const RlOpti
     if (name == "reward_inf" && !reward_model && pl.layout.ranks() != static_cast<int64_t>(pl.ranks.size()))
       throw UsageError(fmt::format("{}: dp {} x tp {} x pp {} is not the mesh size {}", what, pl.layout.dp, pl.layout.tp, pl.layout.pp, pl.ranks.size()));
     if (name != "reward_inf" || reward_model) pl.validate(c, world, what);
-    if (pl.layout.dp > batch) throw UsageError(fmt::format("{}: dp {} exceeds the batch of {} prompts", what, pl.layout.dp, batch));
-    const int64_t smallest = batch / o.minibatches;  // PPO's smallest minibatch
-    if (o.algo == Algo::ppo && (name == "actor_train" || name == "critic_train") && pl.layout.dp > smallest)
+    if (pl.layout.dp > batch) throw UsageError(fmt::format("{}: dp {} exceeds the batch of {} rows", what, pl.layout.dp, batch));
+    const int64_t smallest = batch / o.minibatches;  // PPO's, GRPO's, RLOO's smallest minibatch
+    if (o.algo != Algo::remax && (name == "actor_train" || name == "critic_train") && pl.layout.dp > smallest)
       throw UsageError(fmt::format("{}: dp {} exceeds the {} rows of a minibatch (--batch-prompts / --minibatches)", what, pl.layout.dp, smallest));
   }
 }
@@ -250,8 +251,7 @@ struct PlacedModel {
 PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const text::Tokenizer& tok, const std::vector<PromptExample>& prompts,
                             const RlOptions& o, const ExecutionPlan& plan, uint64_t seed, const std::function<void(const nlohmann::json&)>& on_record) {
   o.validate();
-  const bool remax = o.algo == Algo::remax, ppo = o.algo == Algo::ppo;
-  if (!remax && !ppo) throw UsageError("--plan: executed plans run ReMax or PPO (--algo remax|ppo)");
+  const bool remax = o.algo == Algo::remax, ppo = o.algo == Algo::ppo, grouped = o.algo == Algo::grpo || o.algo == Algo::rloo;
   if (o.remax_token_level || o.kl_target > 0) throw UsageError("--plan: a fixed KL coefficient only (no --remax-token-level, --kl-target)");
   const bool with_ref = o.kl_coef > 0;
   const lm::LmConfig& ac = setup.actor_config;
@@ -350,7 +350,8 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
   for (; it < stop_at; ++it) {
     check_stop();
     std::vector<const PromptExample*> batch;
-    for (int64_t i : order.batch(it / per_epoch, it % per_epoch)) batch.push_back(&prompts[static_cast<size_t>(i)]);
+    for (int64_t i : order.batch(it / per_epoch, it % per_epoch))
+      for (int64_t k = 0; k < (grouped ? o.group_size : 1); ++k) batch.push_back(&prompts[static_cast<size_t>(i)]);
     std::vector<std::vector<int64_t>> ids;
     for (const auto* p : batch) ids.push_back(prompt_ids(tok, p->prompt, o.max_prompt_tokens));
     const auto [pids, pmask] = lm::left_pad(ids, pad);
@@ -392,7 +393,7 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
         go.logprobs = false;
         go.seed = seed * 1000003ULL + static_cast<uint64_t>(it) * 2 + (greedy_decode ? 1 : 0);
         r = model.generate(pids, pmask, go);
-        if (ppo) {
+        if (!remax) {
           const torch::Tensor mask = r.response_mask.to(torch::kFloat32);
           old_logp = model.map_rows(r.sequences, r.attention_mask, [&](const torch::Tensor& out, int64_t row0) {
             return response_logp(out, r, row0, gopt.temperature) * mask.narrow(0, row0, out.size(0));
@@ -402,7 +403,7 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
       }
       flow.publish(key, 3, mine ? std::vector<torch::Tensor>{r.sequences, r.attention_mask, r.response_mask} : std::vector<torch::Tensor>{},
                    model.placement().ranks, readers);
-      if (ppo) flow.publish("old_logp", 1, mine ? std::vector<torch::Tensor>{old_logp} : std::vector<torch::Tensor>{}, model.placement().ranks, trainers);
+      if (!remax) flow.publish("old_logp", 1, mine ? std::vector<torch::Tensor>{old_logp} : std::vector<torch::Tensor>{}, model.placement().ranks, trainers);
     };
     prepare(actor, "actor_gen");
     if (remax) prepare(actor, "actor_greedy_gen");
@@ -478,7 +479,7 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
       flow.publish("old_values", 1, x.member() ? std::vector<torch::Tensor>{v} : std::vector<torch::Tensor>{}, x.placement().ranks, trainers);
     }
 
-    // PPO's advantages and returns, computed alike by every process of the two training calls.
+    // The advantages (and PPO's returns), computed alike by every process of the training calls.
     struct Targets {
       lm::GenerateResult s;
       torch::Tensor mask, old_logp, ref_logp, old_values, adv, returns;
@@ -489,8 +490,13 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
       const Rollout r = decode_rollout(t.s, tok, gopt.eos_ids);
       t.mask = r.mask;
       t.old_logp = flow.get("old_logp")[0];
-      t.old_values = flow.get("old_values")[0];
       if (ref) t.ref_logp = flow.get("ref_logp")[0];
+      if (grouped) {
+        const torch::Tensor sc = flow.get("scores")[0];
+        t.adv = (o.algo == Algo::grpo ? grpo_advantages(sc, o.group_size) : rloo_advantages(sc, o.group_size)).unsqueeze(1) * t.mask;
+        return t;
+      }
+      t.old_values = flow.get("old_values")[0];
       const torch::Tensor kl = ref && o.kl_in_reward ? kl_estimate(t.old_logp, t.ref_logp, o.kl_estimator) : torch::zeros_like(t.mask);
       const torch::Tensor rewards = ppo_token_rewards(flow.get("scores")[0], kl, t.mask, o.kl_coef, o.reward_clip, r.ended);
       const torch::Tensor len = t.mask.sum(1).to(torch::kLong);
@@ -557,7 +563,7 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
             const torch::Tensor lp = response_logp(out, sub, row0, gopt.temperature);
             const torch::Tensor mkr = mk.narrow(0, row0, b);
             torch::Tensor l = ppo_policy_loss(lp, old.narrow(0, row0, b), adv.narrow(0, row0, b), mkr, o.clip).loss * mkr.sum().clamp_min(1) / tokens;
-            if (ref && !o.kl_in_reward) l = l + o.kl_coef * masked_sum(kl_estimate(lp, refl.narrow(0, row0, b), o.kl_estimator), mkr) / tokens;
+            if (ref && (grouped || !o.kl_in_reward)) l = l + o.kl_coef * masked_sum(kl_estimate(lp, refl.narrow(0, row0, b), o.kl_estimator), mkr) / tokens;
             return l;
           });
           grad_norm = train.clip_grad_norm(o.grad_clip);

@@ -1,12 +1,12 @@
-// ReMax and PPO executed under a ReaLHF execution plan (issue 20): each model function call of the
+// RL fine-tuning executed under a ReaLHF execution plan (issue 20): each model function call of the
 // iteration (ReMax: actor_gen, actor_greedy_gen, reward_inf, ref_inf, actor_train; PPO: actor_gen,
-// reward_inf, ref_inf, critic_inf, actor_train, critic_train) runs on its own mesh of this job's processes
+// reward_inf, ref_inf, critic_inf, actor_train, critic_train; GRPO/RLOO: PPO's without the critic) runs on its own mesh of this job's processes
 // with its own (dp, tp, pp); a trained model's parameters are reallocated from its training layout to
 // its other calls' layouts every iteration (rlhf/realloc.h), and every call's outputs go point to point
 // to the processes of the calls that read them, so calls on disjoint meshes run at the same time. The
 // training steps equal the single-process ones (rlhf/rl.h) within floating-point reordering; so do the
-// rollouts when generation runs on one replica. (PPO's old log-probabilities are computed on actor_gen's
-// placement right after generating.) Checkpoints (rank 0) hold the full trained models and their AdamW
+// rollouts when generation runs on one replica. (The old log-probabilities of PPO, GRPO and RLOO are
+// computed on actor_gen's placement right after generating.) Checkpoints (rank 0) hold the full trained models and their AdamW
 // moments, so a run resumes under the same or another plan.
 #pragma once
 #include <torch/torch.h>
@@ -30,7 +30,8 @@ namespace paramkit::rlhf {
 struct ExecutionPlan {
   std::map<std::string, parallel::Placement> calls;
 };
-// The calls a plan places for ReMax or PPO, in the iteration's order (ref_inf only with a KL term).
+// The calls a plan places for ReMax, PPO, GRPO or RLOO, in the iteration's order (ref_inf only with a
+// KL term; GRPO and RLOO: actor_gen, reward_inf, ref_inf, actor_train).
 std::vector<std::string> plan_calls(Algo algo, bool with_ref);
 // Reads {"calls": [{"call", "mesh": {"first", "size"}, "dp", "tp", "pp", "micro_batches"?}, ...]} as
 // `rlhf-train plan` writes it (also a whole `plan` report: the plan under "plan"). InputError naming the
@@ -38,7 +39,7 @@ std::vector<std::string> plan_calls(Algo algo, bool with_ref);
 ExecutionPlan read_execution_plan(const nlohmann::json& j, const std::string& source);
 // UsageError naming the file and call: a missing call, a mesh outside the world, degrees whose product is
 // not the mesh size, tp not dividing the heads or MLP width, pp above the layers, dp above the batch.
-// PPO: every minibatch (batch / minibatches rows) must cover the training calls' dp.
+// PPO, GRPO, RLOO: every minibatch (rows / minibatches) must cover the training calls' dp.
 void validate_execution_plan(const ExecutionPlan& p, int64_t world, const RlOptions& o, const lm::LmConfig& actor,
                              const lm::LmConfig* reward_model, const std::string& source);
 
@@ -64,8 +65,8 @@ struct PlannedResult {
 };
 
 // Trains from setup.actor_full (and critic_full) under `plan` (every process calls it with the same
-// arguments; the full tensors only matter on rank 0). ReMax (sequence level) or PPO, with a fixed KL
-// coefficient.
+// arguments; the full tensors only matter on rank 0). ReMax (sequence level), PPO, GRPO or RLOO, with a
+// fixed KL coefficient.
 PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const text::Tokenizer& tok,
                                   const std::vector<PromptExample>& prompts, const RlOptions& o, const ExecutionPlan& plan,
                                   uint64_t seed, const std::function<void(const nlohmann::json&)>& on_record = {});
