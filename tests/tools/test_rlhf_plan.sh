@@ -91,9 +91,10 @@ cat > plan4.json <<'JSON'
 ]}
 JSON
 expect_rc 0 rlhf-train launch -n 4 -- rlhf-train profile -q --hidden 64 --tokens 64 -o cluster4.json
-expect_rc 0 rlhf-train rl $COMMON --iterations 3 -o single
-expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $COMMON --iterations 3 --plan plan4.json --cluster cluster4.json -o planned \
-  --plan-report report.json --timeline timeline.svg --log-jsonl planned.jsonl
+EVAL="--eval-prompts $D/add-prompts.jsonl --eval-reward rule:regex:[0-9]"
+expect_rc 0 rlhf-train rl $COMMON $EVAL --iterations 3 -o single --metrics single-metrics.json
+expect_rc 0 rlhf-train launch -n 4 -- rlhf-train rl $COMMON $EVAL --iterations 3 --plan plan4.json --cluster cluster4.json -o planned \
+  --plan-report report.json --timeline timeline.svg --log-jsonl planned.jsonl --metrics planned-metrics.json
 expect_rc 0 ckpt-tool diff -q single/model.safetensors planned/model.safetensors --atol 1e-5
 grep -q "<svg" timeline.svg || fail "plan timeline"
 python3 - <<'PY' || fail "plan report"
@@ -103,6 +104,12 @@ assert sorted(c["call"] for c in r["calls"]) == ["actor_gen", "actor_greedy_gen"
 for c in r["calls"]:
     assert c["measured"]["end_s"] >= c["measured"]["start_s"] >= 0 and c["predicted"]["end_s"] > c["predicted"]["start_s"], c
 assert r["predicted_iteration_s"] > 0 and r["measured_iteration_s"] > 0 and r["world"] == 4
+a, b = json.load(open("single-metrics.json"))["results"], json.load(open("planned-metrics.json"))["results"]
+assert b["iterations"] == 3 and b["finished"] and "plan" in b, b.keys()  # rank 0's report, not another rank's
+for k in ["eval_reward_initial", "eval_reward_sampled_initial"]:
+    assert a[k] == b[k], (k, a[k], b[k])
+for k in ["eval_reward_final", "eval_reward_sampled_final"]:
+    assert 0 <= b[k] <= 1, (k, b[k])
 log = [json.loads(l) for l in open("planned.jsonl")]
 assert [x["iteration"] for x in log] == [1, 2, 3] and all(x["realloc_bytes"] > 0 for x in log), log
 PY

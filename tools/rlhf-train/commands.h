@@ -1,6 +1,7 @@
 // rlhf-train's subcommands, one file each, and the model flags they share.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <string>
 
 #include "paramkit/cli/tool.h"
@@ -43,7 +44,7 @@ paramkit::rlhf::plan::ModelSize model_size_of(const paramkit::lm::LmConfig& c, c
 // rl --plan: ReMax or PPO under an execution plan across launched processes (rl_plan.cpp).
 struct PlannedRun {
   paramkit::rlhf::ModelSource source;
-  std::string ref_dir, critic_dir, reward_spec, prompts_path, plan_file, cluster_file, report, timeline, out;
+  std::string ref_dir, critic_dir, reward_spec, prompts_path, plan_file, cluster_file, report, timeline, out, eval_path, eval_reward_spec;
   paramkit::rlhf::JsonlKeys keys;
   paramkit::rlhf::RlOptions o;
   double timeout = 120;
@@ -53,6 +54,7 @@ struct PlannedOutcome {
   bool finished = false;
   std::vector<nlohmann::json> history;
   nlohmann::json report;  // rank 0: predicted vs measured per call
+  double eval_initial = NAN, eval_final = NAN, eval_sampled_initial = NAN, eval_sampled_final = NAN;  // rank 0, with eval prompts
 };
 PlannedOutcome run_planned(const PlannedRun& r, paramkit::cli::Context& ctx);
 

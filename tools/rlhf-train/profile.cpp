@@ -35,6 +35,7 @@ struct ProfileCommand : cli::Command {
   }
   nlohmann::json execute(cli::Context& ctx) override {
     const rlhf::dist::Env env = rlhf::dist::env_from_environment();
+    ctx.write_metrics = env.rank == 0;  // one report per job
     torch::NoGradGuard g;
     const torch::Tensor x = torch::randn({tokens, hidden}), w = torch::randn({4 * hidden, hidden});
     double secs = 0;

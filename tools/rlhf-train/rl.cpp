@@ -183,11 +183,13 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     return s;
   }
   RlSummary run_with_plan(cli::Context& ctx) {
-    if (!eval_path.empty() || !eval_reward_spec.empty()) throw UsageError("--plan: --eval-prompts is not supported with an executed plan (evaluate the output with `generate`/`score`)");
+    if (o.eval_every > 0) throw UsageError("--plan: --eval-every is not supported with an executed plan (--eval-prompts are scored at the start and the end)");
     if (!plot.empty()) throw UsageError("--plan: --plot is not supported with an executed plan (see --timeline)");
     planned.source = source;
     planned.ref_dir = ref_dir;
     planned.critic_dir = critic_dir;
+    planned.eval_path = eval_path;
+    planned.eval_reward_spec = eval_reward_spec;
     planned.reward_spec = reward_spec;
     planned.prompts_path = prompts_path;
     planned.out = out;
@@ -200,6 +202,10 @@ struct RlCommand : cli::TypedCommand<RlSummary> {
     s.finished = r.finished;
     s.graph = rlhf::graph_to_json(rlhf::iteration_graph(o));
     s.plan = r.report;
+    s.eval_initial = r.eval_initial;
+    s.eval_final = r.eval_final;
+    s.eval_sampled_initial = r.eval_sampled_initial;
+    s.eval_sampled_final = r.eval_sampled_final;
     if (!r.history.empty()) {
       s.reward_first = r.history.front()["reward_mean"].get<double>();
       s.reward_last = r.history.back()["reward_mean"].get<double>();

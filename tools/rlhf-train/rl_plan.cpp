@@ -103,6 +103,7 @@ void write_plan_timeline(const std::string& path, const nlohmann::json& report, 
 
 PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
   const rlhf::dist::Env env = rlhf::dist::env_from_environment();
+  ctx.write_metrics = env.rank == 0;  // one report per job
   const rlhf::RlOptions& o = r.o;
   if (parse_device(ctx.common.device).type() != c10::kCPU) throw UsageError("--plan: processes run on the CPU over Gloo in this build (--device cpu)");
   const auto prompts = rlhf::read_prompts(r.prompts_path, r.keys);
@@ -205,12 +206,34 @@ PlannedOutcome run_planned(const PlannedRun& r, cli::Context& ctx) {
     write_plan_timeline(r.timeline, out.report, fmt::format("rl --plan on {} processes: {:.2f} s per iteration measured{}", env.world,
                                                             out.report["measured_iteration_s"].get<double>(),
                                                             cluster ? fmt::format(", {:.2f} s predicted", s.makespan) : std::string()));
+  // Held-out evaluation on rank 0 after the other processes are done: the starting policy (still in
+  // policy.model), then the trained one, greedy and sampled as without a plan.
+  std::vector<rlhf::PromptExample> eval;
+  std::unique_ptr<rlhf::Reward> eval_reward;
+  if (!r.eval_path.empty()) {
+    eval = rlhf::read_prompts(r.eval_path, r.keys);
+    eval_reward = rlhf::make_reward(r.eval_reward_spec.empty() ? r.reward_spec : r.eval_reward_spec, c10::kCPU);
+  }
+  auto evaluate = [&](double& greedy, double& sampled) {
+    if (eval.empty()) return;
+    lm::GenerateOptions g = rlhf::with_eos(o.gen, *policy.tokenizer, setup.actor_config);
+    g.greedy = true;
+    greedy = rlhf::evaluate_policy(*policy.model, *policy.tokenizer, eval, *eval_reward, g, 32, o.max_prompt_tokens);
+    g.greedy = false;
+    g.seed = ctx.common.seed ^ 0xE7A15EEDULL;
+    sampled = rlhf::evaluate_policy(*policy.model, *policy.tokenizer, eval, *eval_reward, g, 32, o.max_prompt_tokens);
+  };
+  if (!o.checkpoint.resuming()) evaluate(out.eval_initial, out.eval_sampled_initial);
+  {
+    torch::NoGradGuard ng;
+    for (const auto& kv : policy.model->named_parameters()) kv.value().copy_(res.actor_final.at(kv.key()));
+  }
   if (res.finished) {
+    evaluate(out.eval_final, out.eval_sampled_final);
+    if (!eval.empty())
+      log::info("eval reward: {:.4f} -> {:.4f} greedy, {:.4f} -> {:.4f} sampled", out.eval_initial, out.eval_final, out.eval_sampled_initial,
+                out.eval_sampled_final);
     check_stop();
-    {
-      torch::NoGradGuard ng;
-      for (const auto& kv : policy.model->named_parameters()) kv.value().copy_(res.actor_final.at(kv.key()));
-    }
     rlhf::save_model(*policy.model, policy, r.out);
   }
   return out;

@@ -47,6 +47,7 @@ struct VerifyCommand : cli::Command {
   }
   nlohmann::json execute(cli::Context& ctx) override {
     const rlhf::dist::Env env = rlhf::dist::env_from_environment();
+    ctx.write_metrics = env.rank == 0;  // one report per job
     const lm::LmConfig config = model.config();
     const ra::ModelLayout ml = ra::lm_layout(config, lm::Head::lm);
     std::vector<ra::Layout> layouts;

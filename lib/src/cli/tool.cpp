@@ -342,7 +342,7 @@ int Tool::run(int argc, char** argv) {
   prov.config = effective_config(app);
   const auto start = std::chrono::steady_clock::now();
   nlohmann::json results = cmd->execute(ctx);
-  if (!c.metrics.empty()) {
+  if (!c.metrics.empty() && ctx.write_metrics) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nlohmann::json m = {{"tool", name_},
                         {"version", version()},

@@ -65,6 +65,7 @@ struct Context {
   CommonOptions common;
   Timers timers;
   int exit_code = 0;  // a command may set 1 for an answer that is "no" (e.g. checkpoints differ)
+  bool write_metrics = true;  // false: another process of the job reports (a launched job's ranks but 0)
 };
 
 class Command {
