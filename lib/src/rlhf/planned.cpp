@@ -49,10 +49,17 @@ ExecutionPlan read_execution_plan(const nlohmann::json& j0, const std::string& s
                                                              "PPO: actor_gen, reward_inf, ref_inf, critic_inf, actor_train, critic_train)", name));
       if (p.calls.count(name)) throw InputError(source, where + ".call", fmt::format("call '{}' placed twice", name));
       if (e.value("zero3", false)) throw InputError(source, where + ".zero3", "ZeRO-3 is simulated by `plan` only; executed plans use dp, tp and pp");
+      // whole numbers in range, checked before anything is sized by them
+      auto whole = [&](const nlohmann::json& v, const std::string& field, int64_t lo, int64_t hi) {
+        if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+          throw InputError(source, where + "." + field, fmt::format("expected a whole number in [{}, {}], got {}", lo, hi, v.dump()));
+        return v.get<int64_t>();
+      };
+      const nlohmann::json& m = e.at("mesh");
       parallel::Placement pl;
-      pl.ranks = parallel::mesh(e.at("mesh").at("first").get<int64_t>(), e.at("mesh").at("size").get<int64_t>());
-      pl.layout = {e.at("pp").get<int64_t>(), e.at("tp").get<int64_t>(), e.at("dp").get<int64_t>()};
-      pl.micro_batches = e.value("micro_batches", int64_t{1});
+      pl.ranks = parallel::mesh(whole(m.at("first"), "mesh.first", 0, 65535), whole(m.at("size"), "mesh.size", 1, 65536));
+      pl.layout = {whole(e.at("pp"), "pp", 1, 65536), whole(e.at("tp"), "tp", 1, 65536), whole(e.at("dp"), "dp", 1, 65536)};
+      pl.micro_batches = e.contains("micro_batches") ? whole(e["micro_batches"], "micro_batches", 1, int64_t{1} << 20) : 1;
       p.calls[name] = pl;
     } catch (const nlohmann::json::exception& x) {
       throw InputError(source, where, std::string("expected call, mesh {first, size}, dp, tp, pp (whole numbers): ") + x.what());
