@@ -28,9 +28,13 @@ std::map<std::string, torch::Tensor> named_tensors(lm::CausalLMImpl& m) {
   return r;
 }
 
+// The reference and the critic run under the policy's config: theirs must be the same.
 bool same_architecture(const lm::LmConfig& a, const lm::LmConfig& b) {
   return a.arch == b.arch && a.num_layers == b.num_layers && a.hidden_size == b.hidden_size && a.num_heads == b.num_heads &&
-         a.num_kv_heads == b.num_kv_heads && a.intermediate_size == b.intermediate_size && a.vocab_size == b.vocab_size;
+         a.num_kv_heads == b.num_kv_heads && a.head_dim == b.head_dim && a.intermediate_size == b.intermediate_size &&
+         a.vocab_size == b.vocab_size && a.max_positions == b.max_positions && a.tie_word_embeddings == b.tie_word_embeddings &&
+         a.norm_eps == b.norm_eps && a.rope_theta == b.rope_theta && a.rope_scaling.type == b.rope_scaling.type &&
+         a.rope_scaling.factor == b.rope_scaling.factor;
 }
 
 // Predicted vs measured per call (measured: the mean over iterations after the first, a warm-up).

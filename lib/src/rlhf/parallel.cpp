@@ -244,7 +244,11 @@ lm::GenerateResult ParallelLM::generate(const torch::Tensor& ids, const torch::T
     if (l.pp > 1) replica_group_->broadcast(logits, (l.pp - 1) * l.tp);
     return logits;
   };
-  const lm::GenerateResult g = lm::generate(dec, config_, shard->device(), ids.narrow(0, r0, r1 - r0), mask.narrow(0, r0, r1 - r0), o);
+  // Each replica its own sampling stream (one replica: the single-process one), so that rows of the same
+  // prompt on different replicas (GRPO's groups) are not drawn with the same numbers.
+  lm::GenerateOptions ro = o;
+  if (l.dp > 1) ro.seed = o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(replica_ + 1));
+  const lm::GenerateResult g = lm::generate(dec, config_, shard->device(), ids.narrow(0, r0, r1 - r0), mask.narrow(0, r0, r1 - r0), ro);
   if (l.dp == 1) return g;
   // Replicas may stop at different lengths: pad each to max_new_tokens, gather, cut to the longest.
   const int64_t P = g.prompt_length, N = o.max_new_tokens, n = g.new_tokens();

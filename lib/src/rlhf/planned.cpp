@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <set>
+#include <sstream>
 #include <type_traits>
 
 #include "paramkit/core/clock.h"
@@ -94,7 +95,8 @@ void validate_execution_plan(const ExecutionPlan& p, int64_t world, const RlOpti
 namespace {
 
 bool same_placement(const parallel::Placement& a, const parallel::Placement& b) {
-  return a.ranks == b.ranks && a.layout.pp == b.layout.pp && a.layout.tp == b.layout.tp && a.layout.dp == b.layout.dp;
+  return a.ranks == b.ranks && a.layout.pp == b.layout.pp && a.layout.tp == b.layout.tp && a.layout.dp == b.layout.dp &&
+         a.micro_batches == b.micro_batches;
 }
 bool in(const std::vector<int64_t>& v, int64_t r) { return std::find(v.begin(), v.end(), r) != v.end(); }
 
@@ -102,8 +104,13 @@ bool in(const std::vector<int64_t>& v, int64_t r) { return std::find(v.begin(), 
 template <class Map>
 typename Map::key_type state_key(const Map&, const torch::Tensor& p) {
   using K = typename Map::key_type;
-  if constexpr (std::is_same_v<K, std::string>) return c10::guts::to_string(p.unsafeGetTensorImpl());
-  else return static_cast<K>(p.unsafeGetTensorImpl());
+  if constexpr (std::is_same_v<K, std::string>) {  // what c10::guts::to_string writes: the pointer through a stream
+    std::ostringstream os;
+    os << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return os.str();
+  } else {
+    return static_cast<K>(p.unsafeGetTensorImpl());
+  }
 }
 
 struct Moments {
@@ -379,7 +386,10 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
       if (x == m.home.get() || m.fresh.count(x)) return;
       m.fresh.insert(x);
       if (x->member()) begin(call);
-      if (x->member() || m.home->member()) moved += parallel::reallocate(g, *m.home, *x);
+      if (x->member() || m.home->member()) {
+        const int64_t bytes = parallel::reallocate(g, *m.home, *x);
+        if (me == m.home->placement().ranks.front()) moved += bytes;  // counted once (the gathered record sums the processes)
+      }
     };
     const std::vector<int64_t> trainers = ppo ? join({&ranks("actor_train"), &ranks("critic_train")}) : ranks("actor_train");
     std::vector<int64_t> reads_samples = join({&ranks("reward_inf"), &trainers});
@@ -434,7 +444,9 @@ PlannedResult train_planned(dist::Group& g, const PlannedSetup& setup, const tex
             const auto values = [&](const torch::Tensor& x, const torch::Tensor& mk) {
               return rm->home->map_rows(x, mk, [](const torch::Tensor& out, int64_t) { return out; });
             };
-            return torch::tensor(score_texts(values, *setup.reward_tokenizer, ps, rs, 16, setup.reward_config->max_positions), torch::kFloat64)
+            // one chunk: map_rows splits it over the replicas and micro-batches (chunks smaller than dp would not split)
+            return torch::tensor(score_texts(values, *setup.reward_tokenizer, ps, rs, static_cast<int64_t>(ps.size()), setup.reward_config->max_positions),
+                                 torch::kFloat64)
                 .to(torch::kFloat32);
           }
           if (me != Pr.front()) return {};

@@ -45,8 +45,9 @@ class Group {
   void isend(const torch::Tensor& t, int64_t dst, int tag);
   void wait_sends();
   // The group of some of this group's processes (ranks of this group, ascending), made once per list
-  // and cached; every member must ask for it (in any order relative to other lists). nullptr when this
-  // process is not in the list.
+  // and cached. Making one waits for all its members: every process must ask for the lists it belongs
+  // to in one order shared by all processes (e.g. all visit every list in the same sequence). nullptr
+  // when this process is not in the list.
   std::shared_ptr<Group> subgroup(const std::vector<int64_t>& ranks);
 
   struct Impl;

@@ -5,7 +5,8 @@
 // and data-parallel replicas each taking a contiguous share of the batch rows, their gradients summed.
 // Every operation equals the single-process one (within floating-point reordering): forward outputs,
 // gradients, generated tokens (for one replica; with several, each replica samples its rows from the
-// seeded generator, so samples differ from one process's but follow the same distribution).
+// generator seeded from the seed and the replica, so samples differ from one process's but follow the same
+// distribution).
 // The parameters move between placements with rlhf/realloc.h's plans executed by dist::execute.
 #pragma once
 #include <torch/torch.h>
