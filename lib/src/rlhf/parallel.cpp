@@ -169,6 +169,13 @@ void ParallelLM::load(const realloc::Shards::value_type& values) {
   }
 }
 
+torch::Tensor ParallelLM::stage_input(const torch::Tensor& ids, int64_t row0, int64_t rows, int tag) {
+  if (stage_ == 0) return ids.narrow(0, row0, rows);
+  torch::Tensor in = torch::empty({rows, ids.size(1), config_.hidden_size}, torch::dtype(shard->dtype()));
+  world_.recv(in, process_of(replica_, stage_ - 1, tp_rank_), tag);
+  return in;
+}
+
 torch::Tensor ParallelLM::stage(const torch::Tensor& in, const torch::Tensor& mask, lm::KvCache* cache) {
   return shard->stage_forward(in, mask, cache, tp_ ? &ops_ : nullptr);
 }
@@ -189,21 +196,16 @@ torch::Tensor ParallelLM::map_rows(const torch::Tensor& ids, const torch::Tensor
   if (!shard) return {};
   torch::NoGradGuard ng;
   const realloc::Layout& l = place_.layout;
-  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t B = ids.size(0);
   const auto [r0, r1] = replica_rows(B, replica_);
   const int64_t M = std::min(place_.micro_batches, r1 - r0);
-  const bool first = stage_ == 0, last = stage_ == l.pp - 1;
+  const bool last = stage_ == l.pp - 1;
   std::vector<torch::Tensor> outs;
   for (int64_t m = 0; m < M; ++m) {
     check_stop();
     const auto [a, b] = realloc::stage_layers(r1 - r0, M, m);
     const torch::Tensor mk = mask.narrow(0, r0 + a, b - a);
-    torch::Tensor in = ids.narrow(0, r0 + a, b - a);
-    if (!first) {
-      in = torch::empty({b - a, T, config_.hidden_size}, torch::dtype(shard->dtype()));
-      world_.recv(in, process_of(replica_, stage_ - 1, tp_rank_), kForwardTag);
-    }
-    torch::Tensor out = stage(in, mk, nullptr);
+    torch::Tensor out = stage(stage_input(ids, r0 + a, b - a, kForwardTag), mk, nullptr);
     if (!last) world_.send(out, process_of(replica_, stage_ + 1, tp_rank_), kForwardTag);
     else outs.push_back(f(shard->head_output(out), r0 + a).to(torch::kCPU));
   }
@@ -226,18 +228,13 @@ lm::GenerateResult ParallelLM::generate(const torch::Tensor& ids, const torch::T
   const realloc::Layout& l = place_.layout;
   const int64_t B = ids.size(0);
   const auto [r0, r1] = replica_rows(B, replica_);
-  const bool first = stage_ == 0, last = stage_ == l.pp - 1;
+  const bool last = stage_ == l.pp - 1;
   lm::KvCache cache;
   PipelineDecoder dec;
   dec.on_start = [&](int64_t batch, int64_t capacity) { cache = shard->make_cache(batch, capacity); };
   dec.step = [&](const torch::Tensor& seq, int64_t fresh, const torch::Tensor& mk) {
     const int64_t b = seq.size(0);
-    torch::Tensor in = seq.narrow(1, seq.size(1) - fresh, fresh);
-    if (!first) {
-      in = torch::empty({b, fresh, config_.hidden_size}, torch::dtype(shard->dtype()));
-      world_.recv(in, process_of(replica_, stage_ - 1, tp_rank_), kDecodeTag);
-    }
-    torch::Tensor h = stage(in, mk, &cache);
+    torch::Tensor h = stage(stage_input(seq.narrow(1, seq.size(1) - fresh, fresh), 0, b, kDecodeTag), mk, &cache);
     if (!last) world_.send(h, process_of(replica_, stage_ + 1, tp_rank_), kDecodeTag);
     torch::Tensor logits = last ? shard->head_output(h.select(1, h.size(1) - 1)).contiguous()
                                 : torch::empty({b, config_.vocab_size}, torch::kFloat);
@@ -280,7 +277,7 @@ lm::GenerateResult ParallelLM::generate(const torch::Tensor& ids, const torch::T
 double ParallelLM::backward(const torch::Tensor& ids, const torch::Tensor& mask, const RowFn& share) {
   if (!shard) return 0;
   const realloc::Layout& l = place_.layout;
-  const int64_t B = ids.size(0), T = ids.size(1);
+  const int64_t B = ids.size(0);
   const auto [r0, r1] = replica_rows(B, replica_);
   const int64_t M = std::min(place_.micro_batches, r1 - r0);
   const bool first = stage_ == 0, last = stage_ == l.pp - 1;
@@ -294,12 +291,8 @@ double ParallelLM::backward(const torch::Tensor& ids, const torch::Tensor& mask,
     check_stop();
     const auto [a, b] = realloc::stage_layers(r1 - r0, M, m);
     const torch::Tensor mk = mask.narrow(0, r0 + a, b - a);
-    torch::Tensor in = ids.narrow(0, r0 + a, b - a);
-    if (!first) {
-      in = torch::empty({b - a, T, config_.hidden_size}, torch::dtype(shard->dtype()));
-      world_.recv(in, process_of(replica_, stage_ - 1, tp_rank_), kForwardTag);
-      in.requires_grad_(true);
-    }
+    torch::Tensor in = stage_input(ids, r0 + a, b - a, kForwardTag);
+    if (!first) in.requires_grad_(true);
     torch::Tensor out = stage(in, mk, nullptr);
     if (!last) {
       world_.send(out.detach(), process_of(replica_, stage_ + 1, tp_rank_), kForwardTag);

@@ -82,6 +82,9 @@ class ParallelLM {
   lm::TensorParallelOps ops_;
   int64_t process_of(int64_t replica, int64_t stage, int64_t tp_rank) const;  // a rank of `world_`
   std::pair<int64_t, int64_t> replica_rows(int64_t batch, int64_t replica) const;
+  // This stage's input for rows [row0, row0 + rows) of ids [B, T]: the ids on the first stage, else the
+  // previous stage's activations [rows, T, hidden] received with `tag`.
+  torch::Tensor stage_input(const torch::Tensor& ids, int64_t row0, int64_t rows, int tag);
   torch::Tensor stage(const torch::Tensor& in, const torch::Tensor& mask, lm::KvCache* cache);
   torch::Tensor gather_replicas(const torch::Tensor& mine, int64_t batch);
 };
