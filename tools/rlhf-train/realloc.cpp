@@ -48,9 +48,6 @@ struct ReallocCommand : cli::Command {
     for (const auto& [a, b] : pairs) {
       ra::validate(m, a);
       ra::validate(m, b);
-      for (const auto& l : {a, b})
-        if (config.num_heads % l.tp || config.num_kv_heads % l.tp)
-          throw UsageError(fmt::format("realloc: tp {} does not divide the {} heads and {} key/value heads", l.tp, config.num_heads, config.num_kv_heads));
       if (a.ranks() > env.world || b.ranks() > env.world)
         throw UsageError(fmt::format("realloc: a layout of {} ranks needs at least as many processes (WORLD_SIZE {})", std::max(a.ranks(), b.ranks()), env.world));
     }

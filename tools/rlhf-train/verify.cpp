@@ -53,7 +53,7 @@ struct VerifyCommand : cli::Command {
     std::vector<ra::Layout> layouts;
     if (all_layouts) {
       for (const auto& l : ra::layouts(ml, env.world))
-        if (config.num_heads % l.tp == 0 && config.num_kv_heads % l.tp == 0 && l.dp <= batch) layouts.push_back(l);
+        if (l.dp <= batch) layouts.push_back(l);
     } else if (!layout_text.empty()) {
       layouts.push_back(parse_layout(layout_text, "--layout"));
     } else {

@@ -31,9 +31,11 @@ ModelLayout lm_layout(const lm::LmConfig& c, lm::Head head, c10::ScalarType dtyp
   m.dtype = dtype;
   const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, L = c.num_layers;
   const bool tied = head == lm::Head::lm && c.tie_word_embeddings;
-  auto add = [&](const std::string& name, int64_t layer, std::vector<int64_t> shape, int64_t axis = -1, int64_t groups = 1) {
-    m.tensors.push_back({name, layer, std::move(shape), axis, groups, false});
+  // attention projections split by whole heads (unit: the head width)
+  auto add = [&](const std::string& name, int64_t layer, std::vector<int64_t> shape, int64_t axis = -1, int64_t groups = 1, int64_t unit = 1) {
+    m.tensors.push_back({name, layer, std::move(shape), axis, groups, false, unit});
   };
+  const int64_t hd = c.head_dim;
   if (c.arch == lm::Arch::gpt2) {
     add("transformer.wte.weight", -1, {V, H});
     m.tensors.back().also_last = tied;
@@ -42,9 +44,9 @@ ModelLayout lm_layout(const lm::LmConfig& c, lm::Head head, c10::ScalarType dtyp
       const std::string p = fmt::format("transformer.h.{}.", l);
       add(p + "ln_1.weight", l, {H});
       add(p + "ln_1.bias", l, {H});
-      add(p + "attn.c_attn.weight", l, {H, 3 * H}, 1, 3);
-      add(p + "attn.c_attn.bias", l, {3 * H}, 0, 3);
-      add(p + "attn.c_proj.weight", l, {H, H}, 0);
+      add(p + "attn.c_attn.weight", l, {H, 3 * H}, 1, 3, hd);
+      add(p + "attn.c_attn.bias", l, {3 * H}, 0, 3, hd);
+      add(p + "attn.c_proj.weight", l, {H, H}, 0, 1, hd);
       add(p + "attn.c_proj.bias", l, {H});
       add(p + "ln_2.weight", l, {H});
       add(p + "ln_2.bias", l, {H});
@@ -56,15 +58,15 @@ ModelLayout lm_layout(const lm::LmConfig& c, lm::Head head, c10::ScalarType dtyp
     add("transformer.ln_f.weight", L, {H});
     add("transformer.ln_f.bias", L, {H});
   } else {
-    const int64_t hd = c.head_dim, nh = c.num_heads, nkv = c.num_kv_heads;
+    const int64_t nh = c.num_heads, nkv = c.num_kv_heads;
     add("model.embed_tokens.weight", -1, {V, H});
     m.tensors.back().also_last = tied;
     for (int64_t l = 0; l < L; ++l) {
       const std::string p = fmt::format("model.layers.{}.", l);
-      add(p + "self_attn.q_proj.weight", l, {nh * hd, H}, 0);
-      add(p + "self_attn.k_proj.weight", l, {nkv * hd, H}, 0);
-      add(p + "self_attn.v_proj.weight", l, {nkv * hd, H}, 0);
-      add(p + "self_attn.o_proj.weight", l, {H, nh * hd}, 1);
+      add(p + "self_attn.q_proj.weight", l, {nh * hd, H}, 0, 1, hd);
+      add(p + "self_attn.k_proj.weight", l, {nkv * hd, H}, 0, 1, hd);
+      add(p + "self_attn.v_proj.weight", l, {nkv * hd, H}, 0, 1, hd);
+      add(p + "self_attn.o_proj.weight", l, {H, nh * hd}, 1, 1, hd);
       add(p + "mlp.gate_proj.weight", l, {I, H}, 0);
       add(p + "mlp.up_proj.weight", l, {I, H}, 0);
       add(p + "mlp.down_proj.weight", l, {H, I}, 1);
@@ -99,8 +101,9 @@ void validate(const ModelLayout& m, const Layout& l) {
   if (l.pp < 1 || l.tp < 1 || l.dp < 1) throw UsageError("layout: degrees must be positive");
   if (l.pp > m.layers) throw UsageError(fmt::format("layout: pp {} exceeds the {} layers", l.pp, m.layers));
   for (const auto& t : m.tensors)
-    if (t.split_axis >= 0 && (t.shape[static_cast<size_t>(t.split_axis)] / t.groups) % l.tp)
-      throw UsageError(fmt::format("layout: tp {} does not divide {} of {}", l.tp, t.shape[static_cast<size_t>(t.split_axis)] / t.groups, t.name));
+    if (t.split_axis >= 0 && (t.shape[static_cast<size_t>(t.split_axis)] / t.groups) % (l.tp * t.unit))
+      throw UsageError(fmt::format("layout: tp {} does not divide the {} {} of {}", l.tp, t.shape[static_cast<size_t>(t.split_axis)] / t.groups / t.unit,
+                                   t.unit > 1 ? "heads" : "rows", t.name));
 }
 
 std::vector<Layout> layouts(const ModelLayout& m, int64_t ranks) {

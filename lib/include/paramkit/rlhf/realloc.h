@@ -38,6 +38,7 @@ struct TensorSpec {
   int64_t split_axis = -1;
   int64_t groups = 1;
   bool also_last = false;
+  int64_t unit = 1;  // the split axis splits in whole units of this size (an attention head's width)
 };
 struct ModelLayout {
   int64_t layers = 1;
@@ -58,7 +59,7 @@ ModelLayout lm_layout(const lm::LmConfig& c, lm::Head head, c10::ScalarType dtyp
 // Every layout of exactly `ranks` ranks that the model admits (validate), pp then tp ascending.
 std::vector<Layout> layouts(const ModelLayout& m, int64_t ranks);
 
-// UsageError when tp does not divide every split axis or pp exceeds the layers.
+// UsageError when tp does not divide every split axis (in whole units: heads) or pp exceeds the layers.
 void validate(const ModelLayout& m, const Layout& l);
 // First and one-past-last layer of stage s (the first L % pp stages take one more).
 std::pair<int64_t, int64_t> stage_layers(int64_t layers, int64_t pp, int64_t s);
